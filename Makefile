@@ -1,0 +1,87 @@
+# lemu build. `make` builds the host program, the Lua module and the static library; `make test`
+# runs the whole suite; `make asan` the suite under AddressSanitizer and UBSan. Every target that
+# needs packages first runs `make deps`, which installs the missing Debian 12 packages.
+
+BUILD    ?= build
+CC       ?= gcc
+PREFIX   ?= /usr/local
+SANITIZE ?=
+
+PKGS     := lua5.4 libuv libedit zlib
+OPT      ?= -O2 -g
+CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -MMD -MP
+CFLAGS   += $(SANITIZE) -Icore -Idevices -Inetstack -Ilua -I$(BUILD)/gen
+CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug
+LDFLAGS  += $(SANITIZE)
+
+# Every .c under these directories is part of the library: adding a module needs no Makefile edit.
+LIBSRC   := $(wildcard core/*.c devices/*.c netstack/*.c) \
+            $(filter-out lua/main.c lua/repl.c,$(wildcard lua/*.c))
+LUASRC   := $(sort $(wildcard lua/lemu/*.lua))
+LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/luasrc.o
+HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o
+CTESTSRC := $(wildcard spec/c/*.c)
+
+.PHONY: all deps test asan bench install clean run
+all: deps $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
+	@mkdir -p $(dir $@)
+	lua5.4 scripts/embed.lua $@ $(LUASRC)
+
+$(BUILD)/obj/gen/luasrc.o: $(BUILD)/gen/luasrc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/liblemu.a: $(LIBOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The module leaves Lua's symbols to the interpreter that loads it.
+$(BUILD)/lemu.so: $(LIBOBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/lemu: $(HOSTOBJ) $(BUILD)/liblemu.a
+	$(CC) $(LDFLAGS) -Wl,-E -o $@ $(HOSTOBJ) $(BUILD)/liblemu.a \
+	  $(shell pkg-config --libs lua5.4 libedit) $(LIBS) -lm
+
+$(BUILD)/ctest: $(CTESTSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/liblemu.a
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/liblemu.a \
+	  $(shell pkg-config --libs lua5.4) $(LIBS) -lm
+
+test: all
+	@sh scripts/test.sh $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+bench: all
+	@sh scripts/bench.sh $(BUILD)
+
+run: all
+	$(BUILD)/lemu scripts/default.lua
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lua/5.4/lemu \
+	  $(DESTDIR)$(PREFIX)/share/doc/lemu
+	install -m 755 $(BUILD)/lemu $(DESTDIR)$(PREFIX)/bin/lemu
+	install -m 755 $(BUILD)/lemu.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lemu.so
+	install -m 644 $(BUILD)/liblemu.a $(DESTDIR)$(PREFIX)/lib/liblemu.a
+	install -m 644 core/lemu.h $(DESTDIR)$(PREFIX)/include/lemu.h
+	install -m 644 $(LUASRC) $(DESTDIR)$(PREFIX)/share/lua/5.4/lemu/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lemu/
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,114 @@
+-- lemu.main: the host program's argument handling. lua/main.c creates the state and calls
+-- main(argv); everything the user sees about the command line is decided here.
+local lemu = require "lemu"
+local cmdline = require "lemu.cmdline"
+
+local M = {}
+
+local usage = [==[
+usage: lemu [options] [script.lua [args...]]
+
+  script.lua [args]  run a Lua script (its arguments are in `arg`); the loop then keeps running
+                     until nothing is left to do or SIGINT/SIGTERM
+  -e CODE            run CODE (may be repeated; runs before the script)
+  -i                 enter the interactive REPL after running the script and -e code
+  -q                 no banner in the REPL
+  -v, --version      print the version and exit
+  -h, --help         print this help and exit
+
+With no script and no -e code, lemu starts the REPL. The guests and networks keep running while the
+prompt waits; Ctrl-D leaves.
+
+QEMU-style options (translated into the same Lua calls):
+]==]
+
+local function die(msg)
+  io.stderr:write("lemu: ", msg, "\n")
+  return 1
+end
+
+-- Errors from Lua carry "file:line: message" and a traceback; print the whole thing after "lemu: ".
+local function report(err)
+  if type(err) ~= "string" then err = tostring(err) end
+  io.stderr:write("lemu: ", err, "\n")
+end
+
+function M.main(argv)
+  local codes, script, script_args, interactive, quiet = {}, nil, {}, false, false
+  local qopts = {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "-h" or a == "--help" then
+      io.stdout:write(usage, cmdline.help(), "\n")
+      return 0
+    elseif a == "-v" or a == "--version" then
+      io.stdout:write("lemu ", lemu.version, " (", _VERSION, ")\n")
+      return 0
+    elseif a == "-e" then
+      if not argv[i + 1] then return die("option '-e' needs an argument (the code to run)") end
+      codes[#codes + 1] = argv[i + 1]
+      i = i + 1
+    elseif a == "-i" then
+      interactive = true
+    elseif a == "-q" then
+      quiet = true
+    elseif a == "--" then
+      script = argv[i + 1]
+      for j = i + 2, #argv do script_args[#script_args + 1] = argv[j] end
+      break
+    elseif a:sub(1, 1) == "-" and #a > 1 then
+      local name = a:gsub("^%-%-?", "")
+      local value
+      local eq = name:find("=", 1, true)
+      if eq and not cmdline.is_option(name) then name, value = name:sub(1, eq - 1), name:sub(eq + 1) end
+      local o = cmdline.options[name]
+      if not o then return die(("unknown option '%s' (see lemu --help)"):format(a)) end
+      if o.arg and not value then
+        value = argv[i + 1]
+        if not value then return die(("option '%s' needs an argument (%s)"):format(a, o.arg)) end
+        i = i + 1
+      end
+      qopts[#qopts + 1] = { name, value }
+    else
+      script = a
+      for j = i + 1, #argv do script_args[#script_args + 1] = argv[j] end
+      break
+    end
+    i = i + 1
+  end
+
+  -- Script arguments as lua5.4 sets them: arg[0] is the script, arg[1..] its arguments.
+  local argt = { [0] = script or "lemu" }
+  for j, v in ipairs(script_args) do argt[j] = v end
+  _G.arg = argt
+
+  local chunks = {}
+  for n, code in ipairs(codes) do
+    local fn, err = load(code, "=(command line)")
+    if not fn then return die(err) end
+    chunks[#chunks + 1] = { fn = fn, name = "-e #" .. n }
+  end
+  if script then
+    local fn, err = loadfile(script)
+    if not fn then return die(err) end
+    chunks[#chunks + 1] = { fn = fn, args = script_args }
+  end
+
+  local ok, err = pcall(lemu.run, function()
+    if #qopts > 0 then cmdline.apply(qopts) end
+    for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
+  end)
+  if not ok then report(err) return 1 end
+
+  if interactive or (#chunks == 0 and #qopts == 0) then
+    require("lemu.repl").run({ quiet = quiet })
+    return 0
+  end
+  ok, err = pcall(lemu.serve)
+  if not ok then report(err) return 1 end
+  if err == "SIGINT" or err == "SIGTERM" then io.stderr:write("lemu: terminating on ", err, "\n") end
+  return 0
+end
+
+return M

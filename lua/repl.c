@@ -1,0 +1,219 @@
+/* repl: the `lemu.rl` module — line editing for the host program's REPL through libedit in its
+ * callback mode, fed by a libuv poll on stdin so the loop keeps running while the prompt waits.
+ * When stdin is not a terminal, lines are read plainly and prompts are still printed. */
+#include <editline/readline.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lobj.h"
+#include "rt.h"
+
+typedef struct rl {
+  rt_obj obj;
+  uv_poll_t poll;
+  lstate *s;
+  int fn;             /* on_line(line | nil) */
+  int tty;
+  int active;         /* a prompt is shown and input is being read */
+  int polling;
+  char *histfile;
+  char pending[4096]; /* non-tty: bytes read but not yet a whole line */
+  size_t npending;
+} rl;
+
+static rl *the_rl;    /* libedit's callback API has no user pointer: one REPL per process */
+
+static void deliver(const char *line) {
+  rl *r = the_rl;
+  if (!r || r->s->closing) return;
+  lua_State *L = r->s->L;
+  if (line) lua_pushstring(L, line);
+  else lua_pushnil(L);
+  lcall(L, r->fn, 1);
+}
+
+static void on_rl_line(char *line) {
+  /* libedit: after a line is accepted the handler stays installed; the Lua side decides whether
+   * to show the next prompt now or after the line's task ends. */
+  if (the_rl) the_rl->active = 0;
+  deliver(line);
+  free(line);
+}
+
+static void read_plain(rl *r) {
+  ssize_t n = read(0, r->pending + r->npending, sizeof r->pending - 1 - r->npending);
+  if (n <= 0) {
+    if (r->npending) { r->pending[r->npending] = 0; r->npending = 0; deliver(r->pending); }
+    r->active = 0;
+    deliver(NULL);
+    return;
+  }
+  r->npending += (size_t)n;
+  char *nl;
+  while (the_rl && r->active && (nl = memchr(r->pending, '\n', r->npending))) {
+    *nl = 0;
+    char line[sizeof r->pending];
+    size_t len = (size_t)(nl - r->pending);
+    memcpy(line, r->pending, len + 1);
+    memmove(r->pending, nl + 1, r->npending - len - 1);
+    r->npending -= len + 1;
+    r->active = 0;
+    deliver(line);
+  }
+  if (r->npending == sizeof r->pending - 1) { /* an over-long line: hand it over as it is */
+    r->pending[r->npending] = 0;
+    r->npending = 0;
+    r->active = 0;
+    deliver(r->pending);
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)status; (void)events;
+  rl *r = h->data;
+  if (!r->active) return;
+  if (r->tty) rl_callback_read_char();
+  else read_plain(r);
+}
+
+static void poll_on(rl *r, int on) {
+  if (on && !r->polling) uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  if (!on && r->polling) uv_poll_stop(&r->poll);
+  r->polling = on;
+}
+
+static void rl_closed(uv_handle_t *h) {
+  rl *r = h->data;
+  rt_obj_del(&r->obj);
+  free(r->histfile);
+  free(r);
+}
+
+static void rl_objclose(rt_obj *o) {
+  rl *r = (rl *)o;
+  if (r->tty) {
+    rl_callback_handler_remove();
+    if (r->histfile) write_history(r->histfile);
+  }
+  if (the_rl == r) the_rl = NULL;
+  uv_close((uv_handle_t *)&r->poll, rl_closed);
+}
+
+static const rt_objtype rl_type = {"repl", rl_objclose};
+
+/* rl.start(on_line, histfile) */
+static int l_start(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  const char *hist = luaL_optstring(L, 2, NULL);
+  if (the_rl) return luaL_error(L, "the REPL is already running");
+  lstate *s = lstate_get(L);
+  rl *r = calloc(1, sizeof *r);
+  if (!r) return luaL_error(L, "out of memory");
+  r->s = s;
+  r->tty = isatty(0);
+  if (uv_poll_init(rt_loop(s->rt), &r->poll, 0) != 0) {
+    free(r);
+    return luaL_error(L, "cannot watch standard input");
+  }
+  r->poll.data = r;
+  r->fn = lref(L, 1);
+  rt_obj_add(s->rt, &r->obj, &rl_type);
+  the_rl = r;
+  if (r->tty) {
+    using_history();
+    if (hist) { r->histfile = strdup(hist); read_history(hist); }
+  }
+  lua_pushboolean(L, r->tty);
+  return 1;
+}
+
+/* rl.prompt(p): show the prompt p and read the next line. */
+static int l_prompt(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  rl *r = the_rl;
+  if (!r) return 0;
+  r->active = 1;
+  if (r->tty) {
+    rl_callback_handler_install(p, on_rl_line);
+  } else {
+    fputs(p, stdout);
+    fflush(stdout);
+    poll_on(r, 1);
+    lua_pushboolean(L, memchr(r->pending, '\n', r->npending) != NULL);
+    return 1; /* true: a whole line is already buffered; the caller drains it from the loop */
+  }
+  poll_on(r, 1);
+  return 0;
+}
+
+/* Non-tty only: hand over a line that was already buffered. Returns true if it did. */
+static int l_drain(lua_State *L) {
+  rl *r = the_rl;
+  int did = 0;
+  if (r && !r->tty && r->active && memchr(r->pending, '\n', r->npending)) {
+    char *nl = memchr(r->pending, '\n', r->npending);
+    *nl = 0;
+    char line[sizeof r->pending];
+    size_t len = (size_t)(nl - r->pending);
+    memcpy(line, r->pending, len + 1);
+    memmove(r->pending, nl + 1, r->npending - len - 1);
+    r->npending -= len + 1;
+    r->active = 0;
+    deliver(line);
+    did = 1;
+  }
+  lua_pushboolean(L, did);
+  return 1;
+}
+
+/* rl.pause(): stop reading while a line's task runs. */
+static int l_pause(lua_State *L) {
+  (void)L;
+  rl *r = the_rl;
+  if (!r) return 0;
+  r->active = 0;
+  if (r->tty) rl_callback_handler_remove();
+  poll_on(r, 0);
+  return 0;
+}
+
+/* rl.print(s): write s without garbling a prompt that is being edited. */
+static int l_print(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  rl *r = the_rl;
+  if (r && r->tty && r->active) {
+    fputs("\r\033[K", stdout);
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+    rl_forced_update_display();
+  } else {
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+  }
+  return 0;
+}
+
+static int l_add_history(lua_State *L) {
+  const char *s = luaL_checkstring(L, 1);
+  if (the_rl && the_rl->tty && *s) add_history(s);
+  return 0;
+}
+
+static int l_stop(lua_State *L) {
+  (void)L;
+  if (the_rl) rt_obj_close(&the_rl->obj);
+  return 0;
+}
+
+int luaopen_lemu_rl(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"start", l_start}, {"prompt", l_prompt}, {"pause", l_pause}, {"print", l_print},
+    {"add_history", l_add_history}, {"stop", l_stop}, {"drain", l_drain}, {NULL, NULL}
+  };
+  luaL_newlib(L, fns);
+  return 1;
+}

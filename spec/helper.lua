@@ -1,0 +1,50 @@
+-- helper: shared pieces for specs — where the build is, running the host program, temp files.
+local H = {}
+
+H.build = os.getenv("LEMU_BUILD") or "build"
+H.lemu_bin = H.build .. "/lemu"
+
+-- Runs a shell command; returns its stdout+stderr and exit status.
+function H.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"::status=$?\"")
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("::status=(%d+)%s*$"))
+  return out:gsub("::status=%d+%s*$", ""), status
+end
+
+function H.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- The environment a run of build/lemu gets: under `make asan`, leak checking back on.
+H.lemu_env = os.getenv("LEMU_ASAN_OPTIONS") and ("ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS") .. " ") or ""
+
+-- Runs build/lemu with the given argument list.
+function H.lemu(args, env)
+  env = H.lemu_env .. (env or "")
+  local parts = {}
+  for _, a in ipairs(args) do parts[#parts + 1] = H.quote(a) end
+  return H.sh(env .. " " .. H.lemu_bin .. " " .. table.concat(parts, " "))
+end
+
+function H.tmpdir()
+  local d = H.sh("mktemp -d /tmp/lemu-spec.XXXXXX"):gsub("%s+$", "")
+  return d
+end
+
+function H.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.have(cmd) return select(2, H.sh("command -v " .. cmd .. " >/dev/null")) == 0 end
+
+return H

@@ -1,0 +1,69 @@
+-- The REPL driven in a real terminal (tmux): evaluation, multi-line input, history, and a timer
+-- that fires and prints while the prompt waits for input.
+local H = require "helper"
+
+local function tmux(args) return H.sh("tmux -L lemu-spec " .. args) end
+
+local function capture()
+  return (tmux("capture-pane -p -t repl"))
+end
+
+local function wait_for(pattern, ms)
+  local deadline = os.time() + math.ceil((ms or 5000) / 1000) + 1
+  repeat
+    local screen = capture()
+    if screen:find(pattern) then return screen end
+    H.sh("sleep 0.05")
+  until os.time() > deadline
+  error("screen never showed " .. pattern .. ":\n" .. capture())
+end
+
+describe("the REPL in a terminal", function()
+  local home
+  if not H.have("tmux") then
+    it("needs tmux", function() pending("tmux is not installed") end)
+    return
+  end
+
+  setup(function()
+    home = H.tmpdir()
+    tmux("kill-server")
+    tmux("new-session -d -s repl -x 120 -y 30 'HOME=" .. home .. " " .. H.lemu_bin .. "'")
+    wait_for("leaves%)\n>")
+  end)
+  teardown(function()
+    tmux("kill-server")
+    H.sh("rm -rf " .. H.quote(home))
+  end)
+
+  it("evaluates expressions and statements", function()
+    tmux("send-keys -t repl '1 + 41' Enter")
+    wait_for("\n42\n")
+    tmux("send-keys -t repl 'y = 6' Enter 'y * 7, \"x\"' Enter")
+    wait_for("\n42%s+x\n")
+  end)
+
+  it("continues an incomplete chunk on a '>>' prompt", function()
+    tmux("send-keys -t repl 'function f(a)' Enter 'return a .. \"!\" end' Enter 'f(\"hi\")' Enter")
+    wait_for(">> ")
+    wait_for("\nhi!\n")
+  end)
+
+  it("prints a timer callback while the prompt waits, keeping the typed text", function()
+    tmux("send-keys -t repl 'lemu = require \"lemu\"; lemu.after(300, function() print(\"TIMER\" .. \" FIRED\") end)' Enter")
+    tmux("send-keys -t repl 'partial'")
+    local screen = wait_for("TIMER FIRED", 5000)
+    assert.matches("TIMER FIRED\n> partial", screen)
+    tmux("send-keys -t repl C-u")
+  end)
+
+  it("recalls history with the up arrow and keeps it in ~/.lemu_history", function()
+    tmux("send-keys -t repl 'hist_marker = 123' Enter")
+    H.sh("sleep 0.2")
+    tmux("send-keys -t repl Up")
+    wait_for("> hist_marker = 123%s*\n[^\n]*$")
+    tmux("send-keys -t repl C-u C-d")
+    H.sh("sleep 0.5")
+    assert.matches("hist_marker[ \\0-9]*=[ \\0-9]*123", H.read(home .. "/.lemu_history") or "")
+  end)
+end)
