@@ -1,0 +1,216 @@
+/* port: ports, their bounded queues and counters, and hubs that flood frames between them. */
+#include "port.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+struct net_hub {
+  rt_obj obj;
+  char name[48];
+  net_port **ports;
+  int nports, cap;
+  net_tap *taps;
+  uint64_t frames;
+};
+
+net_frame *frame_new(const void *data, size_t len, uint64_t ts_ns) {
+  if (len < NET_FRAME_MIN || len > NET_FRAME_MAX) return NULL;
+  net_frame *f = malloc(sizeof *f + len);
+  if (!f) return NULL;
+  f->refs = 1;
+  f->len = (uint32_t)len;
+  f->ts_ns = ts_ns;
+  memcpy(f->data, data, len);
+  return f;
+}
+
+void frame_unref(net_frame *f) {
+  if (f && --f->refs == 0) free(f);
+}
+
+void net_port_init(net_port *p, const net_port_ops *ops, void *owner, const char *name) {
+  memset(p, 0, sizeof *p);
+  p->ops = ops;
+  p->owner = owner;
+  p->link_up = 1;
+  p->qlimit = 1024;
+  snprintf(p->name, sizeof p->name, "%s", name ? name : ops->kind);
+}
+
+static void run_taps(net_tap *t, const net_frame *f, int dir) {
+  while (t) {
+    net_tap *next = t->next; /* a hook may remove itself */
+    t->fn(t, f, dir);
+    t = next;
+  }
+}
+
+static int enqueue(net_port *p, net_frame *f) {
+  if (p->qlen >= p->qlimit) return 0;
+  if (p->qlen == p->qcap) {
+    unsigned ncap = p->qcap ? p->qcap * 2 : 16;
+    net_frame **nq = malloc(sizeof *nq * ncap);
+    if (!nq) return 0;
+    for (unsigned i = 0; i < p->qlen; i++) nq[i] = p->q[(p->qhead + i) % p->qcap];
+    free(p->q);
+    p->q = nq;
+    p->qcap = ncap;
+    p->qhead = 0;
+  }
+  p->q[(p->qhead + p->qlen) % p->qcap] = frame_ref(f);
+  p->qlen++;
+  return 1;
+}
+
+static void deliver(net_port *p, net_frame *f) {
+  p->rx.frames++;
+  p->rx.bytes += f->len;
+  if (p->taps) run_taps(p->taps, f, 0);
+}
+
+/* Offer f to p: straight to the owner if nothing is queued ahead of it, else behind the queue. */
+static void offer(net_port *p, net_frame *f) {
+  if (!p->link_up) return;
+  if (p->qlen == 0 && p->ops->receive(p, f)) {
+    deliver(p, f);
+    return;
+  }
+  if (!enqueue(p, f)) p->rx.drops++;
+}
+
+void net_port_ready(net_port *p) {
+  while (p->qlen > 0 && p->hub) {
+    net_frame *f = p->q[p->qhead];
+    if (!p->ops->receive(p, f)) return;
+    p->qhead = (p->qhead + 1) % p->qcap;
+    p->qlen--;
+    deliver(p, f);
+    frame_unref(f);
+  }
+}
+
+static void drop_queue(net_port *p) {
+  while (p->qlen > 0) {
+    frame_unref(p->q[p->qhead]);
+    p->qhead = (p->qhead + 1) % p->qcap;
+    p->qlen--;
+  }
+  free(p->q);
+  p->q = NULL;
+  p->qcap = p->qhead = 0;
+}
+
+void net_port_set_queue_limit(net_port *p, unsigned limit) { p->qlimit = limit ? limit : 1; }
+
+void net_port_set_link(net_port *p, int up) {
+  p->link_up = up;
+  if (!up) drop_queue(p);
+}
+
+void net_port_attach(net_port *p, net_hub *h) {
+  if (p->hub) net_port_detach(p);
+  if (h->nports == h->cap) {
+    int ncap = h->cap ? h->cap * 2 : 8;
+    net_port **np = realloc(h->ports, sizeof *np * ncap);
+    if (!np) return;
+    h->ports = np;
+    h->cap = ncap;
+  }
+  h->ports[h->nports++] = p;
+  p->hub = h;
+}
+
+void net_port_detach(net_port *p) {
+  net_hub *h = p->hub;
+  if (!h) return;
+  for (int i = 0; i < h->nports; i++) {
+    if (h->ports[i] == p) {
+      memmove(&h->ports[i], &h->ports[i + 1], sizeof *h->ports * (h->nports - i - 1));
+      h->nports--;
+      break;
+    }
+  }
+  p->hub = NULL;
+  drop_queue(p);
+}
+
+static void hub_forward(net_hub *h, net_port *src, net_frame *f) {
+  h->frames++;
+  if (h->taps) run_taps(h->taps, f, 1);
+  /* Receivers may attach or detach ports (even src) while we flood: iterate over a snapshot and
+   * skip ports that left. Port memory stays valid for this iteration (see port.h). */
+  net_port *small[32];
+  int n = h->nports;
+  net_port **snap = n <= 32 ? small : malloc(sizeof *snap * n);
+  if (!snap) return;
+  memcpy(snap, h->ports, sizeof *snap * n);
+  for (int i = 0; i < n; i++)
+    if (snap[i] != src && snap[i]->hub == h) offer(snap[i], f);
+  if (snap != small) free(snap);
+}
+
+int net_port_send_frame(net_port *p, net_frame *f) {
+  if (!p->hub || !p->link_up) {
+    p->tx.drops++;
+    return -1;
+  }
+  p->tx.frames++;
+  p->tx.bytes += f->len;
+  if (p->taps) run_taps(p->taps, f, 1);
+  hub_forward(p->hub, p, f);
+  return 0;
+}
+
+int net_port_send(net_port *p, const void *data, size_t len) {
+  net_frame *f = NULL;
+  if (p->hub && p->link_up) {
+    f = frame_new(data, len, lemu_rt_now_ns(p->hub->obj.rt));
+  }
+  if (!f) {
+    p->tx.drops++;
+    return -1;
+  }
+  int r = net_port_send_frame(p, f);
+  frame_unref(f);
+  return r;
+}
+
+void net_port_add_tap(net_port *p, net_tap *t) { t->next = p->taps; p->taps = t; }
+
+static void remove_tap(net_tap **list, net_tap *t) {
+  for (net_tap **pp = list; *pp; pp = &(*pp)->next)
+    if (*pp == t) { *pp = t->next; return; }
+}
+
+void net_port_remove_tap(net_port *p, net_tap *t) { remove_tap(&p->taps, t); }
+
+/* ---- hubs ---- */
+
+static void hub_objclose(rt_obj *o) {
+  net_hub *h = (net_hub *)o;
+  while (h->nports > 0) net_port_detach(h->ports[h->nports - 1]);
+  free(h->ports);
+  rt_obj_del(&h->obj);
+  free(h);
+}
+
+static const rt_objtype hub_type = {"vlan", hub_objclose};
+
+net_hub *net_hub_new(lemu_rt *rt, const char *name) {
+  net_hub *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  snprintf(h->name, sizeof h->name, "%s", name);
+  rt_obj_add(rt, &h->obj, &hub_type);
+  return h;
+}
+
+const char *net_hub_name(const net_hub *h) { return h->name; }
+void net_hub_close(net_hub *h) { rt_obj_close(&h->obj); }
+int net_hub_nports(const net_hub *h) { return h->nports; }
+net_port *net_hub_port(const net_hub *h, int i) { return i >= 0 && i < h->nports ? h->ports[i] : NULL; }
+void net_hub_add_tap(net_hub *h, net_tap *t) { t->next = h->taps; h->taps = t; }
+void net_hub_remove_tap(net_hub *h, net_tap *t) { remove_tap(&h->taps, t); }
+uint64_t net_hub_frames(const net_hub *h) { return h->frames; }

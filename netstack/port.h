@@ -1,0 +1,80 @@
+/* port: the endpoint of a wire. Every NIC and every backend (user-net, socket, tap, vde, scripted
+ * endpoint) owns one port and attaches it to a hub (a VLAN). Frames sent by the owner enter the hub;
+ * frames from the hub reach the owner through ops->receive. A port that cannot take a frame now
+ * returns 0: the frame waits in the port's bounded queue until the owner calls net_port_ready;
+ * when the queue is full, newer frames are dropped and counted.
+ *
+ * Lifetime: the owner allocates the port and must keep its memory valid until the end of the loop
+ * iteration in which it detaches it (lemu objects free memory from uv_close callbacks, which
+ * satisfies this). Detaching releases the frames queued for the port; frames owed to other ports
+ * are not affected, since every frame is reference counted. */
+#ifndef LEMU_PORT_H
+#define LEMU_PORT_H
+
+#include <stdint.h>
+
+#include "frame.h"
+#include "lemu.h"
+
+typedef struct net_port net_port;
+typedef struct net_hub net_hub;
+
+typedef struct net_port_ops {
+  const char *kind;   /* "endpoint", "user", "socket", "tap", "vde", "virtio-net", ... */
+  /* Deliver f to the owner. Return 1 if taken (frame_ref it to keep it after the call) or 0 if the
+   * owner cannot take it now. May send frames in turn. */
+  int (*receive)(net_port *p, net_frame *f);
+} net_port_ops;
+
+typedef struct net_counters { uint64_t frames, bytes, drops; } net_counters;
+
+/* A capture hook: sees every frame a hub forwards, or every frame through a port (dir: 0 = into the
+ * owner, 1 = from the owner). Used by pcap and by Lua taps. */
+typedef struct net_tap {
+  void (*fn)(struct net_tap *t, const net_frame *f, int dir);
+  struct net_tap *next;
+} net_tap;
+
+struct net_port {
+  const net_port_ops *ops;
+  void *owner;
+  net_hub *hub;
+  char name[48];
+  net_counters rx;            /* hub -> owner: delivered, and drops when the queue was full */
+  net_counters tx;            /* owner -> hub: sent, and drops of malformed or oversize frames */
+  net_frame **q;              /* frames waiting for the owner (ring) */
+  unsigned qhead, qlen, qcap, qlimit;
+  int link_up;                /* a port with its link down neither sends nor receives */
+  net_tap *taps;
+};
+
+void net_port_init(net_port *p, const net_port_ops *ops, void *owner, const char *name);
+void net_port_attach(net_port *p, net_hub *h);
+void net_port_detach(net_port *p);
+/* Sends a frame into the hub. Returns 0, or -1 (counted in tx.drops) if len is out of range, the
+ * port is not attached or its link is down. */
+int net_port_send(net_port *p, const void *data, size_t len);
+int net_port_send_frame(net_port *p, net_frame *f);
+/* The owner can take frames again: deliver what is queued until it refuses one. */
+void net_port_ready(net_port *p);
+void net_port_set_link(net_port *p, int up);
+/* Sets the queue bound (frames); the default is 1024. */
+void net_port_set_queue_limit(net_port *p, unsigned limit);
+void net_port_add_tap(net_port *p, net_tap *t);
+void net_port_remove_tap(net_port *p, net_tap *t);
+
+/* ---- hubs (VLANs) ---- */
+
+/* A hub floods each frame to every attached port but the one it came from; it learns nothing.
+ * Hubs are runtime objects: lemu_rt_free closes them, detaching every port. */
+net_hub *net_hub_new(lemu_rt *rt, const char *name);
+const char *net_hub_name(const net_hub *h);
+void net_hub_close(net_hub *h);
+int net_hub_nports(const net_hub *h);
+net_port *net_hub_port(const net_hub *h, int i);
+void net_hub_add_tap(net_hub *h, net_tap *t);
+void net_hub_remove_tap(net_hub *h, net_tap *t);
+/* Frames forwarded since creation. */
+uint64_t net_hub_frames(const net_hub *h);
+
+#endif
