@@ -7,6 +7,7 @@
 
 #include "lemu.h"
 #include "lmods.h"
+#include "lnet.h"
 #include "lobj.h"
 #include "rt.h"
 
@@ -15,6 +16,7 @@ static const char PENDING[] = "lemu.pending";
 /* C modules preloaded with the Lua ones; each later layer adds its opener here. */
 static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
+  {"lemu.net", luaopen_lemu_net},
   {NULL, NULL}
 };
 

@@ -1,6 +1,7 @@
 -- lemu: the Lua face of the runtime. Tasks (coroutines) wait on events without blocking the loop;
 -- lemu.run drives the loop until a task ends. Later layers add machines and networks to this table.
 local core = require "lemu.core"
+local net = require "lemu.net"
 
 local lemu = {
   version = core.version,
@@ -177,6 +178,9 @@ function lemu.serve()
   if not ok then error(why, 0) end
   return why == "signal" and sig or why
 end
+
+-- VLANs: lemu.vlan(0), lemu.vlan "lan" — the same VLAN for the same number or name.
+lemu.vlan = net.vlan
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now

@@ -1,0 +1,132 @@
+/* lnet: `lemu.vlan(id)` — VLANs by number or name, each a hub — and the helpers backends share. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lnet.h"
+#include "lobj.h"
+#include "rt.h"
+
+static const char VLANS[] = "lemu.vlans";   /* registry: key (number or name) -> handle */
+
+net_hub *lnet_checkvlan(lua_State *L, int idx) { return lobj_check(L, idx, LNET_VLAN); }
+
+void lnet_pushvlan(lua_State *L, net_hub *h) { lobj_push(L, h); }
+
+void lnet_vlan_method(lua_State *L, const char *name, lua_CFunction fn) {
+  luaL_getmetatable(L, LNET_VLAN);
+  lua_pushcfunction(L, fn);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+static void push_counters(lua_State *L, const net_counters *c) {
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)c->frames);
+  lua_setfield(L, -2, "frames");
+  lua_pushinteger(L, (lua_Integer)c->bytes);
+  lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, (lua_Integer)c->drops);
+  lua_setfield(L, -2, "drops");
+}
+
+void lnet_push_port_info(lua_State *L, const net_port *p) {
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, p->ops->kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, p->name);
+  lua_setfield(L, -2, "name");
+  if (p->hub) {
+    lua_pushstring(L, net_hub_name(p->hub));
+    lua_setfield(L, -2, "vlan");
+  }
+  lua_pushboolean(L, p->link_up);
+  lua_setfield(L, -2, "link");
+  lua_pushinteger(L, p->qlen);
+  lua_setfield(L, -2, "queued");
+  push_counters(L, &p->rx);
+  lua_setfield(L, -2, "rx");
+  push_counters(L, &p->tx);
+  lua_setfield(L, -2, "tx");
+}
+
+/* lemu.vlan(id): the VLAN with that number or name, created on first use. */
+static int l_vlan(lua_State *L) {
+  int t = lua_type(L, 1);
+  char name[48];
+  if (t == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0, 1, "a VLAN number must be >= 0");
+    snprintf(name, sizeof name, "%lld", (long long)n);
+  } else if (t == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, 1, &len);
+    luaL_argcheck(L, len > 0 && len < sizeof name, 1, "a VLAN name must be 1 to 47 characters");
+    snprintf(name, sizeof name, "%s", s);
+  } else {
+    return luaL_argerror(L, 1, "expected a VLAN number or name");
+  }
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, VLANS);
+  lua_pushstring(L, name);
+  if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+    int closed;
+    lobj_checkopen(L, -1, LNET_VLAN, &closed);
+    if (!closed) return 1;
+  }
+  lua_pop(L, 1);
+  net_hub *h = net_hub_new(lstate_get(L)->rt, name);
+  if (!h) return luaL_error(L, "out of memory");
+  lobj_new(L, LNET_VLAN, h);
+  lua_pushstring(L, name);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  return 1;
+}
+
+static int vlan_name(lua_State *L) {
+  lua_pushstring(L, net_hub_name(lnet_checkvlan(L, 1)));
+  return 1;
+}
+
+/* vlan:ports(): a list of port info tables. */
+static int vlan_ports(lua_State *L) {
+  net_hub *h = lnet_checkvlan(L, 1);
+  int n = net_hub_nports(h);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lnet_push_port_info(L, net_hub_port(h, i));
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int vlan_frames(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)net_hub_frames(lnet_checkvlan(L, 1)));
+  return 1;
+}
+
+/* vlan:close(): detaches every port (their owners see the link gone) and forgets the VLAN. */
+static int vlan_close(lua_State *L) {
+  int closed;
+  net_hub *h = lobj_checkopen(L, 1, LNET_VLAN, &closed);
+  if (closed) return 0;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, VLANS);
+  lua_pushstring(L, net_hub_name(h));
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lobj_forget(L, h);
+  net_hub_close(h);
+  return 0;
+}
+
+int luaopen_lemu_net(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"name", vlan_name}, {"ports", vlan_ports}, {"frames", vlan_frames}, {"close", vlan_close},
+    {NULL, NULL}
+  };
+  lobj_class(L, LNET_VLAN, "VLAN", methods);
+  lua_newtable(L);
+  lua_pushcfunction(L, l_vlan);
+  lua_setfield(L, -2, "vlan");
+  return 1;
+}
