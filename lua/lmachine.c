@@ -67,6 +67,11 @@ static int lm_new(lua_State *L) {
   cfg.initrd = optstr(L, 1, "initrd");
   cfg.append = optstr(L, 1, "append");
   cfg.dtb = optstr(L, 1, "dtb");
+  if (cfg.smp < 1) {  /* 0 would mean "the default" to machine_new */
+    lua_pushnil(L);
+    lua_pushfstring(L, "-smp %d: lemu supports 1 to %d harts", cfg.smp, MACHINE_MAX_HARTS);
+    return 2;
+  }
   lmachine *lm = calloc(1, sizeof *lm);
   if (!lm) return luaL_error(L, "out of memory");
   lm->s = lstate_get(L);

@@ -224,8 +224,8 @@ return function(lemu)
   cmdline.options.m = { arg = "SIZE", help = "guest RAM: 256M, 1G, or a number of MiB (default 128M)",
                         apply = function(v, st) mopts(st).ram = ram_bytes(v:match("^size=(.*)$") or v) end }
   cmdline.options.smp = { arg = "N", help = "number of harts (default 1)", apply = function(v, st)
-    local n = tonumber(v:match("^cpus=(%d+)") or v:match("^(%d+)"))
-    if not n or n < 1 then error(("cannot read a hart count from '%s'"):format(v)) end
+    local n = tonumber(v:match("^cpus=(%d+)$") or v:match("^(%d+)$"))
+    if not n then error(("cannot read a hart count from '%s'"):format(v)) end
     mopts(st).smp = math.tointeger(n)
   end }
   simple("bios", "bios", "firmware: an ELF or raw image at 0x80000000, 'none', or 'default' (OpenSBI); without it lemu's built-in SBI boots -kernel in S-mode")
@@ -247,6 +247,14 @@ return function(lemu)
     apply = function(v) if v ~= "none" then error("lemu has no display; only 'none' is accepted") end end }
 
   function Machine._from_cmdline(st)
+    local ok, err = pcall(Machine._build_from_cmdline, st)
+    if not ok then
+      if cmdline.is_usage_error(err) then error(err, 0) end
+      cmdline.fail((tostring(err):gsub("^[^:]*:%d+: ", "")))
+    end
+  end
+
+  function Machine._build_from_cmdline(st)
     local o = st.machine_opts
     if o.dumpdtb then
       local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp,
