@@ -1,0 +1,486 @@
+/* cpu: the hart's public interface and its run loop. The loop fetches a decoded instruction from
+ * the current page's decode cache (decoding on first use), and dispatches with computed goto.
+ * Loads, stores and fetches hit the software TLB inline; everything else (TLB misses, MMIO,
+ * traps, CSRs, atomics, FP) is a call into the other cpu_*.c files. pc and the remaining budget
+ * live in locals and are synced to the struct around such calls (SYNC/RELOAD). Interrupts are
+ * checked only when c->attn says something changed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_int.h"
+
+#define MISA_RV64GC ((2ull << 62) | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | \
+                     (1 << 12) | (1 << 18) | (1 << 20))
+
+cpu *cpu_new(bus *b, int hartid, const cpu_hooks *hooks) {
+  cpu *c = calloc(1, sizeof(*c));
+  if (!c) return NULL;
+  c->bus = b;
+  c->hartid = hartid;
+  if (hooks) c->hooks = *hooks;
+  cpu_cc_attach(c);
+  cpu_reset(c, 0x1000);
+  return c;
+}
+
+void cpu_free(cpu *c) {
+  if (!c) return;
+  cpu_cc_detach(c);
+  free(c);
+}
+
+void cpu_reset(cpu *c, uint64_t pc) {
+  memset(c->x, 0, sizeof(c->x));
+  memset(c->f, 0, sizeof(c->f));
+  c->pc = pc;
+  c->priv = PRV_M;
+  c->mstatus = (2ull << 32) | (2ull << 34);
+  c->misa = MISA_RV64GC;
+  c->medeleg = c->mideleg = c->mie = c->mip_sw = c->mip_dev = 0;
+  c->mtvec = c->mscratch = c->mepc = c->mcause = c->mtval = 0;
+  c->stvec = c->sscratch = c->sepc = c->scause = c->stval = c->satp = 0;
+  c->mcounteren = c->scounteren = c->menvcfg = c->senvcfg = c->mcountinhibit = 0;
+  c->instret = 0;
+  c->fflags = c->frm = 0;
+  memset(c->pmpcfg, 0, sizeof(c->pmpcfg));
+  memset(c->pmpaddr, 0, sizeof(c->pmpaddr));
+  c->resv_valid = 0;
+  c->wfi = c->halt_req = 0;
+  c->attn = 1;
+  cpu_update_data_priv(c);
+  cpu_tlb_flush(c);
+}
+
+void cpu_set_irq(cpu *c, uint32_t mask, int level) {
+  if (level) c->mip_dev |= mask;
+  else c->mip_dev &= ~(uint64_t)mask;
+  c->attn = 1;
+  if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
+}
+
+void cpu_halt(cpu *c) {
+  c->halt_req = 1;
+  c->attn = 1;
+}
+
+void cpu_invalidate(cpu *c, uint64_t pa, uint64_t len) { cpu_cc_invalidate(c->cc, pa, len); }
+
+uint64_t cpu_get_x(const cpu *c, int r) { return (r > 0 && r < 32) ? c->x[r] : 0; }
+void cpu_set_x(cpu *c, int r, uint64_t v) { if (r > 0 && r < 32) c->x[r] = v; }
+uint64_t cpu_get_pc(const cpu *c) { return c->pc; }
+void cpu_set_pc(cpu *c, uint64_t pc) { c->pc = pc & ~1ull; c->attn = 1; }
+int cpu_get_priv(const cpu *c) { return c->priv; }
+void cpu_set_priv(cpu *c, int priv) {
+  c->priv = priv == PRV_M || priv == PRV_S ? priv : PRV_U;
+  cpu_update_data_priv(c);
+  cpu_tlb_flush(c);
+  c->attn = 1;
+}
+uint64_t cpu_instret(const cpu *c) { return cpu_cur_instret(c); }
+int cpu_hartid(const cpu *c) { return c->hartid; }
+
+/* LR/SC and AMOs go through the bus (so stores to code pages and MMIO stay right); they are
+ * rare enough that the slow path costs nothing measurable. */
+static int do_amo(cpu *c, const dinsn *d) {
+  int op = d->op;
+  int w = op == OP_LR_W || op == OP_SC_W || (op >= OP_AMOSWAP_W && op <= OP_AMOMAXU_W);
+  int size = w ? 4 : 8;
+  uint64_t va = c->x[d->rs1], pa, old;
+  int is_lr = op == OP_LR_W || op == OP_LR_D;
+  if (op == OP_SC_W || op == OP_SC_D) {
+    if (cpu_amo_addr(c, va, size, 0, &pa) < 0) return -1;
+    uint64_t cur;
+    int ok = c->resv_valid && c->resv_addr == pa && bus_read(c->bus, pa, size, &cur) == 0 &&
+             cur == c->resv_val;
+    c->resv_valid = 0;
+    if (ok) {
+      if (bus_write(c->bus, pa, size, c->x[d->rs2]) < 0) {
+        cpu_trap(c, EXC_STORE_ACCESS, va);
+        return -1;
+      }
+    }
+    c->x[d->rd] = !ok;
+    c->x[32] = 0;
+    return 0;
+  }
+  if (cpu_amo_addr(c, va, size, is_lr, &pa) < 0) return -1;
+  if (bus_read(c->bus, pa, size, &old) < 0) {
+    cpu_trap(c, is_lr ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, va);
+    return -1;
+  }
+  if (is_lr) {
+    c->resv_valid = 1;
+    c->resv_addr = pa;
+    c->resv_val = old;
+  } else {
+    uint64_t b = c->x[d->rs2], n;
+    int64_t so = w ? (int32_t)old : (int64_t)old, sb = w ? (int32_t)b : (int64_t)b;
+    uint64_t uo = w ? (uint32_t)old : old, ub = w ? (uint32_t)b : b;
+    int k = w ? op - OP_AMOSWAP_W : op - OP_AMOSWAP_D;
+    switch (k) {
+    case 0: n = b; break;
+    case 1: n = old + b; break;
+    case 2: n = old ^ b; break;
+    case 3: n = old & b; break;
+    case 4: n = old | b; break;
+    case 5: n = so < sb ? old : b; break;
+    case 6: n = so > sb ? old : b; break;
+    case 7: n = uo < ub ? old : b; break;
+    default: n = uo > ub ? old : b; break;
+    }
+    if (bus_write(c->bus, pa, size, n) < 0) {
+      cpu_trap(c, EXC_STORE_ACCESS, va);
+      return -1;
+    }
+  }
+  c->x[d->rd] = w ? (uint64_t)(int64_t)(int32_t)old : old;
+  c->x[32] = 0;
+  return 0;
+}
+
+static inline uint64_t ld8(uintptr_t p) { uint8_t v; memcpy(&v, (void *)p, 1); return v; }
+static inline uint64_t ld16(uintptr_t p) { uint16_t v; memcpy(&v, (void *)p, 2); return v; }
+static inline uint64_t ld32(uintptr_t p) { uint32_t v; memcpy(&v, (void *)p, 4); return v; }
+static inline uint64_t ld64(uintptr_t p) { uint64_t v; memcpy(&v, (void *)p, 8); return v; }
+
+enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+  static void *const labels[OP_COUNT] = {
+    [0 ... OP_COUNT - 1] = &&L_FP,
+#define L(o) [OP_##o] = &&L_##o
+    L(NONE), L(ILLEGAL), L(STRADDLE), L(LUI), L(AUIPC), L(JAL), L(JALR), L(BEQ), L(BNE), L(BLT),
+    L(BGE), L(BLTU), L(BGEU), L(LB), L(LH), L(LW), L(LD), L(LBU), L(LHU), L(LWU), L(SB), L(SH),
+    L(SW), L(SD), L(ADDI), L(SLTI), L(SLTIU), L(XORI), L(ORI), L(ANDI), L(SLLI), L(SRLI),
+    L(SRAI), L(ADD), L(SUB), L(SLL), L(SLT), L(SLTU), L(XOR), L(SRL), L(SRA), L(OR), L(AND),
+    L(ADDIW), L(SLLIW), L(SRLIW), L(SRAIW), L(ADDW), L(SUBW), L(SLLW), L(SRLW), L(SRAW),
+    L(FENCE), L(FENCE_I), L(ECALL), L(EBREAK), L(MRET), L(SRET), L(WFI), L(SFENCE_VMA),
+    [OP_CSRRW ... OP_CSRRCI] = &&L_CSR, L(MUL), L(MULH), L(MULHSU), L(MULHU), L(DIV), L(DIVU),
+    L(REM), L(REMU), L(MULW), L(DIVW), L(DIVUW), L(REMW), L(REMUW),
+    [OP_LR_W ... OP_AMOMAXU_D] = &&L_AMO, L(FLW), L(FLD), L(FSW), L(FSD),
+#undef L
+  };
+#pragma GCC diagnostic pop
+  uint64_t *const x = c->x;
+  uint64_t pc, left, page = ~0ull;
+  dpage *dp = NULL;
+  uint8_t *host = NULL;
+  const dinsn *d;
+  dinsn tmp;
+  enum cpu_stop why = CPU_BUDGET;
+
+  c->budget = c->left = budget;
+  if (c->wfi) {
+    if (!(cpu_mip(c) & c->mie)) {
+      c->budget = c->left = 0;
+      *executed = 0;
+      return CPU_WFI;
+    }
+    c->wfi = 0;
+  }
+  c->attn = 1;
+
+#define SYNC() (c->pc = pc, c->left = left)
+#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull)
+#define NEXT() do { pc += d->len; left--; goto loop; } while (0)
+#define NEXT_CHECK() do { pc += d->len; left--; goto top; } while (0)
+#define TRAPPED() do { RELOAD(); goto top; } while (0)
+#define RAISE(cause, tval) do { SYNC(); cpu_trap(c, (cause), (tval)); TRAPPED(); } while (0)
+#define RD x[d->rd]
+#define RS1 x[d->rs1]
+#define RS2 x[d->rs2]
+#define IMM ((int64_t)d->imm)
+#define LOAD(type, size, ld)                                                                  \
+  do {                                                                                        \
+    uint64_t a_ = RS1 + IMM;                                                                  \
+    tlb_ent *t_ = &c->tlb_r[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
+      RD = (uint64_t)(type)ld(a_ + t_->add);                                                  \
+      NEXT();                                                                                 \
+    }                                                                                         \
+    uint64_t v_;                                                                              \
+    SYNC();                                                                                   \
+    if (cpu_load_slow(c, a_, size, &v_) < 0) TRAPPED();                                       \
+    RD = (uint64_t)(type)v_;                                                                  \
+    NEXT_CHECK();                                                                             \
+  } while (0)
+#define STORE(size, val)                                                                      \
+  do {                                                                                        \
+    uint64_t a_ = RS1 + IMM, v_ = (val);                                                      \
+    tlb_ent *t_ = &c->tlb_w[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
+      memcpy((void *)(a_ + t_->add), &v_, size);                                              \
+      NEXT();                                                                                 \
+    }                                                                                         \
+    SYNC();                                                                                   \
+    if (cpu_store_slow(c, a_, size, v_) < 0) TRAPPED();                                       \
+    NEXT_CHECK();                                                                             \
+  } while (0)
+#define BRANCH(cond)                                                                          \
+  do {                                                                                        \
+    if (cond) { pc += IMM; left--; goto loop; }                                               \
+    NEXT();                                                                                   \
+  } while (0)
+#define FS_OFF() (!(c->mstatus & MS_FS))
+
+  RELOAD();
+top:
+  if (c->attn) {
+    SYNC();
+    c->attn = 0;
+    if (c->halt_req) {
+      c->halt_req = 0;
+      why = CPU_HALT;
+      goto out;
+    }
+    cpu_check_irq(c);
+    RELOAD();
+  }
+loop:
+  if (unlikely(left == 0)) goto out;
+  if (unlikely((pc & ~0xfffull) != page)) {
+    SYNC();
+    if (cpu_fetch_page(c, pc, &dp, &host) < 0) TRAPPED();
+    if (!dp) {
+      uint32_t raw;
+      if (cpu_fetch_slow(c, pc, &raw) < 0) TRAPPED();
+      if ((raw & 3) != 3) {
+        uint32_t e = cpu_rvc_expand(raw);
+        cpu_decode(e ? e : 0, &tmp);
+        if (!e) tmp.op = OP_ILLEGAL;
+        tmp.len = 2;
+        tmp.raw = raw;
+      } else {
+        cpu_decode(raw, &tmp);
+      }
+      d = &tmp;
+      page = ~0ull;
+      goto *labels[d->op];
+    }
+    page = pc & ~0xfffull;
+  }
+  d = &dp->d[(pc >> 1) & 2047];
+  goto *labels[d->op];
+
+L_NONE: {
+    uint32_t off = pc & 0xfff;
+    dinsn *w = &dp->d[off >> 1];
+    uint32_t lo = (uint32_t)ld16((uintptr_t)host + off);
+    if ((lo & 3) != 3) {
+      uint32_t e = cpu_rvc_expand(lo);
+      cpu_decode(e, w);
+      if (!e) w->op = OP_ILLEGAL;
+      w->len = 2;
+      w->raw = lo;
+    } else if (off == 0xffe) {
+      w->op = OP_STRADDLE;
+      w->len = 4;
+    } else {
+      cpu_decode(lo | (uint32_t)ld16((uintptr_t)host + off + 2) << 16, w);
+    }
+    d = w;
+    goto *labels[d->op];
+  }
+L_STRADDLE: {
+    uint32_t raw;
+    SYNC();
+    if (cpu_fetch_slow(c, pc, &raw) < 0) TRAPPED();
+    cpu_decode(raw, &tmp);
+    d = &tmp;
+    page = ~0ull;
+    goto *labels[d->op];
+  }
+L_ILLEGAL: RAISE(EXC_ILLEGAL, d->raw);
+L_LUI: RD = IMM; NEXT();
+L_AUIPC: RD = pc + IMM; NEXT();
+L_JAL: RD = pc + d->len; pc += IMM; left--; goto loop;
+L_JALR: { uint64_t t = (RS1 + IMM) & ~1ull; RD = pc + d->len; pc = t; left--; goto loop; }
+L_BEQ: BRANCH(RS1 == RS2);
+L_BNE: BRANCH(RS1 != RS2);
+L_BLT: BRANCH((int64_t)RS1 < (int64_t)RS2);
+L_BGE: BRANCH((int64_t)RS1 >= (int64_t)RS2);
+L_BLTU: BRANCH(RS1 < RS2);
+L_BGEU: BRANCH(RS1 >= RS2);
+L_LB: LOAD(int8_t, 1, ld8);
+L_LH: LOAD(int16_t, 2, ld16);
+L_LW: LOAD(int32_t, 4, ld32);
+L_LD: LOAD(uint64_t, 8, ld64);
+L_LBU: LOAD(uint8_t, 1, ld8);
+L_LHU: LOAD(uint16_t, 2, ld16);
+L_LWU: LOAD(uint32_t, 4, ld32);
+L_SB: STORE(1, RS2);
+L_SH: STORE(2, RS2);
+L_SW: STORE(4, RS2);
+L_SD: STORE(8, RS2);
+L_ADDI: RD = RS1 + IMM; NEXT();
+L_SLTI: RD = (int64_t)RS1 < IMM; NEXT();
+L_SLTIU: RD = RS1 < (uint64_t)IMM; NEXT();
+L_XORI: RD = RS1 ^ IMM; NEXT();
+L_ORI: RD = RS1 | IMM; NEXT();
+L_ANDI: RD = RS1 & IMM; NEXT();
+L_SLLI: RD = RS1 << d->imm; NEXT();
+L_SRLI: RD = RS1 >> d->imm; NEXT();
+L_SRAI: RD = (uint64_t)((int64_t)RS1 >> d->imm); NEXT();
+L_ADD: RD = RS1 + RS2; NEXT();
+L_SUB: RD = RS1 - RS2; NEXT();
+L_SLL: RD = RS1 << (RS2 & 63); NEXT();
+L_SLT: RD = (int64_t)RS1 < (int64_t)RS2; NEXT();
+L_SLTU: RD = RS1 < RS2; NEXT();
+L_XOR: RD = RS1 ^ RS2; NEXT();
+L_SRL: RD = RS1 >> (RS2 & 63); NEXT();
+L_SRA: RD = (uint64_t)((int64_t)RS1 >> (RS2 & 63)); NEXT();
+L_OR: RD = RS1 | RS2; NEXT();
+L_AND: RD = RS1 & RS2; NEXT();
+L_ADDIW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 + IMM); NEXT();
+L_SLLIW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 << d->imm); NEXT();
+L_SRLIW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 >> d->imm); NEXT();
+L_SRAIW: RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RS1 >> d->imm); NEXT();
+L_ADDW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 + RS2); NEXT();
+L_SUBW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 - RS2); NEXT();
+L_SLLW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 << (RS2 & 31)); NEXT();
+L_SRLW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 >> (RS2 & 31)); NEXT();
+L_SRAW: RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RS1 >> (RS2 & 31)); NEXT();
+L_MUL: RD = RS1 * RS2; NEXT();
+L_MULH: RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(int64_t)RS2) >> 64); NEXT();
+L_MULHSU:
+  RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(unsigned __int128)RS2) >> 64);
+  NEXT();
+L_MULHU: RD = (uint64_t)(((unsigned __int128)RS1 * RS2) >> 64); NEXT();
+L_DIV: {
+    int64_t a = RS1, b = RS2;
+    RD = b == 0 ? ~0ull : (a == INT64_MIN && b == -1) ? (uint64_t)a : (uint64_t)(a / b);
+    NEXT();
+  }
+L_DIVU: RD = RS2 == 0 ? ~0ull : RS1 / RS2; NEXT();
+L_REM: {
+    int64_t a = RS1, b = RS2;
+    RD = b == 0 ? (uint64_t)a : (a == INT64_MIN && b == -1) ? 0 : (uint64_t)(a % b);
+    NEXT();
+  }
+L_REMU: RD = RS2 == 0 ? RS1 : RS1 % RS2; NEXT();
+L_MULW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 * RS2); NEXT();
+L_DIVW: {
+    int32_t a = RS1, b = RS2;
+    RD = (uint64_t)(int64_t)(b == 0 ? -1 : (a == INT32_MIN && b == -1) ? a : a / b);
+    NEXT();
+  }
+L_DIVUW: {
+    uint32_t a = RS1, b = RS2;
+    RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? ~0u : a / b);
+    NEXT();
+  }
+L_REMW: {
+    int32_t a = RS1, b = RS2;
+    RD = (uint64_t)(int64_t)(b == 0 ? a : (a == INT32_MIN && b == -1) ? 0 : a % b);
+    NEXT();
+  }
+L_REMUW: {
+    uint32_t a = RS1, b = RS2;
+    RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? a : a % b);
+    NEXT();
+  }
+L_FENCE: NEXT();
+L_FENCE_I:
+  /* Stores already drop the code they overwrite; DMA through bus_ram_ptr does not, so FENCE.I
+   * forgets every decoded page. */
+  SYNC();
+  cpu_cc_flush(c);
+  page = ~0ull;
+  NEXT();
+L_ECALL:
+  SYNC();
+  if (c->priv == PRV_S && c->hooks.sbi && c->hooks.sbi(c->hooks.ud, c)) {
+    RELOAD();
+    pc += 4;
+    left--;
+    goto top;
+  }
+  RAISE(EXC_ECALL_U + c->priv, 0);
+L_EBREAK: RAISE(EXC_BREAKPOINT, pc);
+L_MRET:
+  SYNC();
+  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  RELOAD();
+  left--;
+  goto top;
+L_SRET:
+  SYNC();
+  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  RELOAD();
+  left--;
+  goto top;
+L_WFI:
+  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, d->raw);
+  pc += d->len;
+  left--;
+  if (cpu_mip(c) & c->mie) goto top;
+  c->wfi = 1;
+  why = CPU_WFI;
+  SYNC();
+  goto out;
+L_SFENCE_VMA:
+  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TVM)))
+    RAISE(EXC_ILLEGAL, d->raw);
+  cpu_tlb_flush(c);
+  page = ~0ull;
+  NEXT();
+L_CSR:
+  SYNC();
+  if (cpu_csr_op(c, d) < 0) TRAPPED();
+  /* A CSR write can flush the TLB, change privilege-relevant state or enable interrupts. */
+  {
+    uint64_t len = d->len;
+    RELOAD();
+    pc += len;
+    left--;
+  }
+  goto top;
+L_AMO:
+  SYNC();
+  if (do_amo(c, d) < 0) TRAPPED();
+  NEXT_CHECK();
+L_FLW:
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  {
+    uint64_t a = RS1 + IMM, v;
+    tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
+    if (likely(t->tag == (a & (~0xfffull | 3)))) v = ld32(a + t->add);
+    else {
+      SYNC();
+      if (cpu_load_slow(c, a, 4, &v) < 0) TRAPPED();
+    }
+    c->f[d->rd] = 0xffffffff00000000ull | (uint32_t)v;
+    c->mstatus |= MS_FS;
+    NEXT_CHECK();
+  }
+L_FLD:
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  {
+    uint64_t a = RS1 + IMM, v;
+    tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
+    if (likely(t->tag == (a & (~0xfffull | 7)))) v = ld64(a + t->add);
+    else {
+      SYNC();
+      if (cpu_load_slow(c, a, 8, &v) < 0) TRAPPED();
+    }
+    c->f[d->rd] = v;
+    c->mstatus |= MS_FS;
+    NEXT_CHECK();
+  }
+L_FSW:
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  STORE(4, c->f[d->rs2]);
+L_FSD:
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  STORE(8, c->f[d->rs2]);
+L_FP:
+  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  NEXT();
+
+out:
+  SYNC();
+  *executed = budget - c->left;
+  c->instret += budget - c->left;
+  c->budget = c->left = 0;
+  return why;
+}

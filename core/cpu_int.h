@@ -1,0 +1,163 @@
+/* cpu_int: the hart's internals shared by cpu.c (run loop), cpu_decode.c, cpu_csr.c (CSRs, traps,
+ * interrupts), cpu_mmu.c (TLB, page walks, slow memory path, decoded-code cache) and cpu_fp.c. */
+#ifndef LEMU_CPU_INT_H
+#define LEMU_CPU_INT_H
+
+#include <stdint.h>
+
+#include "cpu.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Decoded operations. Everything from OP_FMADD_S on is executed by cpu_fp_op. */
+enum {
+  OP_NONE, OP_ILLEGAL, OP_STRADDLE, OP_LUI, OP_AUIPC, OP_JAL, OP_JALR, OP_BEQ, OP_BNE, OP_BLT,
+  OP_BGE, OP_BLTU, OP_BGEU, OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU, OP_SB, OP_SH,
+  OP_SW, OP_SD, OP_ADDI, OP_SLTI, OP_SLTIU, OP_XORI, OP_ORI, OP_ANDI, OP_SLLI, OP_SRLI, OP_SRAI,
+  OP_ADD, OP_SUB, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_SRA, OP_OR, OP_AND, OP_ADDIW,
+  OP_SLLIW, OP_SRLIW, OP_SRAIW, OP_ADDW, OP_SUBW, OP_SLLW, OP_SRLW, OP_SRAW, OP_FENCE, OP_FENCE_I,
+  OP_ECALL, OP_EBREAK, OP_MRET, OP_SRET, OP_WFI, OP_SFENCE_VMA, OP_CSRRW, OP_CSRRS, OP_CSRRC,
+  OP_CSRRWI, OP_CSRRSI, OP_CSRRCI, OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_DIV, OP_DIVU, OP_REM,
+  OP_REMU, OP_MULW, OP_DIVW, OP_DIVUW, OP_REMW, OP_REMUW, OP_LR_W, OP_SC_W, OP_LR_D, OP_SC_D,
+  OP_AMOSWAP_W, OP_AMOADD_W, OP_AMOXOR_W, OP_AMOAND_W, OP_AMOOR_W, OP_AMOMIN_W, OP_AMOMAX_W,
+  OP_AMOMINU_W, OP_AMOMAXU_W, OP_AMOSWAP_D, OP_AMOADD_D, OP_AMOXOR_D, OP_AMOAND_D, OP_AMOOR_D,
+  OP_AMOMIN_D, OP_AMOMAX_D, OP_AMOMINU_D, OP_AMOMAXU_D, OP_FLW, OP_FLD, OP_FSW, OP_FSD,
+  OP_FMADD_S, OP_FMSUB_S, OP_FNMSUB_S, OP_FNMADD_S, OP_FADD_S, OP_FSUB_S, OP_FMUL_S, OP_FDIV_S,
+  OP_FSQRT_S, OP_FSGNJ_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FMIN_S, OP_FMAX_S, OP_FCVT_W_S,
+  OP_FCVT_WU_S, OP_FCVT_L_S, OP_FCVT_LU_S, OP_FMV_X_W, OP_FEQ_S, OP_FLT_S, OP_FLE_S, OP_FCLASS_S,
+  OP_FCVT_S_W, OP_FCVT_S_WU, OP_FCVT_S_L, OP_FCVT_S_LU, OP_FMV_W_X, OP_FMADD_D, OP_FMSUB_D,
+  OP_FNMSUB_D, OP_FNMADD_D, OP_FADD_D, OP_FSUB_D, OP_FMUL_D, OP_FDIV_D, OP_FSQRT_D, OP_FSGNJ_D,
+  OP_FSGNJN_D, OP_FSGNJX_D, OP_FMIN_D, OP_FMAX_D, OP_FCVT_W_D, OP_FCVT_WU_D, OP_FCVT_L_D,
+  OP_FCVT_LU_D, OP_FMV_X_D, OP_FEQ_D, OP_FLT_D, OP_FLE_D, OP_FCLASS_D, OP_FCVT_D_W, OP_FCVT_D_WU,
+  OP_FCVT_D_L, OP_FCVT_D_LU, OP_FMV_D_X, OP_FCVT_S_D, OP_FCVT_D_S, OP_COUNT
+};
+#define OP_FP_FIRST OP_FMADD_S
+
+/* Decoded instruction: op selects the handler; rd is 32 (a scratch register) when the
+ * instruction names x0, so handlers write rd unconditionally. */
+typedef struct dinsn {
+  uint8_t op, rd, rs1, rs2, rs3, rm, len, pad;
+  int32_t imm;
+  uint32_t raw;                 /* the instruction as fetched (mtval of illegal instructions) */
+} dinsn;
+
+/* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded. */
+typedef struct dpage {
+  uint64_t ppn;
+  struct dpage *next;
+  dinsn d[2048];
+} dpage;
+
+#define TLB_BITS 8
+#define TLB_SIZE (1 << TLB_BITS)
+/* A TLB entry maps one 4 KiB guest-virtual page to host RAM: host = va + add. tag is the page's
+ * va, or TLB_NONE. */
+typedef struct tlb_ent { uint64_t tag; uintptr_t add; } tlb_ent;
+#define TLB_NONE 1ull
+
+typedef struct ccache ccache;
+
+/* Exception causes. */
+enum {
+  EXC_INSN_MISALIGNED = 0, EXC_INSN_ACCESS = 1, EXC_ILLEGAL = 2, EXC_BREAKPOINT = 3,
+  EXC_LOAD_MISALIGNED = 4, EXC_LOAD_ACCESS = 5, EXC_STORE_MISALIGNED = 6, EXC_STORE_ACCESS = 7,
+  EXC_ECALL_U = 8, EXC_ECALL_S = 9, EXC_ECALL_M = 11, EXC_INSN_PAGE = 12, EXC_LOAD_PAGE = 13,
+  EXC_STORE_PAGE = 15,
+};
+#define CAUSE_INT (1ull << 63)
+
+/* mstatus bits */
+#define MS_SIE  (1ull << 1)
+#define MS_MIE  (1ull << 3)
+#define MS_SPIE (1ull << 5)
+#define MS_MPIE (1ull << 7)
+#define MS_SPP  (1ull << 8)
+#define MS_MPP_SHIFT 11
+#define MS_MPP  (3ull << 11)
+#define MS_FS   (3ull << 13)
+#define MS_MPRV (1ull << 17)
+#define MS_SUM  (1ull << 18)
+#define MS_MXR  (1ull << 19)
+#define MS_TVM  (1ull << 20)
+#define MS_TW   (1ull << 21)
+#define MS_TSR  (1ull << 22)
+#define MS_UXL  (3ull << 32)
+#define MS_SXL  (3ull << 34)
+#define MS_SD   (1ull << 63)
+
+enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
+enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
+
+#define NPMP 16
+
+struct cpu {
+  uint64_t x[33];               /* x[32] swallows writes to x0 */
+  uint64_t f[32];               /* NaN-boxed */
+  uint64_t pc;
+  int priv;
+  int hartid;
+  bus *bus;
+  cpu_hooks hooks;
+
+  /* Run state. left: instructions still to run in this cpu_run (kept in sync around slow ops). */
+  uint64_t left, budget;
+  volatile int attn;            /* something changed: re-check interrupts / halt at a boundary */
+  int halt_req, wfi;
+
+  /* TLBs for the current fetch and data modes; flushed when either changes. */
+  tlb_ent tlb_r[TLB_SIZE], tlb_w[TLB_SIZE], tlb_x[TLB_SIZE];
+  dpage *tlb_xd[TLB_SIZE];
+  int data_priv;                /* effective privilege of loads/stores (MPRV) */
+
+  ccache *cc;
+  cpu *cc_next;
+
+  /* LR/SC: SC succeeds if the reserved address still holds the value LR read. */
+  uint64_t resv_addr, resv_val;
+  int resv_valid;
+
+  /* CSRs */
+  uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
+      mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
+      senvcfg, mcountinhibit, instret;
+  uint32_t fflags, frm;
+  uint8_t pmpcfg[NPMP];
+  uint64_t pmpaddr[NPMP];
+};
+
+/* cpu_decode.c */
+void cpu_decode(uint32_t insn, dinsn *d);
+uint32_t cpu_rvc_expand(uint16_t c);   /* 0 if illegal */
+
+/* cpu_csr.c */
+void cpu_trap(cpu *c, uint64_t cause, uint64_t tval);
+int cpu_check_irq(cpu *c);             /* takes a pending enabled interrupt; 1 if it did */
+int cpu_csr_op(cpu *c, const dinsn *d);        /* 0 ok, -1 trapped */
+int cpu_mret(cpu *c);
+int cpu_sret(cpu *c);
+uint64_t cpu_mip(const cpu *c);
+void cpu_update_data_priv(cpu *c);
+
+/* cpu_mmu.c */
+void cpu_tlb_flush(cpu *c);
+void cpu_tlb_flush_write(cpu *c);
+/* Slow paths: return 0, or -1 after raising the exception. */
+int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v);
+int cpu_store_slow(cpu *c, uint64_t va, int size, uint64_t v);
+/* Atomic memory op: translate for write, return host pointer or NULL with bus fallback. */
+int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa);
+/* Fetch: fills *dp (NULL if the page is not RAM) and returns 0, or -1 after raising. */
+int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host);
+int cpu_fetch_slow(cpu *c, uint64_t va, uint32_t *insn);
+void cpu_cc_attach(cpu *c);
+void cpu_cc_detach(cpu *c);
+void cpu_cc_flush(cpu *c);
+void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len);
+
+/* cpu_fp.c: executes an F/D op; 0 ok, -1 illegal (caller raises). */
+int cpu_fp_op(cpu *c, const dinsn *d);
+
+static inline uint64_t cpu_cur_instret(const cpu *c) { return c->instret + (c->budget - c->left); }
+
+#endif
