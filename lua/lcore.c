@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lcapture.h"
 #include "lemu.h"
 #include "lendpoint.h"
 #include "lmods.h"
@@ -19,6 +20,7 @@ static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.capture", luaopen_lemu_capture},
   {NULL, NULL}
 };
 

@@ -3,6 +3,7 @@
 -- for a frame. Frames nobody has taken stay queued up to `queue` (default 1024); past that the
 -- endpoint's port drops them and counts them in info().rx.drops.
 local cep = require "lemu.cendpoint"
+require "lemu.capture"   -- vlan:capture, vlan:tap
 
 local M = {}
 
@@ -93,6 +94,32 @@ function M.install(lemu)
     st.items = {}
     ep:_taken(n)
     return n
+  end
+
+  -- ep:capture{file=, snaplen=} and ep:tap(fn): the VLAN's capture and tap on this endpoint's port.
+  function mt.capture(ep, opts)
+    local o = { port = ep }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local v = ep:vlan() or error("ep:capture: the endpoint is not on a VLAN", 2)
+    return v:capture(o)
+  end
+  function mt.tap(ep, fn)
+    local v = ep:vlan() or error("ep:tap: the endpoint is not on a VLAN", 2)
+    return v:tap(fn, { port = ep })
+  end
+
+  -- vlan:info(): { name=, frames=, ports = {port info...} }; tostring() gives a QEMU-like listing.
+  local infomt = { __tostring = function(t)
+    local lines = { ("vlan %s: %d frames forwarded"):format(t.name, t.frames) }
+    for _, p in ipairs(t.ports) do
+      lines[#lines + 1] = ("  %s (%s)%s rx %d frames %d bytes %d drops, tx %d frames %d bytes %d drops%s"):format(
+        p.name, p.kind, p.link and "" or " link down", p.rx.frames, p.rx.bytes, p.rx.drops,
+        p.tx.frames, p.tx.bytes, p.tx.drops, p.queued > 0 and (", %d queued"):format(p.queued) or "")
+    end
+    return table.concat(lines, "\n")
+  end }
+  function vlanmt.info(v)
+    return setmetatable({ name = v:name(), frames = v:frames(), ports = v:ports() }, infomt)
   end
 
   local cclose = mt.close
