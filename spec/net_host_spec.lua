@@ -74,6 +74,11 @@ describe("ep:host", function()
       assert.equal((segs[1].seq + 1) & 0xffffffff, segs[2].ack)
       assert.equal((segs[2].seq + 1) & 0xffffffff, segs[3].ack)
       for _, s in ipairs(segs) do assert.is_true(#s.payload <= 1460) end
+      -- both sides forgot the closed connection: the same four-tuple opens again
+      lemu.spawn(function() local c2 = l:accept { timeout = 1000 } c2:send("again") c2:close() end)
+      local c2 = ha:tcp_connect("10.0.2.2", 8080, { sport = c.lport, timeout = 1000 })
+      assert.equal("again", c2:read_all { timeout = 1000 })
+      c2:close()
     end)
   end)
 

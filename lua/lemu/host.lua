@@ -303,6 +303,8 @@ function Host:_tcp(r, seg)
     return true
   end
   c:_input(seg)
+  -- A connection that has fully closed (or was reset) frees its four-tuple for a new one.
+  if c.state == "CLOSED" then self.conns[conn_key(c.rip, c.rport, c.lport)] = nil end
   notify(self)
   return true
 end
@@ -320,6 +322,7 @@ function Conn:_input(seg)
       self.peer_window = seg.window
       self.mss = seg.options.mss or 536
       self.state = "ESTABLISHED"
+      self.established = true
       self:_send("A")
     end
     return
@@ -339,6 +342,7 @@ function Conn:_input(seg)
     self.peer_window = seg.window
     if self.state == "SYN_RCVD" and self.snd_una == self.snd_nxt then
       self.state = "ESTABLISHED"
+      self.established = true
       local l = self.listener
       if l and not l.closed then l.pending[#l.pending + 1] = self end
     end
@@ -380,7 +384,8 @@ function Host:tcp_connect(ip, port, opts)
   c:_send("S", "", { mss = 1460 })
   local ok, err = pcall(wait_until, self, ("a TCP connection to %s:%d"):format(ip, port), opts,
     function() return c.state ~= "SYN_SENT" end)
-  if not ok or c.state ~= "ESTABLISHED" then
+  -- The peer may already have sent data and closed by now: what counts is that it was accepted.
+  if not ok or not c.established then
     self.conns[conn_key(c.rip, c.rport, c.lport)] = nil
     error(("tcp_connect %s:%d: %s"):format(ip, port, ok and (c.reset or "refused") or err), 2)
   end
