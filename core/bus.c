@@ -143,6 +143,10 @@ int bus_write(bus *b, uint64_t pa, int size, uint64_t val) {
   return 0;
 }
 
+void bus_dma_written(bus *b, uint64_t pa, uint64_t len) {
+  if (b->code_hook && len) b->code_hook(b->code_ud, pa, len);
+}
+
 void bus_set_code_write_hook(bus *b, void (*fn)(void *ud, uint64_t pa, uint64_t len), void *ud) {
   b->code_hook = fn;
   b->code_ud = ud;

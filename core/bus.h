@@ -39,6 +39,8 @@ int bus_write(bus *b, uint64_t pa, int size, uint64_t val);
 
 /* Called whenever RAM in [pa, pa+len) is written by something other than the CPU's own stores
  * (DMA, loaders), so decoded-instruction caches can drop stale code. Set by the CPU layer. */
+/* A device wrote guest RAM through a bus_ram_ptr pointer (DMA): lets the hook above see it. */
+void bus_dma_written(bus *b, uint64_t pa, uint64_t len);
 void bus_set_code_write_hook(bus *b, void (*fn)(void *ud, uint64_t pa, uint64_t len), void *ud);
 
 #endif

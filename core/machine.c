@@ -417,6 +417,7 @@ int machine_reset(machine *m, char *err, size_t errlen) {
   if (m->plic) plic_reset(m->plic);
   if (m->uart) uart_reset(m->uart);
   if (m->rtc) goldfish_rtc_reset(m->rtc);
+  mvirtio_reset(m);
   for (int i = 0; i < m->nharts; i++) {
     static const uint32_t lines = CPU_IRQ_SSIP | CPU_IRQ_MSIP | CPU_IRQ_STIP | CPU_IRQ_MTIP |
                                   CPU_IRQ_SEIP | CPU_IRQ_MEIP;
@@ -430,6 +431,7 @@ int machine_reset(machine *m, char *err, size_t errlen) {
 }
 
 static void free_parts(machine *m) {
+  mvirtio_free(m);
   for (int i = 0; i < m->nharts; i++) if (m->harts[i].c) cpu_free(m->harts[i].c);
   clint_free(m->clint);
   plic_free(m->plic);
@@ -554,9 +556,7 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
     bus_add_mmio(m->bus, VIRT_RTC, GOLDFISH_RTC_SIZE, &goldfish_rtc_ops, m->rtc, "rtc");
     bus_add_mmio(m->bus, VIRT_PLIC, PLIC_SIZE, &plic_ops, m->plic, "plic");
     bus_add_mmio(m->bus, VIRT_UART0, UART_SIZE, &uart_ops, m->uart, "uart0");
-    for (int i = 0; i < VIRTIO_SLOTS; i++)
-      bus_add_mmio(m->bus, VIRTIO_SLOT_BASE + (uint64_t)i * VIRTIO_SLOT_SIZE, VIRTIO_SLOT_SIZE,
-                   &virtio_slot_ops, NULL, "virtio-mmio");
+    mvirtio_init(m);
   }
 
   /* No -bios: lemu's SBI serves an S-mode kernel, unless the kernel is a bare-metal HTIF test

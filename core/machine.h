@@ -49,6 +49,18 @@ void machine_stop(machine *m, int status);
 enum machine_state machine_state(const machine *m);
 int machine_exit_status(const machine *m);
 
+/* Plugs a virtio device model into the next free virtio-mmio slot; only before the machine
+ * starts. The machine owns dev from then on and calls dev_free(dev) when it is freed. Returns the
+ * slot (0..7) or -1 with err. legacy: the transport shows version 1 (QEMU's force-legacy). */
+struct virtio_device_ops;
+struct virtio;
+int machine_add_virtio(machine *m, const struct virtio_device_ops *ops, void *dev,
+                       void (*dev_free)(void *dev), int legacy, struct virtio **vd, char *err,
+                       size_t errlen);
+
+/* The device in slot (from machine_add_virtio) and its ops; NULL if the slot is empty. */
+void *machine_virtio_dev(machine *m, int slot, const struct virtio_device_ops **ops);
+
 /* Queues console input for the UART (and SBI getchar). */
 void machine_console_input(machine *m, const uint8_t *buf, size_t len);
 /* Also writes console output to fd (-1: none), e.g. 1 for -serial stdio / -nographic. */

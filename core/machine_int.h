@@ -16,6 +16,8 @@
 #include "rt.h"
 #include "sifive_test.h"
 #include "uart.h"
+#include "virtio.h"
+#include "virtio_slot.h"
 
 /* QEMU virt's memory map. */
 #define VIRT_MROM      0x1000ull
@@ -36,6 +38,16 @@ typedef struct hart {
   enum hart_run run;
   int start_pending;     /* HSM: started, waiting for its first slice */
 } hart;
+
+/* A virtio-mmio slot: empty, or a transport with its device (mvirtio.c). */
+typedef struct mslot {
+  machine *m;
+  int index;
+  virtio *vd;
+  const virtio_device_ops *ops;
+  void *dev;
+  void (*dev_free)(void *dev);
+} mslot;
 
 typedef struct outbuf { uint8_t *p; size_t n, cap; } outbuf;
 
@@ -59,6 +71,7 @@ struct machine {
   uart *uart;
   goldfish_rtc *rtc;
   sifive_test test;
+  mslot slots[VIRTIO_SLOTS];
 
   uv_idle_t idle;
   uv_timer_t timer;
@@ -83,6 +96,10 @@ int mfdt_build(machine *m, char *err, size_t errlen);
 /* msbi.c: the built-in SBI (cpu_hooks.sbi) and the S-mode hand-over it starts harts with. */
 int msbi_call(void *ud, cpu *c);
 void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1);
+/* mvirtio.c: maps the slots, resets and frees what is plugged into them. */
+void mvirtio_init(machine *m);
+void mvirtio_reset(machine *m);
+void mvirtio_free(machine *m);
 /* machine.c helpers the parts use. */
 void machine_out(machine *m, const uint8_t *p, size_t n);
 int machine_getchar(machine *m);

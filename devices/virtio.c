@@ -265,6 +265,7 @@ virtio *virtio_new(bus *b, const virtio_device_ops *ops, void *dev, const virtio
 }
 
 void virtio_free(virtio *vd) { free(vd); }
+void virtio_reset(virtio *vd) { device_reset(vd); }
 
 /* ---- virtqueues ---- */
 
@@ -294,6 +295,7 @@ int vq_pop(virtio *vd, int qi, vq_chain *c) {
     virtio_fail(vd, "queue %d: head descriptor %u out of range (size %u)", qi, head, q->num);
     return -1;
   }
+  c->bus = vd->bus;
   c->head = head;
   c->nout = c->nin = 0;
   c->out_len = c->in_len = 0;
@@ -321,6 +323,7 @@ int vq_pop(virtio *vd, int qi, vq_chain *c) {
     int n = c->nout + c->nin;
     if (flags & D_WRITE) {
       c->seg[n].p = p;
+      c->seg[n].pa = addr;
       c->seg[n].len = len;
       c->nin++;
       c->in_len += len;
@@ -330,6 +333,7 @@ int vq_pop(virtio *vd, int qi, vq_chain *c) {
         return -1;
       }
       c->seg[n].p = p;
+      c->seg[n].pa = addr;
       c->seg[n].len = len;
       c->nout++;
       c->out_len += len;
@@ -375,8 +379,10 @@ static size_t chain_copy(const vq_chain *c, int first, int count, size_t off, ui
     if (off >= sl) { off -= sl; continue; }
     size_t n = sl - off;
     if (n > len - done) n = len - done;
-    if (to_chain) memcpy(c->seg[i].p + off, buf + done, n);
-    else memcpy(buf + done, c->seg[i].p + off, n);
+    if (to_chain) {
+      memcpy(c->seg[i].p + off, buf + done, n);
+      bus_dma_written(c->bus, c->seg[i].pa + off, n);   /* the guest may execute what it reads */
+    } else memcpy(buf + done, c->seg[i].p + off, n);
     done += n;
     off = 0;
   }

@@ -29,9 +29,10 @@ typedef struct virtio virtio;
 /* A chain popped from the available ring: readable segments first (out: driver -> device), then
  * writable ones (in: device -> driver), as host pointers into guest RAM. */
 typedef struct vq_chain {
+  bus *bus;
   uint16_t head;
   int nout, nin;
-  struct { uint8_t *p; uint32_t len; } seg[VIRTIO_MAX_SEGS];
+  struct { uint8_t *p; uint64_t pa; uint32_t len; } seg[VIRTIO_MAX_SEGS];
   uint32_t out_len, in_len;            /* total bytes of each kind */
 } vq_chain;
 
@@ -61,6 +62,8 @@ typedef struct virtio_hooks {
 virtio *virtio_new(bus *b, const virtio_device_ops *ops, void *dev, const virtio_hooks *h,
                    int legacy);
 void virtio_free(virtio *vd);
+/* What a driver's write of 0 to Status does: used by machine reset. */
+void virtio_reset(virtio *vd);
 extern const bus_dev_ops virtio_mmio_ops;   /* dev = the virtio * */
 
 /* Queue access for device models. vq_pop returns 1 with a chain, 0 if the ring is empty (or the

@@ -7,6 +7,7 @@
 
 #include "lbench.h"
 #include "lcapture.h"
+#include "ldevices.h"
 #include "lemu.h"
 #include "lendpoint.h"
 #include "lmods.h"
@@ -22,6 +23,7 @@ static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cmachine", luaopen_lemu_cmachine},
+  {"lemu.cdevices", luaopen_lemu_cdevices},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
   {"lemu.capture", luaopen_lemu_capture},
   {"lemu.bench", luaopen_lemu_bench},

@@ -95,6 +95,10 @@ static int lm_new(lua_State *L) {
 
 static lmachine *check(lua_State *L) { return lobj_check(L, 1, MACHINE); }
 
+machine *lmachine_check(lua_State *L, int idx) {
+  return ((lmachine *)lobj_check(L, idx, MACHINE))->m;
+}
+
 static int lm_start(lua_State *L) {
   lmachine *lm = check(L);
   if (machine_start(lm->m) < 0) return luaL_error(L, "machine already started");

@@ -6,5 +6,7 @@
 #include <lua.h>
 
 int luaopen_lemu_cmachine(lua_State *L);
+/* The machine behind the machine handle at idx (raises for a closed one). */
+struct machine *lmachine_check(lua_State *L, int idx);
 
 #endif

@@ -190,6 +190,56 @@ return function(lemu)
     self.h:close()
   end
 
+  -- NICs and other virtio devices, plugged before the machine starts (lemu.machine{start=false}
+  -- or the constructor's nics/rng/disks options). The NIC models lemu has, with QEMU's names:
+  local cdevices = require "lemu.cdevices"
+  local nic_models = { ["virtio-net"] = true, ["virtio-net-device"] = true, virtio = true }
+  Machine.nic_models = { "virtio-net-device (aliases: virtio-net, virtio)" }
+  local Nic = {}
+  Nic.__index = Nic
+  function Nic:link(up) return cdevices.nic_link(self.machine.h, self.slot, up) end
+  function Nic:info() return cdevices.nic_info(self.machine.h, self.slot) end
+  function Nic:attach(vlan) cdevices.nic_attach(self.machine.h, self.slot, vlan) self.vlan = vlan end
+  function Nic:__tostring() return ("lemu nic %s (%s, slot %d)"):format(self.mac, self.model, self.slot) end
+
+  local nic_keys = { model = true, vlan = true, mac = true, legacy = true, name = true, link = true }
+  -- m:nic{model="virtio-net", vlan=v, mac="52:54:00:..", legacy=false, link=true} -> nic
+  function Machine:nic(o)
+    o = o or {}
+    for k in pairs(o) do
+      if not nic_keys[k] then
+        error(("nic: unknown option '%s' (valid: link, legacy, mac, model, name, vlan)"):format(tostring(k)), 2)
+      end
+    end
+    local model = o.model or "virtio-net"
+    if not nic_models[model] then
+      error(("nic: unknown model '%s' (lemu has: %s)"):format(tostring(model), table.concat(Machine.nic_models, ", ")), 2)
+    end
+    local ok, slot, mac = pcall(cdevices.nic, self.h, o.vlan, o.mac, o.legacy, o.name)
+    if not ok then error(slot, 2) end
+    local nic = setmetatable({ machine = self, slot = slot, mac = mac, model = "virtio-net-device",
+                               vlan = o.vlan }, Nic)
+    if o.link == false then nic:link(false) end
+    self.nics = self.nics or {}
+    table.insert(self.nics, nic)
+    return nic
+  end
+
+  -- m:rng(): a virtio-rng fed from the host's entropy.
+  function Machine:rng(o)
+    local ok, slot = pcall(cdevices.rng, self.h, o and o.legacy)
+    if not ok then error(slot, 2) end
+    return slot
+  end
+
+  -- m:disk{file=, readonly=false}: a virtio-blk disk on a raw image file.
+  function Machine:disk(o)
+    if type(o) ~= "table" or type(o.file) ~= "string" then error("disk: expected {file=PATH}", 2) end
+    local ok, slot = pcall(cdevices.disk, self.h, o.file, o.readonly, o.legacy)
+    if not ok then error(slot, 2) end
+    return slot
+  end
+
   function Machine:__tostring() return ("lemu.machine %s (%s)"):format(self.name, self.h:state()) end
 
   -- QEMU's options for the machine; they gather into one lemu.machine{} call made once all
@@ -307,6 +357,12 @@ return function(lemu)
     end)
     if not h then error(err, 2) end
     m.h = h
+    local ok, derr = pcall(function()
+      for _, n in ipairs(opts.nics or {}) do m:nic(n) end
+      if opts.rng then m:rng() end
+      for _, d in ipairs(opts.disks or {}) do m:disk(d) end
+    end)
+    if not ok then h:close() error(derr, 2) end
     if opts.start ~= false then h:start() end
     return m
   end
