@@ -17,6 +17,8 @@ static const char PENDING[] = "lemu.pending";
 static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
+  {"lemu.stream.core", luaopen_lemu_stream},
+  {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}
 };
 
