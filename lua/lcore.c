@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lcapture.h"
 #include "lemu.h"
+#include "lendpoint.h"
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
@@ -17,6 +19,8 @@ static const char PENDING[] = "lemu.pending";
 static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
+  {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.capture", luaopen_lemu_capture},
   {"lemu.stream.core", luaopen_lemu_stream},
   {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}
