@@ -2,6 +2,7 @@
  * net_user, forwarding rules in QEMU's syntax, the local DNS table, smbd for `smb=`, the DHCP
  * leases seen on the wire, and user:info(). Option names and lists are normalised by
  * lua/lemu/user.lua before they get here. */
+#define _GNU_SOURCE   /* nftw */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
@@ -413,7 +414,7 @@ static const char *find_smbd(char *buf, size_t cap) {
 /* As QEMU: a private directory with an smb.conf sharing dir as [qemu], and smbd started per
  * connection to smbserver:139 and :445 with its stdio as the connection. */
 static void smb_setup(lua_State *L, luser *lu, const char *dir) {
-  char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[3 * PATH_MAX];
+  char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[4 * PATH_MAX];
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     luaL_error(L, "option 'smb': '%s' is not a directory", dir);
@@ -628,7 +629,9 @@ static int user_close(lua_State *L) {
 }
 
 static void push_mac(lua_State *L, const uint8_t *m) {
-  lua_pushfstring(L, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  char b[18];
+  snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  lua_pushstring(L, b);
 }
 
 /* Parses slirp_connection_info's table into a list of connections. */
