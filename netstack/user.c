@@ -41,6 +41,10 @@ struct net_user {
   uint64_t gen;
   int depth;                   /* > 0 while slirp is running: guest frames wait in the port queue */
   int again;                   /* a cycle was asked for while one was running */
+  int draining;                /* delivering the port's queued frames */
+  net_frame **outq;            /* slirp's frames for the guests, sent once slirp has returned */
+  unsigned outhead, outlen;
+  int flushing;
   int closing;
   int handles;                 /* libuv handles not yet closed */
   net_user_filter filter;
@@ -51,6 +55,35 @@ struct net_user {
 };
 
 static void cycle(net_user *u);
+
+/* slirp's output waits here until slirp has returned: a receiver may answer at once (a Lua task
+ * woken by the frame calls back into this backend), and slirp is not re-entrant. */
+#define OUTQ_MAX 4096u
+
+static void flush(net_user *u) {
+  if (u->flushing || u->depth > 0) return;
+  u->flushing = 1;
+  while (u->outlen > 0 && !u->closing) {
+    net_frame *f = u->outq[u->outhead];
+    u->outhead = (u->outhead + 1) % OUTQ_MAX;
+    u->outlen--;
+    /* The watch sees it first: a receiver may close this backend. */
+    if (u->watch) u->watch(u, f->data, f->len, u->hook_ud);
+    if (net_port_send_frame(&u->port, f) != 0) u->stats.to_guest_drops++;
+    frame_unref(f);
+  }
+  u->flushing = 0;
+}
+
+static void outq_clear(net_user *u) {
+  while (u->outlen > 0) {
+    frame_unref(u->outq[u->outhead]);
+    u->outhead = (u->outhead + 1) % OUTQ_MAX;
+    u->outlen--;
+  }
+  free(u->outq);
+  u->outq = NULL;
+}
 
 /* ---- handles and the object's lifetime ---- */
 
@@ -195,10 +228,15 @@ static void cycle(net_user *u) {
     }
     uv_update_time(rt_loop(u->obj.rt));
     uv_timer_start(&u->timer, on_timer, timeout > 1000 ? 1000 : timeout, 0);
-    /* Guest frames that arrived while slirp ran. */
-    if (u->port.qlen > 0) net_port_ready(&u->port);
+    /* Guest frames that arrived while slirp ran (each one's own cycle must not drain again). */
+    if (u->port.qlen > 0 && !u->draining) {
+      u->draining = 1;
+      net_port_ready(&u->port);
+      u->draining = 0;
+    }
     if (!u->again) break;
   }
+  flush(u);
 }
 
 /* ---- slirp's callbacks ---- */
@@ -206,10 +244,17 @@ static void cycle(net_user *u) {
 static ssize_t cb_send(const void *buf, size_t len, void *opaque) {
   net_user *u = opaque;
   if (u->closing) return (ssize_t)len;
-  /* The hub never refuses: receivers that are busy queue the frame within their own bound
-   * (port.h), which is the bounded queue slirp's output needs. */
-  if (net_port_send(&u->port, buf, len) != 0) u->stats.to_guest_drops++;
-  else if (u->watch) u->watch(u, buf, len, u->hook_ud);
+  if (!u->outq && !(u->outq = malloc(sizeof *u->outq * OUTQ_MAX))) return -1;
+  net_frame *f = u->outlen < OUTQ_MAX && u->port.hub
+                     ? frame_new(buf, len, lemu_rt_now_ns(u->obj.rt)) : NULL;
+  if (!f) {
+    /* Past the bound slirp's TCP retransmits; other protocols lose the frame, counted. */
+    u->stats.to_guest_drops++;
+    u->port.tx.drops++;
+    return (ssize_t)len;
+  }
+  u->outq[(u->outhead + u->outlen) % OUTQ_MAX] = f;
+  u->outlen++;
   return (ssize_t)len;
 }
 
@@ -317,10 +362,14 @@ static void user_objclose(rt_obj *o) {
   net_port_detach(&u->port);
   u->closing = 1;
   for (int fd = 0; fd < u->nbyfd; fd++) poll_drop(u, fd);
+  outq_clear(u);
   /* slirp_cleanup frees its timers through timer_free and closes its sockets. */
   slirp_cleanup(u->slirp);
   u->slirp = NULL;
   if (u->closed) u->closed(u, u->hook_ud);
+  u->filter = NULL;
+  u->watch = NULL;
+  u->closed = NULL;
   close_handle(u, (uv_handle_t *)&u->timer);
 }
 

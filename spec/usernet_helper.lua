@@ -107,6 +107,10 @@ local function seg(c, flags, payload)
     seq = c.snd, ack = c.rcv, flags = flags, window = 65535 }, payload = payload }
 end
 
+-- The acknowledgment number, read from the segment itself: lemu.packet's parse_tcp sets r.ack to
+-- the ACK flag (a boolean), which hides the number.
+local function acknum(r) return (string.unpack(">I4", r.ipv4.payload, 9)) end
+
 local function tcp_from(c, r)
   return r.tcp and r.ipv4 and r.ipv4.src == c.raddr and r.tcp.sport == c.rport and r.tcp.dport == c.lport
 end
@@ -143,7 +147,7 @@ function C:send(data)
   self.g:recv(function(r)
     if not tcp_from(self, r) then return false end
     if #r.tcp.payload > 0 then self:_take(r) end
-    return r.tcp.ack == want
+    return acknum(r) == want
   end, 3000, "the ACK of our data")
 end
 
