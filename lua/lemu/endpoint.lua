@@ -35,6 +35,10 @@ function M.install(lemu)
     local ep
     local ok, err = pcall(function()
       ep = cep.new(vlan, opts, function(frame)
+        if st.handler and st.handler(frame) then
+          ep:_taken(1)
+          return
+        end
         for i, w in ipairs(st.waiters) do
           if not w.match or w.match(frame) then
             table.remove(st.waiters, i)
@@ -84,6 +88,16 @@ function M.install(lemu)
     if not ok then error(type(f) == "string" and f:gsub("^[^:]*:%d+: ", "") or f, 2) end
     if f == nil then error(("endpoint %s was closed while waiting for %s"):format(st.name, what), 2) end
     return f
+  end
+
+  -- ep:_set_handler(fn): fn(frame) sees each frame first and returns true if it consumed it (the
+  -- host helpers use this to answer ARP and run TCP without a task).
+  function mt._set_handler(ep, fn) state(ep, "set_handler").handler = fn end
+
+  -- ep:host{ip=, mask=, gw=, dns=}: an IPv4 host on this endpoint (lemu.host).
+  function mt.host(ep, opts)
+    state(ep, "host")
+    return require("lemu.host").new(lemu, ep, opts)
   end
 
   -- ep:pending(): how many frames wait to be taken. ep:flush(): discards them.

@@ -187,6 +187,8 @@ require("lemu.endpoint").install(lemu)
 require("lemu.stream").install(lemu)
 -- User-mode networking (libslirp): vlan:user{...}, QEMU's -netdev user / -net user.
 require("lemu.user").install(lemu)
+-- The packet library (also require "lemu.packet").
+lemu.packet = require "lemu.packet"
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now
