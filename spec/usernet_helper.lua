@@ -1,7 +1,6 @@
--- usernet_helper: a scripted "guest" for the user-net specs, built on an endpoint and the packet
--- library: answers ARP for its address, runs DHCP, pings, and speaks just enough TCP (in-order,
--- one segment at a time) to complete an exchange. The net layer's host helpers were not on the
--- branch when these specs were written; this stays small on purpose.
+-- usernet_helper: a raw scripted "guest" for the user-net specs that check frames field by field
+-- (DHCP options, ARP, ICMP, TFTP, DNS): an endpoint plus the packet library, answering ARP for its
+-- address. Specs that need TCP use lemu.host (ep:host) instead.
 local lemu = require "lemu"
 local P = require "lemu.packet"
 
@@ -86,101 +85,6 @@ function G:ping(dst, seq, data)
   return self:recv(function(r)
     return r.icmp and r.icmp.type == 0 and r.icmp.seq == seq and r.ipv4.src == dst
   end, 2000, "ICMP echo reply from " .. dst)
-end
-
--- UDP datagram; and waiting for one (pred on the parse).
-function G:udp_send(dst, sport, dport, payload)
-  self:send { ipv4 = { src = self.ip, dst = dst }, udp = { sport = sport, dport = dport }, payload = payload }
-end
-
-function G:udp_recv(dport, timeout)
-  return self:recv(function(r) return r.udp and r.udp.dport == dport end, timeout, "UDP to port " .. dport)
-end
-
--- ---- a minimal TCP ----
-
-local C = {}
-C.__index = C
-
-local function seg(c, flags, payload)
-  c.g:send { ipv4 = { src = c.g.ip, dst = c.raddr }, tcp = { sport = c.lport, dport = c.rport,
-    seq = c.snd, ack = c.rcv, flags = flags, window = 65535 }, payload = payload }
-end
-
--- The acknowledgment number, read from the segment itself: lemu.packet's parse_tcp sets r.ack to
--- the ACK flag (a boolean), which hides the number.
-local function acknum(r) return (string.unpack(">I4", r.ipv4.payload, 9)) end
-
-local function tcp_from(c, r)
-  return r.tcp and r.ipv4 and r.ipv4.src == c.raddr and r.tcp.sport == c.rport and r.tcp.dport == c.lport
-end
-
--- Waits for a SYN to port; answers it. Returns the connection and the SYN's parse.
-function G:tcp_accept(port, timeout)
-  local syn = self:recv(function(r) return r.tcp and r.tcp.dport == port and r.tcp.flag_str == "S" end,
-    timeout, "a TCP SYN to port " .. port)
-  local c = setmetatable({ g = self, lport = port, rport = syn.tcp.sport, raddr = syn.ipv4.src,
-    snd = 1000, rcv = (syn.tcp.seq + 1) & 0xffffffff }, C)
-  seg(c, "SA")
-  c.snd = c.snd + 1
-  self:recv(function(r) return tcp_from(c, r) and r.tcp.flags & 0x10 ~= 0 end, timeout, "the ACK of our SYN-ACK")
-  return c, syn
-end
-
-function G:tcp_connect(dst, port, timeout)
-  local c = setmetatable({ g = self, lport = 40000 + math.random(0, 9999), rport = port, raddr = dst,
-    snd = 5000, rcv = 0 }, C)
-  seg(c, "S")
-  c.snd = c.snd + 1
-  local r = self:recv(function(r) return tcp_from(c, r) end, timeout, ("a reply to our SYN to %s:%d"):format(dst, port))
-  if r.tcp.flags & 0x04 ~= 0 then return nil, "reset" end
-  c.rcv = (r.tcp.seq + 1) & 0xffffffff
-  seg(c, "A")
-  return c
-end
-
--- Sends data (one segment) and waits until it is acknowledged.
-function C:send(data)
-  seg(self, "PA", data)
-  self.snd = (self.snd + #data) & 0xffffffff
-  local want = self.snd
-  self.g:recv(function(r)
-    if not tcp_from(self, r) then return false end
-    if #r.tcp.payload > 0 then self:_take(r) end
-    return acknum(r) == want
-  end, 3000, "the ACK of our data")
-end
-
-function C:_take(r)
-  if r.tcp.seq == self.rcv then
-    self.buf = (self.buf or "") .. r.tcp.payload
-    self.rcv = (self.rcv + #r.tcp.payload) & 0xffffffff
-    seg(self, "A")
-  end
-end
-
--- Returns the next data that arrived (nil once the peer sent FIN).
-function C:recv(timeout)
-  if self.buf and #self.buf > 0 then local b = self.buf self.buf = nil return b end
-  if self.fin then return nil end
-  self.g:recv(function(r)
-    if not tcp_from(self, r) then return false end
-    if #r.tcp.payload > 0 then self:_take(r) end
-    if r.tcp.flags & 0x01 ~= 0 and r.tcp.seq + #r.tcp.payload == self.rcv then
-      self.rcv = (self.rcv + 1) & 0xffffffff
-      self.fin = true
-      seg(self, "A")
-    end
-    return (self.buf and #self.buf > 0) or self.fin
-  end, timeout or 3000, "TCP data")
-  local b = self.buf
-  self.buf = nil
-  return b
-end
-
-function C:close()
-  seg(self, "FA")
-  self.snd = (self.snd + 1) & 0xffffffff
 end
 
 return G
