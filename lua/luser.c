@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,6 +248,20 @@ static void push_fwd(lua_State *L, const fwd *f) {
   lua_setfield(L, -2, "guest_port");
 }
 
+/* Host port 0 asks for any free port: pick one here, so that info() shows it and the rule can be
+ * removed by it (slirp only knows rules by their host port). */
+static int pick_port(int udp, struct in_addr a) {
+  int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = a, .sin_port = 0};
+  socklen_t len = sizeof sa;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+    port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
 /* user:hostfwd_add(rule) */
 static int user_hostfwd_add(lua_State *L) {
   luser *lu = check(L);
@@ -254,6 +269,8 @@ static int user_hostfwd_add(lua_State *L) {
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 1);
   if (lu->nfwd == MAXFWD) return luaL_error(L, "hostfwd rule '%s': too many rules (%d)", rule, MAXFWD);
+  if (f.hport == 0 && (f.hport = pick_port(f.udp, f.haddr)) < 0)
+    return luaL_error(L, "hostfwd rule '%s': no free port: %s", rule, strerror(errno));
   for (int i = 0; i < lu->nfwd; i++) {
     fwd *o = &lu->fwds[i];
     if (o->udp == f.udp && o->hport == f.hport && f.hport != 0 && o->haddr.s_addr == f.haddr.s_addr)
