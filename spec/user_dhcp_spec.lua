@@ -126,6 +126,34 @@ describe("vlan:user dns_hosts", function()
     end)
   end)
 
+  it("answers over IPv6 at ipv6-dns too", function()
+    lemu.run(function()
+      local v = lemu.vlan "dns4"
+      v:user { dns_hosts = { ["v6.test"] = "fec0::42" } }
+      local g = G.new(v)
+      g:send { eth = { dst = "52:55:0a:00:02:02" }, ipv6 = { src = "fec0::5054:ff:fe12:3456", dst = "fec0::3" },
+        udp = { sport = 5300, dport = 53 }, dns = { id = 77, rd = true, questions = { { name = "v6.test", type = "AAAA" } } } }
+      local r = g:recv(function(r) return r.dns and r.dns.qr and r.dns.id == 77 end, 2000, "a DNS answer over IPv6")
+      assert.equal("fec0::3", r.ipv6.src)
+      assert.is_true(r.udp.checksum_ok)
+      assert.equal("fec0::42", r.dns.answers[1].data)
+    end)
+  end)
+
+  it("lemu.user_defaults makes the local table the default for nets that give none", function()
+    local saved = lemu.user_defaults.dns_hosts
+    lemu.user_defaults.dns_hosts = {}
+    lemu.run(function()
+      local v = lemu.vlan "dns3"
+      local u = v:user {}
+      local g = G.new(v)
+      g:dhcp()
+      assert.equal(3, query(g, "example.com", "A", 9).rcode)
+      assert.equal(1, u:info().counters.dns.nxdomain)
+    end)
+    lemu.user_defaults.dns_hosts = saved
+  end)
+
   it("rejects a bad table entry", function()
     local ok, err = pcall(function() lemu.vlan("dns2"):user { dns_hosts = { ["a.test"] = "not-an-ip" } } end)
     assert.is_false(ok)

@@ -31,6 +31,11 @@ local function as_list(v, name)
 end
 
 function M.install(lemu)
+  -- Options every vlan:user gets unless it gives them. LEMU_DNS_LOCAL=1 in the environment (the
+  -- test suite sets it) makes the local DNS table the default, so no DNS query leaves the machine
+  -- even from a script that forgot dns_hosts.
+  lemu.user_defaults = {}
+  if os.getenv("LEMU_DNS_LOCAL") == "1" then lemu.user_defaults.dns_hosts = {} end
   local reg = debug.getregistry()
   local V, U = reg["lemu.vlan"], reg["lemu.user"]
   local extra = setmetatable({}, { __mode = "k" })   -- user -> { dir=, guestfwds = {...} }
@@ -161,6 +166,9 @@ function M.install(lemu)
       local c = canon(k)
       if o[c] ~= nil then error(("vlan:user: option '%s' is given twice"):format(valid[c]), 2) end
       o[c] = v
+    end
+    for k, v in pairs(lemu.user_defaults) do
+      if valid[canon(k)] and o[canon(k)] == nil then o[canon(k)] = v end
     end
     local ok, hostfwd = pcall(as_list, o.hostfwd, "hostfwd")
     if not ok then error(hostfwd, 2) end
