@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lbench.h"
 #include "lcapture.h"
 #include "lemu.h"
 #include "lendpoint.h"
@@ -21,6 +22,7 @@ static const luaL_Reg cmodules[] = {
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
   {"lemu.capture", luaopen_lemu_capture},
+  {"lemu.bench", luaopen_lemu_bench},
   {"lemu.stream.core", luaopen_lemu_stream},
   {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}

@@ -32,3 +32,32 @@ describe("cmdline.parse_opts", function()
     assert.same({ kind = "testkind", vlan = "2" }, got)
   end)
 end)
+
+describe("-object filter-dump", function()
+  local lemu = require "lemu"
+  local P = require "lemu.packet"
+  local H = require "helper"
+  after_each(function() lemu.closeall() end)
+
+  it("captures the netdev named, found after every option was applied", function()
+    local dir = H.tmpdir()
+    local file = dir .. "/fd.pcap"
+    local ep
+    cmdline.net_kinds.testnd = function(opts, _, state)   -- a stand-in backend registering a netdev
+      local v = lemu.vlan("fd-lan")
+      ep = v:endpoint { name = "nd-" .. opts.id }
+      cmdline.netdevs(state)[opts.id] = { vlan = v, port = ep.name }
+    end
+    local state = cmdline.apply { { "object", "filter-dump,id=f0,netdev=n0,file=" .. file .. ",maxlen=50" },
+                                  { "net", "testnd,id=n0" } }
+    cmdline.net_kinds.testnd = nil
+    local other = lemu.vlan("fd-lan"):endpoint()
+    other:send(P.build { eth = { src = other.mac }, arp = { op = 1, sha = other.mac, spa = "1.1.1.1", tpa = "1.1.1.2" } })
+    ep:send(P.build { eth = { src = ep.mac }, ipv4 = { src = "1.1.1.2", dst = "1.1.1.1" }, udp = { sport = 1, dport = 2 }, payload = ("p"):rep(100) })
+    assert.equal(2, state.objects.f0:info().frames)
+    state.objects.f0:close()
+    local s = H.read(file)
+    assert.equal(24 + 16 + 50 + 16 + 50, #s)   -- two records, each cut to maxlen=50
+    H.sh("rm -rf " .. H.quote(dir))
+  end)
+end)

@@ -74,6 +74,11 @@ describe("ep:host", function()
       assert.equal((segs[1].seq + 1) & 0xffffffff, segs[2].ack)
       assert.equal((segs[2].seq + 1) & 0xffffffff, segs[3].ack)
       for _, s in ipairs(segs) do assert.is_true(#s.payload <= 1460) end
+      -- both sides forgot the closed connection: the same four-tuple opens again
+      lemu.spawn(function() local c2 = l:accept { timeout = 1000 } c2:send("again") c2:close() end)
+      local c2 = ha:tcp_connect("10.0.2.2", 8080, { sport = c.lport, timeout = 1000 })
+      assert.equal("again", c2:read_all { timeout = 1000 })
+      c2:close()
     end)
   end)
 
@@ -149,12 +154,34 @@ describe("ep:host", function()
     end)
   end)
 
+  it("IPv6: answers neighbour solicitations, pings, and configures itself from a router advertisement", function()
+    lemu.run(function()
+      local v = lemu.vlan("host-v6")
+      local a, b, r = v:endpoint(), v:endpoint(), v:endpoint { mac = "52:55:0a:00:02:02" }
+      local ha, hb = a:host { ip6 = "fd00::15" }, b:host { ip6 = "fd00::16" }
+      assert.matches("^fe80::5054:ff:fe", ha:link_local())
+      assert.is_number(ha:ping6("fd00::16", { timeout = 500 }))
+      assert.equal(b.mac, ha.nd_cache["fd00::16"])
+      assert.is_number(hb:ping6(ha:link_local(), { timeout = 500 }))
+      -- a scripted router answers the solicitation
+      lemu.spawn(function()
+        local rs = P.parse(r:recv { timeout = 1000, match = function(f) local x = P.parse(f) return x.icmpv6 and x.icmpv6.type == 133 end })
+        r:send(P.build { eth = { src = r.mac, dst = rs.eth.src }, ipv6 = { src = "fe80::2", dst = "ff02::1", hlim = 255 },
+          icmpv6 = { type = "ra", lifetime = 1800, src_lladdr = r.mac, rdnss = { "fd00::3" },
+                     prefixes = { { prefix = "fec0::", len = 64 } } } })
+      end)
+      local cfg = ha:slaac { timeout = 1000 }
+      assert.equal("fec0::5054:ff:fe12:" .. a.mac:sub(13, 14) .. a.mac:sub(16, 17), cfg.address)
+      assert.same({ "fe80::2", r.mac, { "fd00::3" } }, { cfg.router, cfg.router_mac, cfg.dns })
+    end)
+  end)
+
   it("refuses bad options", function()
     local v = lemu.vlan("host-bad")
     assert.has_error(function() v:endpoint():host { ip = "10.0.2.300" } end,
       'ep:host: packet: IPv4 address "10.0.2.300" is not like 10.0.2.15')
     assert.has_error(function() v:endpoint():host { addr = "1.2.3.4" } end,
-      "ep:host: unknown option 'addr' (valid: ip, mask, gw, dns, arp, ping)")
+      "ep:host: unknown option 'addr' (valid: ip, mask, gw, dns, ip6, arp, ping)")
     assert.has_error(function() v:endpoint():host { ip = "1.2.3.4", mask = "255.0.255.0" } end,
       "ep:host: mask=255.0.255.0: not a contiguous netmask")
   end)

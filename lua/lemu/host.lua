@@ -51,20 +51,21 @@ end
 
 -- ---------------------------------------------------------------- construction
 
-local valid = { ip = true, mask = true, gw = true, dns = true, arp = true, ping = true }
+local valid = { ip = true, mask = true, gw = true, dns = true, arp = true, ping = true, ip6 = true }
 
 function M.new(lemu, ep, opts)
   opts = opts or {}
   for k in pairs(opts) do
-    if not valid[k] then error(("ep:host: unknown option '%s' (valid: ip, mask, gw, dns, arp, ping)"):format(tostring(k)), 3) end
+    if not valid[k] then error(("ep:host: unknown option '%s' (valid: ip, mask, gw, dns, ip6, arp, ping)"):format(tostring(k)), 3) end
   end
   local h = setmetatable({
-    lemu = lemu, ep = ep, mac = ep.mac, arp_cache = {}, conns = {}, listeners = {},
+    lemu = lemu, ep = ep, mac = ep.mac, arp_cache = {}, nd_cache = {}, conns = {}, listeners = {},
     waiters = {}, ipid = math.random(0, 0xffff), answer_arp = opts.arp ~= false,
     answer_ping = opts.ping ~= false, next_port = 49152 + math.random(0, 8191),
   }, Host)
   local ok, err = pcall(function()
     if opts.ip then h:configure { ip = opts.ip, mask = opts.mask, gw = opts.gw, dns = opts.dns } end
+    if opts.ip6 then h.ip6 = P.ip6_str(P.ip6_bytes(opts.ip6)) end
   end)
   if not ok then error("ep:host: " .. tostring(err), 3) end
   ep:_set_handler(function(frame) return h:_handle(frame) end)
@@ -98,8 +99,9 @@ end
 function Host:_handle(frame)
   local ok, r = pcall(P.parse, frame)
   if not ok or r.error then return false end
-  if r.eth.dst ~= self.mac and r.eth.dst ~= P.broadcast then return false end
+  if r.eth.dst ~= self.mac and r.eth.dst ~= P.broadcast and r.eth.dst:sub(1, 5) ~= "33:33" then return false end
   if r.arp then return self:_arp(r.arp) end
+  if r.ipv6 then return self:_ipv6(r) end
   if not r.ipv4 or not self.ip or r.ipv4.dst ~= self.ip then return false end
   if r.icmp and r.icmp.type == 8 and self.answer_ping then
     self:send_ip(r.ipv4.src, { icmp = { type = 0, id = r.icmp.id, seq = r.icmp.seq, data = r.icmp.data } }, r.eth.src)
@@ -303,6 +305,8 @@ function Host:_tcp(r, seg)
     return true
   end
   c:_input(seg)
+  -- A connection that has fully closed (or was reset) frees its four-tuple for a new one.
+  if c.state == "CLOSED" then self.conns[conn_key(c.rip, c.rport, c.lport)] = nil end
   notify(self)
   return true
 end
@@ -320,6 +324,7 @@ function Conn:_input(seg)
       self.peer_window = seg.window
       self.mss = seg.options.mss or 536
       self.state = "ESTABLISHED"
+      self.established = true
       self:_send("A")
     end
     return
@@ -339,6 +344,7 @@ function Conn:_input(seg)
     self.peer_window = seg.window
     if self.state == "SYN_RCVD" and self.snd_una == self.snd_nxt then
       self.state = "ESTABLISHED"
+      self.established = true
       local l = self.listener
       if l and not l.closed then l.pending[#l.pending + 1] = self end
     end
@@ -380,7 +386,8 @@ function Host:tcp_connect(ip, port, opts)
   c:_send("S", "", { mss = 1460 })
   local ok, err = pcall(wait_until, self, ("a TCP connection to %s:%d"):format(ip, port), opts,
     function() return c.state ~= "SYN_SENT" end)
-  if not ok or c.state ~= "ESTABLISHED" then
+  -- The peer may already have sent data and closed by now: what counts is that it was accepted.
+  if not ok or not c.established then
     self.conns[conn_key(c.rip, c.rport, c.lport)] = nil
     error(("tcp_connect %s:%d: %s"):format(ip, port, ok and (c.reset or "refused") or err), 2)
   end
@@ -495,6 +502,118 @@ function Conn:info()
   return { state = self.state, local_port = self.lport, remote = self.rip, remote_port = self.rport,
            snd_una = self.snd_una, snd_nxt = self.snd_nxt, rcv_nxt = self.rcv_nxt,
            bytes_in = self.bytes_in, bytes_out = self.bytes_out, buffered = self.rlen }
+end
+
+-- ---------------------------------------------------------------- IPv6: neighbour discovery, SLAAC, ping6
+
+-- The host's link-local address (fe80:: with the modified EUI-64 of its MAC).
+local function eui64(prefix, mac)
+  local m = { P.mac_bytes(mac):byte(1, 6) }
+  local iid = string.char(m[1] ~ 2, m[2], m[3], 0xff, 0xfe, m[4], m[5], m[6])
+  return P.ip6_str(P.ip6_bytes(prefix):sub(1, 8) .. iid)
+end
+
+function Host:link_local()
+  self.ll6 = self.ll6 or eui64("fe80::", self.mac)
+  return self.ll6
+end
+
+local function mine6(h, a) return a == h:link_local() or (h.ip6 and a == h.ip6) end
+
+function Host:_ipv6(r)
+  local ip, m = r.ipv6, r.icmpv6
+  if not m then return false end
+  if m.type == 135 and mine6(self, m.target) then          -- neighbour solicitation for us
+    if m.src_lladdr then self.nd_cache[ip.src] = m.src_lladdr end
+    if ip.src ~= "::" then
+      self:send_ip6(ip.src, { type = "na", target = m.target, solicited = true, router = false,
+        tgt_lladdr = self.mac }, r.eth.src, 255)
+    end
+    notify(self)
+    return true
+  elseif m.type == 136 then                                -- neighbour advertisement
+    self.nd_cache[m.target] = m.tgt_lladdr or r.eth.src
+    notify(self)
+    return ip.dst == self:link_local() or (self.ip6 and ip.dst == self.ip6) or false
+  elseif m.type == 128 and mine6(self, ip.dst) and self.answer_ping then
+    self:send_ip6(ip.src, { type = "echo_reply", id = m.id, seq = m.seq, data = m.data }, r.eth.src)
+    return true
+  end
+  return false
+end
+
+-- Sends an ICMPv6 message (a P.icmpv6 table) to dst, from our global address when dst is not
+-- link-local and we have one.
+function Host:send_ip6(dst, icmp, dstmac, hlim)
+  local src = (dst:match("^fe80:") or dst:match("^ff02:") or not self.ip6) and self:link_local() or self.ip6
+  return self.ep:send(P.build { eth = { src = self.mac, dst = dstmac or self:resolve6(dst) },
+    ipv6 = { src = src, dst = dst, hlim = hlim or 64 }, icmpv6 = icmp })
+end
+
+-- The MAC for an IPv6 neighbour: the cache, or a neighbour solicitation (asked again every second).
+function Host:resolve6(ip6, opts)
+  ip6 = P.ip6_str(P.ip6_bytes(ip6))
+  if ip6:match("^ff") then return P.ip6_multicast_mac(ip6) end
+  if not ip6:match("^fe80:") and self.router6 and not (self.prefix6 and
+      P.ip6_bytes(ip6):sub(1, 8) == P.ip6_bytes(self.prefix6):sub(1, 8)) then
+    ip6 = self.router6
+  end
+  if self.nd_cache[ip6] then return self.nd_cache[ip6] end
+  local target = ip6
+  local function ask()
+    local sn = P.solicited_node(target)
+    self.ep:send(P.build { eth = { src = self.mac, dst = P.ip6_multicast_mac(sn) },
+      ipv6 = { src = self:link_local(), dst = sn, hlim = 255 },
+      icmpv6 = { type = "ns", target = target, src_lladdr = self.mac } })
+  end
+  ask()
+  local timer = self.lemu.every(1000, ask)
+  local ok, err = pcall(wait_until, self, "a neighbour advertisement from " .. target, opts or {},
+    function() return self.nd_cache[target] ~= nil end)
+  timer:close()
+  if not ok then error(err, 2) end
+  return self.nd_cache[target]
+end
+
+-- Stateless autoconfiguration: a router solicitation, then the first router advertisement with
+-- an autonomous prefix gives the address (prefix + EUI-64). Returns { address, prefix, prefix_len,
+-- router, router_mac, dns (RDNSS list), mtu }.
+function Host:slaac(opts)
+  opts = opts or {}
+  self.ep:send(P.build { eth = { src = self.mac, dst = P.ip6_multicast_mac("ff02::2") },
+    ipv6 = { src = self:link_local(), dst = "ff02::2", hlim = 255 },
+    icmpv6 = { type = "rs", src_lladdr = self.mac } })
+  local f = self.ep:recv { timeout = opts.timeout, what = "a router advertisement", match = function(frame)
+    local r = P.parse(frame)
+    if not (r.icmpv6 and r.icmpv6.type == 134) then return false end
+    for _, p in ipairs(r.icmpv6.prefixes or {}) do if p.auto and p.len == 64 then return true end end
+    return false
+  end }
+  local r = P.parse(f)
+  local ra, pfx = r.icmpv6, nil
+  for _, p in ipairs(ra.prefixes) do if p.auto and p.len == 64 then pfx = p break end end
+  self.prefix6 = pfx.prefix
+  self.ip6 = eui64(pfx.prefix, self.mac)
+  self.router6 = r.ipv6.src
+  self.nd_cache[r.ipv6.src] = ra.src_lladdr or r.eth.src
+  return { address = self.ip6, prefix = pfx.prefix, prefix_len = pfx.len, router = r.ipv6.src,
+           router_mac = self.nd_cache[r.ipv6.src], dns = ra.rdnss or {}, mtu = ra.mtu }
+end
+
+-- ICMPv6 echo; returns the round trip in ms.
+function Host:ping6(ip6, opts)
+  opts = opts or {}
+  ip6 = P.ip6_str(P.ip6_bytes(ip6))
+  local mac = self:resolve6(ip6, opts)
+  self.ping_id = ((self.ping_id or math.random(1, 0xfff0)) + 1) & 0xffff
+  local id, seq, data = self.ping_id, opts.seq or 1, opts.data or "lemu ping6"
+  local t0 = self.lemu.now()
+  self:send_ip6(ip6, { type = "echo_request", id = id, seq = seq, data = data }, mac)
+  self.ep:recv { timeout = opts.timeout, what = "an ICMPv6 echo reply from " .. ip6, match = function(frame)
+    local r = P.parse(frame)
+    return r.icmpv6 and r.icmpv6.type == 129 and r.icmpv6.id == id and r.icmpv6.seq == seq and r.ipv6.src == ip6
+  end }
+  return self.lemu.now() - t0
 end
 
 -- ---------------------------------------------------------------- TFTP
