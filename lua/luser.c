@@ -418,8 +418,6 @@ static void smb_cleanup(luser *lu) {
 }
 
 static const char *find_smbd(char *buf, size_t cap) {
-  const char *env = getenv("LEMU_SMBD");
-  if (env) return access(env, X_OK) == 0 ? env : NULL;
   const char *dirs[] = {"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", NULL};
   for (int i = 0; dirs[i]; i++) {
     snprintf(buf, cap, "%s/smbd", dirs[i]);
@@ -430,12 +428,14 @@ static const char *find_smbd(char *buf, size_t cap) {
 
 /* As QEMU: a private directory with an smb.conf sharing dir as [qemu], and smbd started per
  * connection to smbserver:139 and :445 with its stdio as the connection. */
-static void smb_setup(lua_State *L, luser *lu, const char *dir) {
+static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd_override) {
   char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[4 * PATH_MAX];
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     luaL_error(L, "option 'smb': '%s' is not a directory", dir);
-  const char *bin = find_smbd(smbd, sizeof smbd);
+  const char *bin = smbd_override ? smbd_override : find_smbd(smbd, sizeof smbd);
+  if (smbd_override && access(smbd_override, X_OK) != 0)
+    luaL_error(L, "option 'smb': smbd '%s' is not an executable file", smbd_override);
   if (!bin) luaL_error(L, "option 'smb': smbd was not found (install Debian's samba package, or set LEMU_SMBD)");
   char real[PATH_MAX];
   if (!realpath(dir, real)) luaL_error(L, "option 'smb': '%s': %s", dir, strerror(errno));
@@ -502,10 +502,10 @@ static int user_dns_hosts(lua_State *L) {
   return 0;
 }
 
-/* user:_smb(dir, smbd) */
+/* user:_smb(dir[, smbd]): smbd is the program to run instead of the one found on the system. */
 static int user_smb(lua_State *L) {
   luser *lu = check(L);
-  smb_setup(L, lu, luaL_checkstring(L, 2));
+  smb_setup(L, lu, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL));
   return 0;
 }
 

@@ -45,6 +45,36 @@ describe("vlan:user DHCP", function()
   end)
 end)
 
+describe("vlan:user capture", function()
+  after_each(function() lemu.closeall() end)
+
+  it("a pcap of a DHCP exchange with slirp reads back in tshark", function()
+    if not H.have("tshark") then pending("tshark is not installed (scripts/deps.sh installs it)") return end
+    local dir = H.tmpdir()
+    local file = dir .. "/slirp-dhcp.pcap"
+    lemu.run(function()
+      local v = lemu.vlan "cap1"
+      local cap = v:capture { file = file }
+      v:user { dns_hosts = DNS }
+      G.new(v):dhcp()
+      cap:close()
+    end)
+    local p = io.popen("tshark -r " .. H.quote(file) .. " -T fields -E separator=/t -e dhcp.option.dhcp -e dhcp.ip.your -e eth.src 2>/dev/null")
+    local out = p:read("a")
+    p:close()
+    local rows = {}
+    for line in out:gmatch("[^\n]+") do
+      local t, your, src = line:match("^(%d*)\t([^\t]*)\t(.*)$")
+      if t and t ~= "" then rows[#rows + 1] = { tonumber(t), your, src } end
+    end
+    assert.same({ 1, 2, 3, 5 }, { rows[1][1], rows[2][1], rows[3][1], rows[4][1] })  -- discover offer request ack
+    assert.equal("10.0.2.15", rows[2][2])
+    assert.equal("10.0.2.15", rows[4][2])
+    assert.equal("52:55:0a:00:02:02", rows[4][3])
+    H.sh("rm -rf " .. H.quote(dir))
+  end)
+end)
+
 describe("vlan:user gateway", function()
   after_each(function() lemu.closeall() end)
 

@@ -105,6 +105,36 @@ describe("vlan:user bad input", function()
     end)
   end)
 
+  it("smb= writes QEMU's private smb.conf, runs smbd per connection to 10.0.2.4:445, removes it on close", function()
+    local share = H.tmpdir()
+    local fake = H.tmpdir() .. "/smbd"
+    -- A stand-in smbd: shows the guest its arguments and the generated configuration.
+    H.write(fake, "#!/bin/sh\necho \"args: $*\"\ncat \"$4\"\n")
+    H.sh("chmod +x " .. H.quote(fake))
+    local saved = lemu.smbd
+    lemu.smbd = fake
+    local smbdir
+    lemu.run(function()
+      local v = lemu.vlan "smb1"
+      local u = v:user { smb = share, dns_hosts = DNS }
+      smbdir = u:info().config.smb_dir
+      assert.matches("^/tmp/lemu%-smb%.", smbdir)
+      local h = v:endpoint {}:host()
+      h:dhcp()
+      local c = h:tcp_connect("10.0.2.4", 445, { timeout = 3000 })
+      local text = c:read_all { timeout = 5000 }
+      assert.matches("args: -l " .. smbdir .. " -s " .. smbdir .. "/smb.conf", text, 1, true)
+      assert.matches("[qemu]\npath=" .. share .. "\n", text, 1, true)
+      assert.matches("interfaces=127.0.0.1", text, 1, true)
+      assert.matches("map to guest = Bad User", text, 1, true)
+      u:close()
+    end)
+    lemu.smbd = saved
+    assert.is_nil(H.read(smbdir .. "/smb.conf"))
+    assert.equal(1, select(2, H.sh("test -d " .. H.quote(smbdir))))
+    H.sh("rm -rf " .. H.quote(share) .. " " .. H.quote(fake:match("^(.*)/")))
+  end)
+
   it("says smbd is missing when it is", function()
     local dir = H.tmpdir()
     if H.have("smbd") or select(2, H.sh("test -x /usr/sbin/smbd")) == 0 then

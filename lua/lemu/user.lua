@@ -35,6 +35,8 @@ function M.install(lemu)
   -- test suite sets it) makes the local DNS table the default, so no DNS query leaves the machine
   -- even from a script that forgot dns_hosts.
   lemu.user_defaults = {}
+  -- The smbd that smb= runs (nil: /usr/sbin/smbd or wherever the system has it).
+  lemu.smbd = os.getenv("LEMU_SMBD")
   if os.getenv("LEMU_DNS_LOCAL") == "1" then lemu.user_defaults.dns_hosts = {} end
   local reg = debug.getregistry()
   local V, U = reg["lemu.vlan"], reg["lemu.user"]
@@ -182,7 +184,7 @@ function M.install(lemu)
     if not ok then error("vlan:user: " .. strip_where(u), 2) end
     local ok2, err = pcall(function()
       if o["dns-hosts"] then u:_dns_hosts(o["dns-hosts"]) end
-      if o.smb then u:_smb(o.smb) end
+      if o.smb then u:_smb(o.smb, lemu.smbd) end
       for _, r in ipairs(hostfwd) do u:hostfwd_add(r) end
       for _, g in ipairs(guestfwd) do
         if type(g) == "table" then u:guestfwd_add(g[1] or g.rule, g[2] or g.fn)
