@@ -32,13 +32,18 @@ describe("vlan:user DHCP", function()
     lemu.run(function()
       local v = lemu.vlan "dhcp2"
       local u = v:user { net = "192.168.76.0/24", dhcpstart = "192.168.76.100", bootfile = "pxelinux.0",
-        domainname = "lab.test", dns_hosts = DNS }
+        domainname = "lab.test", hostname = "guest1", dnssearch = { "lab.test", "corp.test" }, dns_hosts = DNS }
       local g = G.new(v)
       local d = g:dhcp()
       assert.equal("192.168.76.100", d.yiaddr)
       assert.same({ "192.168.76.2" }, d.options.router)
       assert.same({ "192.168.76.3" }, d.options.dns)
       assert.equal("pxelinux.0", d.file)
+      assert.equal("lab.test", d.options.domain)
+      assert.equal("guest1", d.options.hostname)
+      -- option 119 (RFC 3397): both names, in DNS wire form
+      assert.matches("\3lab\4test\0", d.raw[119], 1, true)
+      assert.matches("\4corp", d.raw[119], 1, true)
       assert.equal("192.168.76.0/24", u:info().config.net)
       assert.equal("192.168.76.100", u:info().leases[1].ip)
     end)
