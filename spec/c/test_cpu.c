@@ -8,3 +8,7 @@
 ISA(rv64i)
 ISA(rv64m)
 ISA(rv64a)
+ISA(rv64c)
+ISA(priv)
+ISA(mmu)
+ISA(irq)
