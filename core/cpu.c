@@ -383,10 +383,15 @@ L_FENCE: NEXT();
 L_FENCE_I:
   /* Stores already drop the code they overwrite; DMA through bus_ram_ptr does not, so FENCE.I
    * forgets every decoded page. */
-  SYNC();
-  cpu_cc_flush(c);
-  page = ~0ull;
-  NEXT();
+  {
+    uint64_t len = d->len;   /* d itself is freed by the flush */
+    SYNC();
+    cpu_cc_flush(c);
+    page = ~0ull;
+    pc += len;
+    left--;
+    goto loop;
+  }
 L_ECALL:
   SYNC();
   if (c->priv == PRV_S && c->hooks.sbi && c->hooks.sbi(c->hooks.ud, c)) {
