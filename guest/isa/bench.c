@@ -5,7 +5,7 @@
 #include "lib.h"
 
 #ifndef ITER
-#define ITER 400
+#define ITER 4000
 #endif
 #define N 24
 #define LIST 256
