@@ -9,7 +9,9 @@
 #define SSTATUS_MASK (MS_SIE | MS_SPIE | MS_SPP | MS_FS | MS_SUM | MS_MXR | MS_UXL | MS_SD)
 #define S_INTS 0x222ull
 #define ALL_INTS 0xaaaull
-#define MEDELEG_MASK 0xb3ffull    /* every synchronous exception except ECALL from M */
+/* Delegable exceptions as QEMU has them (ECALL from M included: writable, never taken from
+ * below M, so it can never delegate). */
+#define MEDELEG_MASK 0xbbffull
 
 uint64_t cpu_mip(const cpu *c) { return c->mip_sw | c->mip_dev; }
 
@@ -243,7 +245,7 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
   case 0x180: {
     if (checked && c->priv == PRV_S && (c->mstatus & MS_TVM)) return -1;
     uint64_t mode = v >> 60;
-    if (mode != 0 && mode != 8 && mode != 9) return 0;    /* WARL: unsupported modes ignored */
+    if (mode != 0 && mode != 8 && mode != 9 && mode != 10) return 0;   /* WARL: ignore others */
     c->satp = v;
     cpu_tlb_flush(c);
     return 0;

@@ -8,6 +8,13 @@ _start:
   csrw mtvec, t0
   li t0, 0x2000            # mstatus.FS = Initial
   csrs mstatus, t0
+  # PMP: with entries implemented and none matching, S and U may access nothing (as on QEMU).
+  # Open everything, as firmware does before entering S-mode.
+  li t0, -1
+  srli t0, t0, 10
+  csrw pmpaddr0, t0
+  li t0, 0x1f              # NAPOT, RWX
+  csrw pmpcfg0, t0
   call main
   call exit
 

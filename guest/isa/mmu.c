@@ -1,4 +1,4 @@
-/* mmu: Sv39 and Sv48 page walks from S and U privilege (data accesses through MPRV, fetches in
+/* mmu: Sv39, Sv48 and Sv57 page walks from S and U privilege (data accesses through MPRV, fetches in
  * real S-mode): leaf permissions, U/SUM, MXR, hardware A/D updates, page faults with mtval, non-
  * canonical addresses, misaligned superpages, SFENCE.VMA, satp WARL, and PMP on S-mode. */
 #include "lib.h"
@@ -15,6 +15,7 @@
 
 static u64 root39[512] __attribute__((aligned(4096)));
 static u64 root48[512] __attribute__((aligned(4096)));
+static u64 root57[512] __attribute__((aligned(4096)));
 static u64 l1[512] __attribute__((aligned(4096)));
 static u64 l0[512] __attribute__((aligned(4096)));
 static u64 pg[4][512] __attribute__((aligned(4096)));
@@ -89,6 +90,7 @@ int main(void) {
   l0[9] = PTE(u_ecall_page, V | R | X | U | A);
   l1[1] = PTE(pg[0], V | R | W | A | D);                 /* misaligned 2 MiB superpage */
   root48[0] = PTE(root39, V);
+  root57[0] = PTE(root48, V);
 
   csr_write(satp, (8ul << 60) | ((u64)root39 >> 12));
   sfence();
@@ -167,12 +169,15 @@ int main(void) {
   mt.count = 0;
   load_as(1, 0x0000800000000000ul);
   CHECK(28, mt.count == 1 && mt.cause == 13);
-  /* 29: satp is WARL: Sv57 (mode 10) is not supported, the write is ignored */
-  csr_write(satp, (10ul << 60) | 5);
-  CHECK(29, (csr_read(satp) >> 60) == 9);
+  /* 29: Sv57 through a 5-level table; satp is WARL: mode 11 (Sv64) is not supported */
+  csr_write(satp, (10ul << 60) | ((u64)root57 >> 12));
+  sfence();
+  CHECK(29, (csr_read(satp) >> 60) == 10 && load_as(1, VA(1)) == 0x1001);
+  csr_write(satp, (11ul << 60) | 5);
+  CHECK(35, (csr_read(satp) >> 60) == 10);
   csr_write(satp, 0);
   sfence();
-  /* 30-32: PMP: with one NAPOT region covering everything but RAM's first page read-only */
+  /* 30-34: PMP: S-mode stores to a read-only NAPOT page fault; M-mode ignores unlocked entries */
   {
     /* entry 0: TOR up to pg[1] (RW), entry 1: NAPOT 4K at pg[1] read-only, entry 2: all RWX */
     csr_write(pmpaddr0, (u64)pg[1] >> 2);
