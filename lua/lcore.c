@@ -7,6 +7,7 @@
 
 #include "lemu.h"
 #include "lmods.h"
+#include "lmachine.h"
 #include "lnet.h"
 #include "lobj.h"
 #include "rt.h"
@@ -17,6 +18,7 @@ static const char PENDING[] = "lemu.pending";
 static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
+  {"lemu.cmachine", luaopen_lemu_cmachine},
   {NULL, NULL}
 };
 

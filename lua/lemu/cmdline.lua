@@ -21,6 +21,12 @@ function cmdline.help()
   return table.concat(lines, "\n")
 end
 
+-- A command-line mistake: raised as an object so the host program prints just the message, with
+-- no Lua traceback (the user typed an option, not code).
+local Usage = { __tostring = function(e) return e.msg end }
+function cmdline.fail(msg) error(setmetatable({ msg = msg }, Usage), 0) end
+function cmdline.is_usage_error(e) return getmetatable(e) == Usage end
+
 -- Applies a list of { name, value } in order. Returns the state; errors name the option.
 function cmdline.apply(list)
   local state = { started = {} }
@@ -28,7 +34,8 @@ function cmdline.apply(list)
     local o = cmdline.options[item[1]]
     local ok, err = pcall(o.apply, item[2], state)
     if not ok then
-      error(("-%s %s: %s"):format(item[1], item[2] or "", tostring(err):gsub("^[^:]*:%d+: ", "")), 0)
+      if cmdline.is_usage_error(err) then error(err, 0) end
+      cmdline.fail(("-%s %s: %s"):format(item[1], item[2] or "", (tostring(err):gsub("^[^:]*:%d+: ", ""))))
     end
   end
   for _, fn in ipairs(state.started) do fn(state) end

@@ -163,8 +163,9 @@ function lemu.run(fn, ...)
 end
 
 -- Runs the loop until nothing is left to do or a signal arrives (the host program's way to keep a
--- topology alive after its script ended). Returns "idle" or the signal's name.
-function lemu.serve()
+-- topology alive after its script ended), or until done() is true after the loop was stopped.
+-- Returns "idle", "done" or the signal's name.
+function lemu.serve(done)
   if running then error("lemu.serve: the loop is already running", 2) end
   running = true
   local ok, why, sig = pcall(function()
@@ -172,6 +173,7 @@ function lemu.serve()
       local why, sig = core.run()
       surface(core.take_error())
       if why ~= "stopped" then return why, sig end
+      if done and done() then return "done" end
     end
   end)
   running = false
@@ -181,6 +183,9 @@ end
 
 -- VLANs: lemu.vlan(0), lemu.vlan "lan" — the same VLAN for the same number or name.
 lemu.vlan = net.vlan
+
+-- Machines: lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, ...} (lua/lemu/machine.lua).
+lemu.machine = require("lemu.machine")(lemu)
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now

@@ -95,8 +95,9 @@ function M.main(argv)
     chunks[#chunks + 1] = { fn = fn, args = script_args }
   end
 
+  local qstate = {}
   local ok, err = pcall(lemu.run, function()
-    if #qopts > 0 then cmdline.apply(qopts) end
+    if #qopts > 0 then qstate = cmdline.apply(qopts) end
     for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
   end)
   if not ok then report(err) return 1 end
@@ -105,8 +106,11 @@ function M.main(argv)
     require("lemu.repl").run({ quiet = quiet })
     return 0
   end
-  ok, err = pcall(lemu.serve)
+  -- A machine from the QEMU-style options ends the program when the guest ends it, with its status.
+  if qstate.exit_status then return qstate.exit_status end
+  ok, err = pcall(lemu.serve, function() return qstate.exit_status ~= nil end)
   if not ok then report(err) return 1 end
+  if qstate.exit_status then return qstate.exit_status end
   if err == "SIGINT" or err == "SIGTERM" then io.stderr:write("lemu: terminating on ", err, "\n") end
   return 0
 end

@@ -1,0 +1,64 @@
+/* machine: a whole RISC-V board on a runtime's loop — QEMU virt's memory map (or spike's), its
+ * harts, devices, device tree and boot protocol. The machine runs its harts in slices from the
+ * loop and sleeps (no CPU) while every hart waits in WFI, until a timer deadline or a device
+ * interrupt. Console output is batched per slice to the hooks; console input is queued. */
+#ifndef LEMU_MACHINE_H
+#define LEMU_MACHINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lemu.h"
+
+typedef struct machine machine;
+
+typedef struct machine_config {
+  const char *type;       /* "virt" (default) or "spike" */
+  uint64_t ram_size;      /* bytes (default 128 MiB, as QEMU) */
+  int smp;                /* harts (default 1) */
+  const char *bios;       /* NULL: lemu's built-in SBI; "none": no firmware; else a file */
+  const char *kernel, *initrd, *append, *dtb;
+} machine_config;
+
+enum machine_state { MACHINE_CREATED, MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_EXITED };
+
+typedef struct machine_hooks {
+  void *ud;
+  /* Console output (UART, SBI console, HTIF), once per slice. */
+  void (*console)(void *ud, const uint8_t *buf, size_t len);
+  /* The guest ended the machine: status is the process exit status QEMU would give (0 for a
+   * poweroff or a passing test, the failure code otherwise). */
+  void (*exit)(void *ud, int status);
+} machine_hooks;
+
+#define MACHINE_MAX_HARTS 64
+
+/* Builds the board and loads its images; NULL with err (naming the file or option) on failure. */
+machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks *h, char *err,
+                     size_t errlen);
+/* Starts closing; the memory goes once libuv has closed the machine's handles. */
+void machine_close(machine *m);
+
+int machine_start(machine *m);          /* CREATED -> RUNNING */
+void machine_pause(machine *m);
+void machine_resume(machine *m);
+/* Resets harts and devices and reloads the images (what the guest's reboot does). */
+int machine_reset(machine *m, char *err, size_t errlen);
+/* Ends the machine as if powered off with the given status (no guest involvement). */
+void machine_stop(machine *m, int status);
+enum machine_state machine_state(const machine *m);
+int machine_exit_status(const machine *m);
+
+/* Queues console input for the UART (and SBI getchar). */
+void machine_console_input(machine *m, const uint8_t *buf, size_t len);
+/* Also writes console output to fd (-1: none), e.g. 1 for -serial stdio / -nographic. */
+void machine_set_serial_fd(machine *m, int fd);
+
+/* The flattened device tree the machine hands its firmware. */
+const void *machine_dtb(const machine *m, size_t *len);
+uint64_t machine_dtb_addr(const machine *m);
+uint64_t machine_instret(const machine *m);
+int machine_harts(const machine *m);
+const char *machine_type(const machine *m);
+
+#endif

@@ -1,0 +1,94 @@
+/* machine_int: the machine's internals shared by its parts — the board (machine.c), the device
+ * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside core/machine*.c and core/m*.c
+ * includes this. */
+#ifndef LEMU_MACHINE_INT_H
+#define LEMU_MACHINE_INT_H
+
+#include <uv.h>
+
+#include "bus.h"
+#include "clint.h"
+#include "cpu.h"
+#include "goldfish_rtc.h"
+#include "loader.h"
+#include "machine.h"
+#include "plic.h"
+#include "rt.h"
+#include "sifive_test.h"
+#include "uart.h"
+
+/* QEMU virt's memory map. */
+#define VIRT_MROM      0x1000ull
+#define VIRT_MROM_SIZE 0x11000ull
+#define VIRT_TEST      0x100000ull
+#define VIRT_RTC       0x101000ull
+#define VIRT_CLINT     0x2000000ull
+#define VIRT_PLIC      0xc000000ull
+#define VIRT_UART0     0x10000000ull
+#define VIRT_DRAM      0x80000000ull
+#define VIRT_UART0_IRQ 10
+#define VIRT_RTC_IRQ   11
+
+enum hart_run { HART_RUN, HART_WFI, HART_STOPPED };
+
+typedef struct hart {
+  cpu *c;
+  enum hart_run run;
+  int start_pending;     /* HSM: started, waiting for its first slice */
+} hart;
+
+typedef struct outbuf { uint8_t *p; size_t n, cap; } outbuf;
+
+struct machine {
+  rt_obj obj;
+  lemu_rt *rt;
+  machine_config cfg;
+  char *bios, *kernel, *initrd, *append, *dtbfile, *type;
+  int spike, builtin_sbi;
+  machine_hooks h;
+  enum machine_state state;
+  int exit_status, exit_notified, halting;
+  int resetting;
+
+  bus *bus;
+  uint8_t *ram;
+  hart harts[MACHINE_MAX_HARTS];
+  int nharts;
+  clint *clint;
+  plic *plic;
+  uart *uart;
+  goldfish_rtc *rtc;
+  sifive_test test;
+
+  uv_idle_t idle;
+  uv_timer_t timer;
+  int handles_open;
+
+  uint64_t clock_base;     /* uv_hrtime at guest time 0, shifted by pauses */
+  uint64_t paused_at;
+
+  loader_image fw, kern;
+  uint64_t kernel_entry, initrd_start, initrd_end;
+  uint64_t tohost, fromhost;
+  uint8_t *fdt;
+  size_t fdt_len;
+  uint64_t fdt_addr;
+
+  outbuf out, in;          /* console output of this slice; input not yet taken by the UART */
+  int serial_fd;
+};
+
+/* mfdt.c: builds m->fdt from the board (or from cfg.dtb with chosen updated). */
+int mfdt_build(machine *m, char *err, size_t errlen);
+/* msbi.c: the built-in SBI (cpu_hooks.sbi) and the S-mode hand-over it starts harts with. */
+int msbi_call(void *ud, cpu *c);
+void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1);
+/* machine.c helpers the parts use. */
+void machine_out(machine *m, const uint8_t *p, size_t n);
+int machine_getchar(machine *m);
+void machine_finish(machine *m, int status);
+void machine_wake(machine *m, int hart);
+void machine_request_reset(machine *m);
+uint64_t machine_ticks(const machine *m);
+
+#endif

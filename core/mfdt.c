@@ -1,0 +1,257 @@
+/* mfdt: the machine's flattened device tree, built with libfdt's sequential writer in the shape
+ * QEMU's virt board generates (node names, compatibles, phandles, interrupt wiring), or taken from
+ * a -dtb file with /chosen updated. Nodes for hardware lemu does not model yet (PCIe, fw_cfg, flash,
+ * platform bus, PMU) are left out, so no driver probes a device that is not there. */
+#include "machine_int.h"
+
+#include <libfdt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio_slot.h"
+
+#define ISA "rv64imafdc_zicsr_zifencei"
+
+/* Property helpers: big-endian cells. */
+static int cells(void *f, const char *name, const uint32_t *v, int n) {
+  fdt32_t b[4 * MACHINE_MAX_HARTS];
+  for (int i = 0; i < n; i++) b[i] = cpu_to_fdt32(v[i]);
+  return fdt_property(f, name, b, (int)(n * sizeof(fdt32_t)));
+}
+
+static int reg2(void *f, uint64_t base, uint64_t size) {
+  uint32_t v[4] = {(uint32_t)(base >> 32), (uint32_t)base, (uint32_t)(size >> 32), (uint32_t)size};
+  return cells(f, "reg", v, 4);
+}
+
+static int strs(void *f, const char *name, const char *const *list) {
+  char buf[256];
+  size_t n = 0;
+  for (; *list; list++) {
+    size_t l = strlen(*list) + 1;
+    if (n + l > sizeof buf) return -FDT_ERR_NOSPACE;
+    memcpy(buf + n, *list, l);
+    n += l;
+  }
+  return fdt_property(f, name, buf, (int)n);
+}
+
+static int begin(void *f, const char *fmt, uint64_t addr) {
+  char name[64];
+  snprintf(name, sizeof name, fmt, (unsigned long long)addr);
+  return fdt_begin_node(f, name);
+}
+
+enum { PH_PLIC = 1, PH_TEST = 2, PH_CPU = 16 };  /* cpu h: PH_CPU + 2h, its intc: + 1 */
+
+static int build(machine *m, void *f, int size) {
+  int e = 0, n = m->nharts;
+#define T(x) do { if ((e = (x)) < 0) return e; } while (0)
+  T(fdt_create(f, size));
+  T(fdt_finish_reservemap(f));
+  T(fdt_begin_node(f, ""));
+  T(fdt_property_u32(f, "#address-cells", 2));
+  T(fdt_property_u32(f, "#size-cells", 2));
+  if (m->spike) {
+    T(fdt_property_string(f, "compatible", "ucbbar,spike-bare-dev"));
+    T(fdt_property_string(f, "model", "ucbbar,spike-bare,qemu"));
+  } else {
+    T(fdt_property_string(f, "compatible", "riscv-virtio"));
+    T(fdt_property_string(f, "model", "riscv-virtio,qemu"));
+  }
+
+  T(fdt_begin_node(f, "chosen"));
+  if (m->append) T(fdt_property_string(f, "bootargs", m->append));
+  if (!m->spike) T(fdt_property_string(f, "stdout-path", "/soc/serial@10000000"));
+  if (m->initrd_end) {
+    T(fdt_property_u64(f, "linux,initrd-start", m->initrd_start));
+    T(fdt_property_u64(f, "linux,initrd-end", m->initrd_end));
+  }
+  T(fdt_end_node(f));
+
+  if (!m->spike) {
+    T(fdt_begin_node(f, "poweroff"));
+    T(fdt_property_u32(f, "value", 0x5555));
+    T(fdt_property_u32(f, "offset", 0));
+    T(fdt_property_u32(f, "regmap", PH_TEST));
+    T(fdt_property_string(f, "compatible", "syscon-poweroff"));
+    T(fdt_end_node(f));
+    T(fdt_begin_node(f, "reboot"));
+    T(fdt_property_u32(f, "value", 0x7777));
+    T(fdt_property_u32(f, "offset", 0));
+    T(fdt_property_u32(f, "regmap", PH_TEST));
+    T(fdt_property_string(f, "compatible", "syscon-reboot"));
+    T(fdt_end_node(f));
+  }
+
+  T(begin(f, "memory@%llx", VIRT_DRAM));
+  T(fdt_property_string(f, "device_type", "memory"));
+  T(reg2(f, VIRT_DRAM, m->cfg.ram_size));
+  T(fdt_end_node(f));
+
+  T(fdt_begin_node(f, "cpus"));
+  T(fdt_property_u32(f, "#address-cells", 1));
+  T(fdt_property_u32(f, "#size-cells", 0));
+  T(fdt_property_u32(f, "timebase-frequency", (uint32_t)CLINT_TIMEBASE_HZ));
+  for (int i = 0; i < n; i++) {
+    T(begin(f, "cpu@%llx", (uint64_t)i));
+    T(fdt_property_u32(f, "phandle", PH_CPU + 2 * i));
+    T(fdt_property_string(f, "device_type", "cpu"));
+    T(fdt_property_u32(f, "reg", (uint32_t)i));
+    T(fdt_property_string(f, "status", "okay"));
+    T(fdt_property_string(f, "compatible", "riscv"));
+    T(fdt_property_string(f, "riscv,isa", ISA));
+    T(fdt_property_string(f, "mmu-type", "riscv,sv48"));
+    T(fdt_begin_node(f, "interrupt-controller"));
+    T(fdt_property_u32(f, "#interrupt-cells", 1));
+    T(fdt_property(f, "interrupt-controller", NULL, 0));
+    T(fdt_property_string(f, "compatible", "riscv,cpu-intc"));
+    T(fdt_property_u32(f, "phandle", PH_CPU + 2 * i + 1));
+    T(fdt_end_node(f));
+    T(fdt_end_node(f));
+  }
+  T(fdt_begin_node(f, "cpu-map"));
+  T(fdt_begin_node(f, "cluster0"));
+  for (int i = 0; i < n; i++) {
+    T(begin(f, "core%llu", (uint64_t)i));
+    T(fdt_property_u32(f, "cpu", PH_CPU + 2 * i));
+    T(fdt_end_node(f));
+  }
+  T(fdt_end_node(f));
+  T(fdt_end_node(f));
+  T(fdt_end_node(f));  /* cpus */
+
+  T(fdt_begin_node(f, "soc"));
+  T(fdt_property_u32(f, "#address-cells", 2));
+  T(fdt_property_u32(f, "#size-cells", 2));
+  T(fdt_property_string(f, "compatible", "simple-bus"));
+  T(fdt_property(f, "ranges", NULL, 0));
+
+  uint32_t ie[4 * MACHINE_MAX_HARTS];
+  if (!m->spike) {
+    T(begin(f, "rtc@%llx", VIRT_RTC));
+    T(fdt_property_u32(f, "interrupts", VIRT_RTC_IRQ));
+    T(fdt_property_u32(f, "interrupt-parent", PH_PLIC));
+    T(reg2(f, VIRT_RTC, GOLDFISH_RTC_SIZE));
+    T(fdt_property_string(f, "compatible", "google,goldfish-rtc"));
+    T(fdt_end_node(f));
+
+    T(begin(f, "serial@%llx", VIRT_UART0));
+    T(fdt_property_u32(f, "interrupts", VIRT_UART0_IRQ));
+    T(fdt_property_u32(f, "interrupt-parent", PH_PLIC));
+    T(fdt_property_u32(f, "clock-frequency", 3686400));
+    T(reg2(f, VIRT_UART0, UART_SIZE));
+    T(fdt_property_string(f, "compatible", "ns16550a"));
+    T(fdt_end_node(f));
+
+    T(begin(f, "test@%llx", VIRT_TEST));
+    T(fdt_property_u32(f, "phandle", PH_TEST));
+    T(reg2(f, VIRT_TEST, SIFIVE_TEST_SIZE));
+    static const char *const test_compat[] = {"sifive,test1", "sifive,test0", "syscon", NULL};
+    T(strs(f, "compatible", test_compat));
+    T(fdt_end_node(f));
+
+    /* QEMU emits the slots from the last to the first. */
+    for (int i = VIRTIO_SLOTS - 1; i >= 0; i--) {
+      uint64_t base = VIRTIO_SLOT_BASE + (uint64_t)i * VIRTIO_SLOT_SIZE;
+      T(begin(f, "virtio_mmio@%llx", base));
+      T(fdt_property_u32(f, "interrupts", VIRTIO_SLOT_IRQ + i));
+      T(fdt_property_u32(f, "interrupt-parent", PH_PLIC));
+      T(reg2(f, base, VIRTIO_SLOT_SIZE));
+      T(fdt_property_string(f, "compatible", "virtio,mmio"));
+      T(fdt_end_node(f));
+    }
+
+    T(begin(f, "plic@%llx", VIRT_PLIC));
+    T(fdt_property_u32(f, "phandle", PH_PLIC));
+    T(fdt_property_u32(f, "riscv,ndev", PLIC_SOURCES));
+    T(reg2(f, VIRT_PLIC, PLIC_SIZE));
+    for (int i = 0; i < n; i++) {
+      ie[4 * i + 0] = PH_CPU + 2 * i + 1; ie[4 * i + 1] = 11;   /* M external */
+      ie[4 * i + 2] = PH_CPU + 2 * i + 1; ie[4 * i + 3] = 9;    /* S external */
+    }
+    T(cells(f, "interrupts-extended", ie, 4 * n));
+    T(fdt_property(f, "interrupt-controller", NULL, 0));
+    static const char *const plic_compat[] = {"sifive,plic-1.0.0", "riscv,plic0", NULL};
+    T(strs(f, "compatible", plic_compat));
+    T(fdt_property_u32(f, "#address-cells", 0));
+    T(fdt_property_u32(f, "#interrupt-cells", 1));
+    T(fdt_end_node(f));
+  }
+
+  T(begin(f, "clint@%llx", VIRT_CLINT));
+  for (int i = 0; i < n; i++) {
+    ie[4 * i + 0] = PH_CPU + 2 * i + 1; ie[4 * i + 1] = 3;      /* M software */
+    ie[4 * i + 2] = PH_CPU + 2 * i + 1; ie[4 * i + 3] = 7;      /* M timer */
+  }
+  T(cells(f, "interrupts-extended", ie, 4 * n));
+  T(reg2(f, VIRT_CLINT, CLINT_SIZE));
+  static const char *const clint_compat[] = {"sifive,clint0", "riscv,clint0", NULL};
+  T(strs(f, "compatible", clint_compat));
+  T(fdt_end_node(f));
+
+  if (m->spike && m->tohost) {
+    T(fdt_begin_node(f, "htif"));
+    T(fdt_property_string(f, "compatible", "ucb,htif0"));
+    T(fdt_end_node(f));
+  }
+  T(fdt_end_node(f));  /* soc */
+  T(fdt_end_node(f));  /* root */
+  T(fdt_finish(f));
+#undef T
+  return 0;
+}
+
+/* A -dtb file: QEMU keeps it and rewrites /chosen with the command line and the initrd. */
+static int from_file(machine *m, char *err, size_t errlen) {
+  size_t len;
+  uint8_t *d = loader_read(m->dtbfile, &len, err, errlen);
+  if (!d) return -1;
+  if (len < sizeof(struct fdt_header) || fdt_check_header(d) != 0 || fdt_totalsize(d) > len) {
+    snprintf(err, errlen, "-dtb %s: not a flattened device tree (bad header)", m->dtbfile);
+    free(d);
+    return -1;
+  }
+  int size = (int)fdt_totalsize(d) + 4096 + (m->append ? (int)strlen(m->append) : 0);
+  void *f = malloc((size_t)size);
+  int e = f ? fdt_open_into(d, f, size) : -FDT_ERR_NOSPACE;
+  free(d);
+  int ch = e < 0 ? e : fdt_path_offset(f, "/chosen");
+  if (ch == -FDT_ERR_NOTFOUND) ch = fdt_add_subnode(f, 0, "chosen");
+  if (ch >= 0 && m->append) e = fdt_setprop_string(f, ch, "bootargs", m->append);
+  if (ch >= 0 && e >= 0 && m->initrd_end) {
+    e = fdt_setprop_u64(f, ch, "linux,initrd-start", m->initrd_start);
+    if (e >= 0) e = fdt_setprop_u64(f, ch, "linux,initrd-end", m->initrd_end);
+  }
+  if (ch < 0 || e < 0) {
+    snprintf(err, errlen, "-dtb %s: %s", m->dtbfile, fdt_strerror(ch < 0 ? ch : e));
+    free(f);
+    return -1;
+  }
+  fdt_pack(f);
+  m->fdt = f;
+  m->fdt_len = fdt_totalsize(f);
+  return 0;
+}
+
+int mfdt_build(machine *m, char *err, size_t errlen) {
+  if (m->dtbfile) return from_file(m, err, errlen);
+  for (int size = 16384; size <= (1 << 20); size *= 2) {
+    void *f = calloc(1, (size_t)size);
+    if (!f) break;
+    int e = build(m, f, size);
+    if (e == 0) {
+      m->fdt = f;
+      m->fdt_len = fdt_totalsize(f);
+      return 0;
+    }
+    free(f);
+    if (e != -FDT_ERR_NOSPACE) {
+      snprintf(err, errlen, "building the device tree: %s", fdt_strerror(e));
+      return -1;
+    }
+  }
+  snprintf(err, errlen, "building the device tree: out of memory");
+  return -1;
+}

@@ -1,0 +1,110 @@
+/* mterm: reads the host terminal (or a pipe) on the loop and feeds a console, decoding QEMU's
+ * Ctrl-A escapes. The terminal goes back to its original mode when the mterm closes. */
+#include "mterm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+struct mterm {
+  rt_obj obj;
+  union { uv_tty_t tty; uv_pipe_t pipe; uv_stream_t stream; } h;
+  int is_tty, escapes, after_ctrl_a, reading;
+  mterm_hooks hooks;
+  char buf[4096];
+};
+
+static const char help[] =
+  "\r\nC-a h    print this help\r\n"
+  "C-a x    exit lemu\r\n"
+  "C-a c    the QEMU monitor (lemu has none: use the Lua REPL or a script)\r\n"
+  "C-a C-a  sends C-a\r\n";
+
+static void say(const char *s) {
+  ssize_t r = write(2, s, __builtin_strlen(s));
+  (void)r;
+}
+
+static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *b) {
+  (void)want;
+  mterm *t = h->data;
+  *b = uv_buf_init(t->buf, sizeof t->buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  mterm *t = s->data;
+  if (n < 0) {  /* EOF or error: the guest just gets no more input */
+    uv_read_stop(s);
+    t->reading = 0;
+    return;
+  }
+  const uint8_t *p = (const uint8_t *)b->base;
+  size_t start = 0;
+  for (size_t i = 0; i < (size_t)n && t->escapes; i++) {
+    if (!t->after_ctrl_a) {
+      if (p[i] != 0x01) continue;
+      if (i > start) t->hooks.input(t->hooks.ud, p + start, i - start);
+      t->after_ctrl_a = 1;
+      start = i + 1;
+      continue;
+    }
+    t->after_ctrl_a = 0;
+    start = i + 1;
+    switch (p[i]) {
+    case 'x':
+      say("lemu: terminated\r\n");
+      t->hooks.quit(t->hooks.ud);
+      return;
+    case 'h': say(help); break;
+    case 'c': say("\r\nlemu: no monitor (use the Lua REPL or a script)\r\n"); break;
+    case 0x01: t->hooks.input(t->hooks.ud, p + i, 1); break;
+    default: break;  /* unknown escapes are swallowed, as in QEMU */
+    }
+  }
+  if ((size_t)n > start) t->hooks.input(t->hooks.ud, p + start, (size_t)n - start);
+}
+
+static void closed(uv_handle_t *h) {
+  mterm *t = h->data;
+  rt_obj_del(&t->obj);
+  free(t);
+}
+
+static void obj_close(rt_obj *o) {
+  mterm *t = (mterm *)o;
+  if (t->is_tty) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_NORMAL);
+  uv_close((uv_handle_t *)&t->h.stream, closed);
+}
+
+static const rt_objtype mterm_type = {"terminal", obj_close};
+
+mterm *mterm_open(lemu_rt *rt, int fd, int escapes, const mterm_hooks *h) {
+  uv_handle_type k = uv_guess_handle(fd);
+  if (k != UV_TTY && k != UV_NAMED_PIPE) return NULL;
+  mterm *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->hooks = *h;
+  t->escapes = escapes;
+  int r;
+  if (k == UV_TTY) {
+    t->is_tty = 1;
+    r = uv_tty_init(rt_loop(rt), &t->h.tty, fd, 1);
+    if (r == 0) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_RAW);
+  } else {
+    r = uv_pipe_init(rt_loop(rt), &t->h.pipe, 0);
+    if (r == 0) {
+      r = uv_pipe_open(&t->h.pipe, fd);
+      if (r != 0) { free(t); return NULL; }  /* a pipe libuv cannot adopt: leave the guest without input */
+    }
+  }
+  if (r != 0) { free(t); return NULL; }
+  t->h.stream.data = t;
+  rt_obj_add(rt, &t->obj, &mterm_type);
+  uv_read_start(&t->h.stream, on_alloc, on_read);
+  t->reading = 1;
+  return t;
+}
+
+void mterm_close(mterm *t) { rt_obj_close(&t->obj); }

@@ -1,0 +1,313 @@
+-- lemu.machine: machines as Lua objects. lemu.machine{...} builds (and by default starts) a board;
+-- m.console is its serial console: send, expect (Lua patterns, returning the match and captures),
+-- wait_line, lines, a log file and failure strings. Everything that waits does so in a task with a
+-- timeout whose error names what was awaited and shows the console's last output.
+local cmachine = require "lemu.cmachine"
+
+return function(lemu)
+  local Machine, Console = {}, {}
+  Machine.__index, Console.__index = Machine, Console
+  local count = 0
+
+  -- "256M", "1G", "512K", "4096B", 256 (MiB, as QEMU's -m) -> bytes
+  local function ram_bytes(v)
+    if v == nil then return nil end
+    if type(v) == "number" then
+      if v ~= math.floor(v) or v <= 0 then error("ram: expected a positive size, got " .. v, 3) end
+      return math.tointeger(v * 1024 * 1024)
+    end
+    local n, unit, b = tostring(v):match("^(%d+)%s*([KkMmGgTt]?)([Bb]?)$")
+    if not n then error(("ram: cannot read size '%s' (use e.g. 256M or 1G)"):format(v), 3) end
+    local mul = ({ k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 })[unit:lower()]
+    if not mul then mul = b ~= "" and 1 or (1 << 20) end
+    return math.tointeger(tonumber(n) * mul)
+  end
+
+  local function tail(s, n)
+    s = s:sub(-(n or 200))
+    return (s:gsub("[%c]", function(c) return c == "\n" and "\\n" or ("\\x%02x"):format(c:byte()) end))
+  end
+
+  -- The console: output accumulates in buf (consumed by expect up to pos); complete lines also go
+  -- to a queue for the line iterator.
+  local function new_console(m)
+    local c = setmetatable({ machine = m, buf = "", pos = 1, partial = "", waiters = {},
+                             lines_q = lemu.queue("a console line", 100000), fails = {},
+                             all = "" }, Console)
+    return c
+  end
+
+  function Console:_output(s)
+    if self.log then self.log:write(s) self.log:flush() end
+    for _, f in ipairs(self.taps or {}) do f(s) end
+    self.buf = self.buf .. s
+    self.all = (self.all .. s):sub(-4096)
+    local text = self.partial .. s
+    local start = 1
+    for line, e in text:gmatch("([^\n]*)\n()") do
+      self.lines_q:put((line:gsub("\r$", "")))
+      start = e
+    end
+    self.partial = text:sub(start)
+    for _, f in ipairs(self.fails) do
+      if not self.failed and self.all:find(f.pattern, 1, f.plain) then
+        self.failed = ("console printed %q, registered as a failure"):format(f.pattern)
+      end
+    end
+    self:_check()
+  end
+
+  function Console:_check()
+    local i = 1
+    while i <= #self.waiters do
+      local w = self.waiters[i]
+      if self.failed or self.machine._exited then
+        table.remove(self.waiters, i)
+        w.wake(false)
+      else
+        local r = table.pack(w.try())
+        if r[1] then
+          table.remove(self.waiters, i)
+          w.wake(true, r)
+        else
+          i = i + 1
+        end
+      end
+    end
+    if self.pos > 65536 then self.buf, self.pos = self.buf:sub(self.pos), 1 end
+  end
+
+  -- Waits until try() returns results; raises on timeout, a registered failure, or machine exit.
+  function Console:_wait(what, opts, try)
+    local r = table.pack(try())
+    if r[1] then return r end
+    if self.failed then error(self.failed .. " (while waiting for " .. what .. ")", 3) end
+    local ok, done, res = pcall(lemu.wait, what, opts, function(wake)
+      local w = { try = try, wake = wake }
+      table.insert(self.waiters, w)
+      return function()
+        for k, x in ipairs(self.waiters) do if x == w then table.remove(self.waiters, k) break end end
+      end
+    end)
+    if not ok then
+      error(("%s; console's last output: \"%s\""):format(tostring(done):gsub("^[^:]*:%d+: ", ""), tail(self.all)), 3)
+    end
+    if not done then
+      if self.failed then error(self.failed .. " (while waiting for " .. what .. ")", 3) end
+      error(("the machine exited (status %s) while waiting for %s; console's last output: \"%s\"")
+        :format(tostring(self.machine:exit_status()), what, tail(self.all)), 3)
+    end
+    return res
+  end
+
+  -- expect(pattern, {timeout=, plain=}) -> the match, then the pattern's captures
+  function Console:expect(pattern, opts)
+    if type(pattern) ~= "string" then error("console:expect: pattern must be a string", 2) end
+    opts = opts or {}
+    local r = self:_wait(("console output matching '%s'"):format(pattern), opts, function()
+      local f = table.pack(self.buf:find(pattern, self.pos, opts.plain))
+      if not f[1] then return nil end
+      self.pos = f[2] + 1
+      return self.buf:sub(f[1], f[2]), table.unpack(f, 3, f.n)
+    end)
+    return table.unpack(r, 1, r.n)
+  end
+
+  -- wait_line(pattern, opts) -> the first whole line (after what expect consumed) containing pattern
+  function Console:wait_line(pattern, opts)
+    opts = opts or {}
+    local r = self:_wait(("a console line matching '%s'"):format(pattern), opts, function()
+      local p = self.pos
+      while true do
+        local e = self.buf:find("\n", p, true)
+        if not e then return nil end
+        local line = self.buf:sub(p, e - 1):gsub("\r$", "")
+        if line:find(pattern, 1, opts.plain) then self.pos = e + 1 return line end
+        p = e + 1
+      end
+    end)
+    return r[1]
+  end
+
+  -- for line in m.console:lines{timeout=} do ... end (ends when the machine has exited)
+  function Console:lines(opts)
+    return function()
+      if #self.lines_q == 0 and self.machine._exited then return nil end
+      local v = self.lines_q:get(opts)
+      if v == false then return nil end
+      return v
+    end
+  end
+
+  function Console:send(s)
+    self.machine.h:send(s)
+    return self
+  end
+
+  -- A string (Lua pattern unless plain) that fails every wait on this console once printed.
+  function Console:fail_on(pattern, plain)
+    table.insert(self.fails, { pattern = pattern, plain = plain })
+    self:_output("")
+    return self
+  end
+
+  -- Appends all console output to a file.
+  function Console:log_to(path)
+    if self.log then self.log:close() end
+    self.log = assert(io.open(path, "ab"))
+    return self
+  end
+
+  -- The output so far (the last 4 KiB).
+  function Console:recent() return self.all end
+
+  function Machine:start() self.h:start() return self end
+  function Machine:pause() self.h:pause() return self end
+  function Machine:resume() self.h:resume() return self end
+  function Machine:reset() self.h:reset() return self end
+  function Machine:stop(status) self.h:stop(status or 0) return self end
+  function Machine:state() return self.h:state() end
+  function Machine:exit_status() return self._status end
+  function Machine:dtb() return self.h:dtb() end
+  function Machine:info() return self.h:info() end
+
+  function Machine:dumpdtb(path)
+    local f = assert(io.open(path, "wb"))
+    f:write(self.h:dtb())
+    f:close()
+  end
+
+  -- Waits for the guest to end the machine; returns its exit status.
+  function Machine:wait_exit(opts)
+    if self._exited then return self._status end
+    return lemu.wait(("machine %s to exit"):format(self.name), opts, function(wake)
+      table.insert(self._exit_waiters, wake)
+    end)
+  end
+
+  function Machine:close()
+    if self.console.log then self.console.log:close() self.console.log = nil end
+    self.h:close()
+  end
+
+  function Machine:__tostring() return ("lemu.machine %s (%s)"):format(self.name, self.h:state()) end
+
+  -- QEMU's options for the machine; they gather into one lemu.machine{} call made once all
+  -- options are read (cmdline.apply's `started` step).
+  local cmdline = require "lemu.cmdline"
+  local function mopts(state)
+    if not state.machine_opts then
+      state.machine_opts = {}
+      table.insert(state.started, function(st) Machine._from_cmdline(st) end)
+    end
+    return state.machine_opts
+  end
+  local function simple(name, key, help)
+    cmdline.options[name] = { arg = "FILE", help = help, apply = function(v, st) mopts(st)[key] = v end }
+  end
+  local function machine_opt(v, st)
+    local o = mopts(st)
+    for item in v:gmatch("[^,]+") do
+      local k, val = item:match("^([%w%-_]+)=(.*)$")
+      if not k then o.type = item
+      elseif k == "type" then o.type = val
+      elseif k == "dumpdtb" then o.dumpdtb = val
+      else error(("unknown machine property '%s' (lemu knows type= and dumpdtb=)"):format(k)) end
+    end
+    if o.type ~= "virt" and o.type ~= "spike" then
+      error(("unknown machine type '%s' (lemu has virt and spike)"):format(tostring(o.type)))
+    end
+  end
+  cmdline.options.M = { arg = "TYPE[,dumpdtb=FILE]", help = "the board: virt (QEMU's layout) or spike",
+                        apply = machine_opt }
+  cmdline.options.machine = { arg = "TYPE[,dumpdtb=FILE]", help = "same as -M", apply = machine_opt }
+  cmdline.options.m = { arg = "SIZE", help = "guest RAM: 256M, 1G, or a number of MiB (default 128M)",
+                        apply = function(v, st) mopts(st).ram = ram_bytes(v:match("^size=(.*)$") or v) end }
+  cmdline.options.smp = { arg = "N", help = "number of harts (default 1)", apply = function(v, st)
+    local n = tonumber(v:match("^cpus=(%d+)$") or v:match("^(%d+)$"))
+    if not n then error(("cannot read a hart count from '%s'"):format(v)) end
+    mopts(st).smp = math.tointeger(n)
+  end }
+  simple("bios", "bios", "firmware: an ELF or raw image at 0x80000000, 'none', or 'default' (OpenSBI); without it lemu's built-in SBI boots -kernel in S-mode")
+  simple("kernel", "kernel", "kernel: ELF, raw RISC-V Image (at 0x80200000) or gzip of either")
+  simple("initrd", "initrd", "initial ramdisk")
+  simple("dtb", "dtb", "a device tree to use instead of the generated one")
+  cmdline.options.append = { arg = "CMDLINE", help = "kernel command line (/chosen/bootargs)",
+                             apply = function(v, st) mopts(st).append = v end }
+  cmdline.options.nographic = { help = "console on this terminal (raw mode; C-a h for help, C-a x quits)",
+                                apply = function(_, st) mopts(st).nographic = true end }
+  cmdline.options.serial = { arg = "stdio|none|file:F", help = "where the UART goes (default stdio)",
+    apply = function(v, st)
+      if v ~= "stdio" and v ~= "mon:stdio" and v ~= "none" and v ~= "null" and not v:match("^file:.") then
+        error(("unknown serial backend '%s' (lemu has stdio, none, file:FILE)"):format(v))
+      end
+      mopts(st).serial = v
+    end }
+  cmdline.options.display = { arg = "none", help = "accepted for QEMU compatibility (lemu has no display)",
+    apply = function(v) if v ~= "none" then error("lemu has no display; only 'none' is accepted") end end }
+
+  function Machine._from_cmdline(st)
+    local ok, err = pcall(Machine._build_from_cmdline, st)
+    if not ok then
+      if cmdline.is_usage_error(err) then error(err, 0) end
+      cmdline.fail((tostring(err):gsub("^[^:]*:%d+: ", "")))
+    end
+  end
+
+  function Machine._build_from_cmdline(st)
+    local o = st.machine_opts
+    if o.dumpdtb then
+      local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp,
+                              bios = o.bios or "none", kernel = o.kernel, initrd = o.initrd,
+                              append = o.append, dtb = o.dtb, start = false }
+      m:dumpdtb(o.dumpdtb)
+      m:close()
+      io.stderr:write("lemu: info: dtb dumped to ", o.dumpdtb, ". Exiting.\n")
+      st.exit_status = 0
+      return
+    end
+    local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp, bios = o.bios,
+                            kernel = o.kernel, initrd = o.initrd, append = o.append, dtb = o.dtb,
+                            start = false, on_exit = function(_, status)
+                              st.exit_status = status
+                              lemu.core.stop()
+                            end }
+    local serial = o.serial or "stdio"
+    if serial == "stdio" or serial == "mon:stdio" then
+      m.h:serial_fd(1)
+      m.h:attach_stdin(o.nographic or serial == "mon:stdio", function()
+        st.exit_status = 0
+        lemu.core.stop()
+      end)
+    elseif serial:match("^file:") then
+      m.console.log = assert(io.open(serial:sub(6), "wb"))
+    end
+    st.machine = m
+    m:start()
+  end
+
+  -- lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, dtb=, type=, name=, log=,
+  --              start=true, on_exit=fn(m, status)}
+  return function(opts)
+    if type(opts) ~= "table" then error("lemu.machine: expected a table of options", 2) end
+    count = count + 1
+    local m = setmetatable({ name = opts.name or ("m" .. count), _exit_waiters = {} }, Machine)
+    m.console = new_console(m)
+    if opts.log then m.console:log_to(opts.log) end
+    local copts = { type = opts.type, ram_bytes = ram_bytes(opts.ram), smp = opts.smp, bios = opts.bios,
+                    kernel = opts.kernel, initrd = opts.initrd, append = opts.append, dtb = opts.dtb }
+    local h, err = cmachine.new(copts, function(s) m.console:_output(s) end, function(status)
+      m._exited, m._status = true, status
+      m.console.lines_q:put(false)
+      m.console:_check()
+      local ws = m._exit_waiters
+      m._exit_waiters = {}
+      for _, w in ipairs(ws) do w(status) end
+      if opts.on_exit then lemu.spawn(opts.on_exit, m, status) end
+    end)
+    if not h then error(err, 2) end
+    m.h = h
+    if opts.start ~= false then h:start() end
+    return m
+  end
+end
