@@ -42,6 +42,8 @@ void cpu_reset(cpu *c, uint64_t pc) {
   c->mcounteren = c->scounteren = c->menvcfg = c->senvcfg = c->mcountinhibit = 0;
   c->instret = 0;
   c->fflags = c->frm = 0;
+  memset(c->hpm, 0, sizeof(c->hpm));
+  memset(c->hpmevent, 0, sizeof(c->hpmevent));
   memset(c->pmpcfg, 0, sizeof(c->pmpcfg));
   memset(c->pmpaddr, 0, sizeof(c->pmpaddr));
   c->resv_valid = 0;

@@ -199,10 +199,12 @@ static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
     return 0;
   }
   if (csr >= 0x3b0 && csr < 0x3b0 + NPMP) { *v = c->pmpaddr[csr - 0x3b0]; return 0; }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) { *v = 0; return 0; }
+  /* 16 programmable counters as on QEMU (firmware counts them); they hold what is written. */
+  if (csr >= 0xb03 && csr <= 0xb1f) { *v = csr <= 0xb12 ? c->hpm[csr - 0xb03] : 0; return 0; }
+  if (csr >= 0x323 && csr <= 0x33f) { *v = csr <= 0x332 ? c->hpmevent[csr - 0x323] : 0; return 0; }
   if (csr >= 0xc03 && csr <= 0xc1f) {
     if (checked && !counter_ok(c, csr)) return -1;
-    *v = 0;
+    *v = csr <= 0xc12 ? c->hpm[csr - 0xc03] : 0;
     return 0;
   }
   return -1;
@@ -284,7 +286,8 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
     cpu_tlb_flush(c);
     return 0;
   }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return 0;
+  if (csr >= 0xb03 && csr <= 0xb1f) { if (csr <= 0xb12) c->hpm[csr - 0xb03] = v; return 0; }
+  if (csr >= 0x323 && csr <= 0x33f) { if (csr <= 0x332) c->hpmevent[csr - 0x323] = v; return 0; }
   return -1;
 }
 

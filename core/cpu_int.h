@@ -124,6 +124,7 @@ struct cpu {
   uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
+  uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
   uint64_t pmpaddr[NPMP];
