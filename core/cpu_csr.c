@@ -9,7 +9,9 @@
 #define SSTATUS_MASK (MS_SIE | MS_SPIE | MS_SPP | MS_FS | MS_SUM | MS_MXR | MS_UXL | MS_SD)
 #define S_INTS 0x222ull
 #define ALL_INTS 0xaaaull
-#define MEDELEG_MASK 0xb3ffull    /* every synchronous exception except ECALL from M */
+/* Delegable exceptions as QEMU has them (ECALL from M included: writable, never taken from
+ * below M, so it can never delegate). */
+#define MEDELEG_MASK 0xbbffull
 
 uint64_t cpu_mip(const cpu *c) { return c->mip_sw | c->mip_dev; }
 
@@ -197,10 +199,12 @@ static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
     return 0;
   }
   if (csr >= 0x3b0 && csr < 0x3b0 + NPMP) { *v = c->pmpaddr[csr - 0x3b0]; return 0; }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) { *v = 0; return 0; }
+  /* 16 programmable counters as on QEMU (firmware counts them); they hold what is written. */
+  if (csr >= 0xb03 && csr <= 0xb1f) { *v = csr <= 0xb12 ? c->hpm[csr - 0xb03] : 0; return 0; }
+  if (csr >= 0x323 && csr <= 0x33f) { *v = csr <= 0x332 ? c->hpmevent[csr - 0x323] : 0; return 0; }
   if (csr >= 0xc03 && csr <= 0xc1f) {
     if (checked && !counter_ok(c, csr)) return -1;
-    *v = 0;
+    *v = csr <= 0xc12 ? c->hpm[csr - 0xc03] : 0;
     return 0;
   }
   return -1;
@@ -243,7 +247,7 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
   case 0x180: {
     if (checked && c->priv == PRV_S && (c->mstatus & MS_TVM)) return -1;
     uint64_t mode = v >> 60;
-    if (mode != 0 && mode != 8 && mode != 9) return 0;    /* WARL: unsupported modes ignored */
+    if (mode != 0 && mode != 8 && mode != 9 && mode != 10) return 0;   /* WARL: ignore others */
     c->satp = v;
     cpu_tlb_flush(c);
     return 0;
@@ -282,7 +286,8 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
     cpu_tlb_flush(c);
     return 0;
   }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return 0;
+  if (csr >= 0xb03 && csr <= 0xb1f) { if (csr <= 0xb12) c->hpm[csr - 0xb03] = v; return 0; }
+  if (csr >= 0x323 && csr <= 0x33f) { if (csr <= 0x332) c->hpmevent[csr - 0x323] = v; return 0; }
   return -1;
 }
 

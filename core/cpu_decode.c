@@ -119,7 +119,7 @@ void cpu_decode(uint32_t i, dinsn *d) {
   int opc = i & 0x7f, rd = (i >> 7) & 31, f3 = (i >> 12) & 7, rs1 = (i >> 15) & 31,
       rs2 = (i >> 20) & 31, f7 = i >> 25;
   int32_t immi = (int32_t)i >> 20;
-  int32_t imms = ((int32_t)i >> 25 << 5) | rd;
+  int32_t imms = sext(((i >> 25) << 5) | rd, 12);
   int32_t immb = sext(((i >> 31) << 12) | (((i >> 7) & 1) << 11) | (((i >> 25) & 0x3f) << 5) |
                       (((i >> 8) & 0xf) << 1), 13);
   int32_t immj = sext(((i >> 31) << 20) | (((i >> 12) & 0xff) << 12) | (((i >> 20) & 1) << 11) |

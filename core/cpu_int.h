@@ -12,7 +12,7 @@
 
 /* Decoded operations. Everything from OP_FMADD_S on is executed by cpu_fp_op. */
 enum {
-  OP_NONE, OP_ILLEGAL, OP_STRADDLE, OP_LUI, OP_AUIPC, OP_JAL, OP_JALR, OP_BEQ, OP_BNE, OP_BLT,
+  OP_NONE, OP_ILLEGAL, OP_STRADDLE, OP_PAGEX, OP_LUI, OP_AUIPC, OP_JAL, OP_JALR, OP_BEQ, OP_BNE, OP_BLT,
   OP_BGE, OP_BLTU, OP_BGEU, OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU, OP_SB, OP_SH,
   OP_SW, OP_SD, OP_ADDI, OP_SLTI, OP_SLTIU, OP_XORI, OP_ORI, OP_ANDI, OP_SLLI, OP_SRLI, OP_SRAI,
   OP_ADD, OP_SUB, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_SRA, OP_OR, OP_AND, OP_ADDIW,
@@ -37,16 +37,19 @@ enum {
 /* Decoded instruction: op selects the handler; rd is 32 (a scratch register) when the
  * instruction names x0, so handlers write rd unconditionally. */
 typedef struct dinsn {
+  void *h;                      /* handler in cpu_run (set when decoded there) */
   uint8_t op, rd, rs1, rs2, rs3, rm, len, pad;
   int32_t imm;
   uint32_t raw;                 /* the instruction as fetched (mtval of illegal instructions) */
 } dinsn;
 
-/* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded. */
+/* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded.
+ * d[2048] is a sentinel (OP_PAGEX) that sends straight-line execution running off the page
+ * back to the page lookup. */
 typedef struct dpage {
   uint64_t ppn;
   struct dpage *next;
-  dinsn d[2048];
+  dinsn d[2049];
 } dpage;
 
 #define TLB_BITS 8
@@ -121,6 +124,7 @@ struct cpu {
   uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
+  uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
   uint64_t pmpaddr[NPMP];
@@ -157,6 +161,9 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len);
 
 /* cpu_fp.c: executes an F/D op; 0 ok, -1 illegal (caller raises). */
 int cpu_fp_op(cpu *c, const dinsn *d);
+
+/* cpu.c: handler addresses for slots the cache resets (not decoded, page end). */
+extern void *cpu_lbl_none, *cpu_lbl_pagex;
 
 static inline uint64_t cpu_cur_instret(const cpu *c) { return c->instret + (c->budget - c->left); }
 

@@ -1,4 +1,4 @@
-/* cpu_mmu: address translation (bare, Sv39, Sv48) with hardware A/D updates, the software TLB
+/* cpu_mmu: address translation (bare, Sv39, Sv48, Sv57) with hardware A/D updates, the software TLB
  * from guest-virtual pages to host RAM, the slow load/store/fetch paths (TLB misses, MMIO,
  * misaligned and page-crossing accesses), PMP checks, and the decoded-code cache shared by the
  * harts of one bus.
@@ -61,7 +61,10 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len) {
     if (p) {
       uint64_t lo = start > page ? start - page : 0;
       uint64_t hi = end - page < 4096 ? end - page : 4096;
-      for (uint64_t o = lo >> 1; o < (hi + 1) >> 1; o++) p->d[o].op = OP_NONE;
+      for (uint64_t o = lo >> 1; o < (hi + 1) >> 1; o++) {
+        p->d[o].op = OP_NONE;
+        p->d[o].h = cpu_lbl_none;
+      }
     }
     if (page + 4096 < page) break;
   }
@@ -114,6 +117,9 @@ static dpage *cc_get(cpu *c, uint64_t ppn, uint8_t *host) {
   p = calloc(1, sizeof(*p));
   if (!p) abort();
   p->ppn = ppn;
+  for (int i = 0; i < 2048; i++) p->d[i].h = cpu_lbl_none;
+  p->d[2048].op = OP_PAGEX;
+  p->d[2048].h = cpu_lbl_pagex;
   p->next = cc->hash[ppn & (CC_BUCKETS - 1)];
   cc->hash[ppn & (CC_BUCKETS - 1)] = p;
   cc->npages++;
@@ -174,11 +180,9 @@ static int pmp_ok(cpu *c, uint64_t pa, int size, int acc, int priv, int *whole) 
     int need = acc == ACC_R ? 1 : acc == ACC_W ? 2 : 4;
     return (cfg & need) != 0;
   }
-  /* No match: M-mode allowed; S/U allowed only if no entry is active. */
-  if (priv == PRV_M) return 1;
-  for (int i = 0; i < NPMP; i++)
-    if ((c->pmpcfg[i] >> 3) & 3) return 0;
-  return 1;
+  /* No match: M-mode is allowed, S and U are not (PMP entries are implemented), as in the
+   * privileged spec and QEMU: firmware must open memory before entering S-mode. */
+  return priv == PRV_M;
 }
 
 /* ---- translation ---- */
@@ -200,7 +204,7 @@ static int translate(cpu *c, uint64_t va, int acc, int priv, uint64_t *pa, int *
     *perm = 3;
     return -1;
   }
-  int levels = mode == 8 ? 3 : 4;
+  int levels = mode == 8 ? 3 : mode == 9 ? 4 : 5;
   int vabits = 12 + 9 * levels;
   if ((uint64_t)((int64_t)(va << (64 - vabits)) >> (64 - vabits)) != va) return page_fault(acc);
   uint64_t a = (c->satp & PPN_MASK) << 12;

@@ -8,3 +8,8 @@
 ISA(rv64i)
 ISA(rv64m)
 ISA(rv64a)
+ISA(rv64c)
+ISA(priv)
+ISA(mmu)
+ISA(irq)
+ISA(fp)
