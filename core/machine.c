@@ -416,8 +416,9 @@ static int boot(machine *m, char *err, size_t errlen) {
   return 0;
 }
 
+/* Like QEMU's system reset, RAM keeps its contents: only the images, the device tree and the ROM
+ * are loaded again (a guest may count its reboots in memory). */
 int machine_reset(machine *m, char *err, size_t errlen) {
-  memset(m->ram, 0, m->cfg.ram_size);
   clint_reset(m->clint);
   if (m->plic) plic_reset(m->plic);
   if (m->uart) uart_reset(m->uart);
