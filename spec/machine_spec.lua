@@ -10,7 +10,7 @@ local have_qemu = H.have("qemu-system-riscv64")
 local function qemu(args)
   local parts = {}
   for _, a in ipairs(args) do parts[#parts + 1] = H.quote(a) end
-  return H.sh("timeout 20 qemu-system-riscv64 " .. table.concat(parts, " ") .. " </dev/null 2>/dev/null")
+  return H.sh("env -u LD_PRELOAD -u ASAN_OPTIONS timeout 20 qemu-system-riscv64 " .. table.concat(parts, " ") .. " </dev/null 2>/dev/null")
 end
 
 local function lemu(args) return H.lemu(args, "timeout 20") end
@@ -46,7 +46,7 @@ describe("the virt board", function()
     assert.equal(0, status)
     assert.equal("echo> HELLO\necho> bye\n", out)
     if not have_qemu then pending("qemu-system-riscv64 is not installed") return end
-    local qout = H.sh("printf 'hello\\nquit\\n' | timeout 20 qemu-system-riscv64 -M virt -nographic -bios none -kernel "
+    local qout = H.sh("printf 'hello\\nquit\\n' | env -u LD_PRELOAD -u ASAN_OPTIONS timeout 20 qemu-system-riscv64 -M virt -nographic -bios none -kernel "
       .. G .. "echo.elf 2>/dev/null")
     assert.equal(qout, out)
   end)
@@ -183,7 +183,7 @@ describe("the device tree", function()
     assert.matches('stdout-path = "/soc/serial@10000000"', text, 1, true)
     assert.matches("reg = <0x00 0x80000000 0x00 0x10000000>", text, 1, true)
     if not have_qemu then pending("qemu-system-riscv64 is not installed") return end
-    H.sh("qemu-system-riscv64 -M virt,dumpdtb=" .. dir .. "/q.dtb -m 256M -smp 2 -nographic")
+    H.sh("env -u LD_PRELOAD qemu-system-riscv64 -M virt,dumpdtb=" .. dir .. "/q.dtb -m 256M -smp 2 -nographic")
     local ours, theirs = nodes(text), nodes(dts(dir .. "/q.dtb"))
     -- Hardware lemu does not model yet: no node, so no driver probes it.
     local absent = { ["pci@30000000"] = true, ["fw-cfg@10100000"] = true, ["flash@20000000"] = true,
