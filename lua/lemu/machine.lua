@@ -232,7 +232,7 @@ return function(lemu)
     if not n then error(("cannot read a hart count from '%s'"):format(v)) end
     mopts(st).smp = math.tointeger(n)
   end }
-  simple("bios", "bios", "firmware: an ELF or raw image at 0x80000000, 'none', or 'default' (OpenSBI); without it lemu's built-in SBI boots -kernel in S-mode")
+  simple("bios", "bios", "firmware (ELF or raw), none, or default (OpenSBI); omitted: built-in SBI")
   simple("kernel", "kernel", "kernel: ELF, raw RISC-V Image (at 0x80200000) or gzip of either")
   simple("initrd", "initrd", "initial ramdisk")
   simple("dtb", "dtb", "a device tree to use instead of the generated one")
