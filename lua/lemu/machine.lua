@@ -307,10 +307,21 @@ return function(lemu)
     m:start()
   end
 
+  local KNOWN = { ram = true, smp = true, bios = true, kernel = true, initrd = true, append = true,
+                  dtb = true, type = true, name = true, log = true, start = true, on_exit = true }
+
   -- lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, dtb=, type=, name=, log=,
   --              start=true, on_exit=fn(m, status)}
   return function(opts)
     if type(opts) ~= "table" then error("lemu.machine: expected a table of options", 2) end
+    for k in pairs(opts) do
+      if not KNOWN[k] then
+        local names = {}
+        for n in pairs(KNOWN) do names[#names + 1] = n end
+        table.sort(names)
+        error(("lemu.machine: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 2)
+      end
+    end
     count = count + 1
     local m = setmetatable({ name = opts.name or ("m" .. count), _exit_waiters = {} }, Machine)
     m.console = new_console(m)
