@@ -76,6 +76,12 @@ describe("the virt board", function()
     assert.equal(0, status)
     assert.matches("Platform HART Count%s+: 2\r?\n", out)
     assert.matches("payload: another hart started through HSM\r?\n", out)
+    assert.matches("payload: IPI delivered, error 0, remote sfence.vma error 0\r?\n", out)
+    if not have_qemu then pending("qemu-system-riscv64 is not installed") return end
+    -- What the payload sees of the firmware is the same as on QEMU.
+    local qout = qemu({ "-M", "virt", "-smp", "2", "-nographic", "-bios", "default", "-kernel", G .. "payload.bin" })
+    local function payload_lines(s) return (s:gsub("\r", "")):match("payload:.*$") end
+    assert.equal(payload_lines(qout), payload_lines(out))
   end)
 
   it("serves an S-mode kernel itself when there is no -bios (SBI v2.0, timer, HSM, SRST)", function()
@@ -85,6 +91,7 @@ describe("the virt board", function()
       .. "payload: SBI spec 2.0, TIME present, SRST present\n"
       .. "payload: timer interrupt via SBI\n"
       .. "payload: another hart started through HSM\n"
+      .. "payload: IPI delivered, error 0, remote sfence.vma error 0\n"
       .. "payload: powering off\n", out)
   end)
 
