@@ -17,6 +17,7 @@
 
 #define SLICE_NS   4000000ull   /* return to the loop at least this often (responsiveness) */
 #define BUDGET     20000        /* instructions per hart per turn: interleaving for SMP guests */
+#define CONSOLE_INPUT_MAX  (1u << 20)  /* console input bytes queued for the guest at most */
 #define OPENSBI_FW_DYNAMIC "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 
 /* ---- time ---- */
@@ -71,6 +72,8 @@ int machine_getchar(machine *m) {
 }
 
 void machine_console_input(machine *m, const uint8_t *buf, size_t len) {
+  /* Input a guest never reads (no UART on spike, a guest that ignores it) is bounded. */
+  if (m->in.n + len > CONSOLE_INPUT_MAX) len = m->in.n < CONSOLE_INPUT_MAX ? CONSOLE_INPUT_MAX - m->in.n : 0;
   buf_add(&m->in, buf, len);
   feed_uart(m);
 }

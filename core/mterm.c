@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -23,7 +24,7 @@ static const char help[] =
   "C-a C-a  sends C-a\r\n";
 
 static void say(const char *s) {
-  ssize_t r = write(2, s, __builtin_strlen(s));
+  ssize_t r = write(2, s, strlen(s));
   (void)r;
 }
 
