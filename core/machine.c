@@ -64,7 +64,14 @@ static void feed_uart(machine *m) {
   if (n) buf_take(&m->in, n);
 }
 
+/* SBI's console getchar reads the UART as OpenSBI's would (so bytes are never split between the
+ * UART and SBI); a board without a UART reads the input queue directly. */
 int machine_getchar(machine *m) {
+  if (m->uart) {
+    feed_uart(m);
+    if (!(uart_ops.read(m->uart, 5, 1) & 1)) return -1;
+    return (int)uart_ops.read(m->uart, 0, 1);
+  }
   if (!m->in.n) return -1;
   int c = m->in.p[0];
   buf_take(&m->in, 1);
@@ -310,6 +317,13 @@ const void *machine_dtb(const machine *m, size_t *len) { *len = m->fdt_len; retu
 uint64_t machine_dtb_addr(const machine *m) { return m->fdt_addr; }
 int machine_harts(const machine *m) { return m->nharts; }
 const char *machine_type(const machine *m) { return m->spike ? "spike" : "virt"; }
+
+int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv) {
+  if (hart < 0 || hart >= m->nharts) return -1;
+  *pc = cpu_get_pc(m->harts[hart].c);
+  *priv = cpu_get_priv(m->harts[hart].c);
+  return (int)m->harts[hart].run;
+}
 
 uint64_t machine_instret(const machine *m) {
   uint64_t n = 0;

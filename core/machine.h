@@ -58,6 +58,9 @@ void machine_set_serial_fd(machine *m, int fd);
 const void *machine_dtb(const machine *m, size_t *len);
 uint64_t machine_dtb_addr(const machine *m);
 uint64_t machine_instret(const machine *m);
+/* A hart's pc, privilege (0 U, 1 S, 3 M) and whether it runs (0), waits in WFI (1) or is stopped
+ * (2); -1 for a bad index. For debugging and scenario checks. */
+int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv);
 int machine_harts(const machine *m);
 const char *machine_type(const machine *m);
 
