@@ -226,7 +226,9 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
     goto loop;                                                                                \
   } while (0)
 #define NEXT_CHECK() do { pc += LEN; left--; goto top; } while (0)
-#define TRAPPED() do { RELOAD(); goto top; } while (0)
+/* A trapping instruction does not retire but uses budget, so a trap loop (a vector pointing
+ * at unmapped memory, say) still returns to the machine. */
+#define TRAPPED() do { RELOAD(); left--; goto top; } while (0)
 #define RAISE(cause, tval) do { SYNC(); cpu_trap(c, (cause), (tval)); TRAPPED(); } while (0)
 #define RD x[d->rd]
 #define RS1 x[d->rs1]
