@@ -75,7 +75,6 @@ int cpu_get_priv(const cpu *c) { return c->priv; }
 void cpu_set_priv(cpu *c, int priv) {
   c->priv = priv == PRV_M || priv == PRV_S ? priv : PRV_U;
   cpu_update_data_priv(c);
-  cpu_tlb_flush(c);
   c->attn = 1;
 }
 uint64_t cpu_instret(const cpu *c) { return cpu_cur_instret(c); }
@@ -177,6 +176,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #undef H1
   uint64_t *const x = c->x;
   uint64_t pc, left, page = ~0ull;
+  tlb_ent *tr, *tw;             /* the data TLBs of the current privilege */
   dpage *dp = NULL;
   uint8_t *host = NULL;
   const dinsn *d;
@@ -202,7 +202,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
   L_##name##_4: { enum { LEN = 4 }; __VA_ARGS__ }                                             \
   L_##name##_2: { enum { LEN = 2 }; __VA_ARGS__ }
 #define SYNC() (c->pc = pc, c->left = left)
-#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull)
+#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull, tr = c->dt->r, tw = c->dt->w)
 #define DISPATCH() goto *d->h
 /* Straight-line flow steps d along the page's slots (the sentinel catches the page end); taken
  * branches within the current page index from d, others go through the page lookup. */
@@ -237,7 +237,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #define LOAD(type, size, ld)                                                                  \
   do {                                                                                        \
     uint64_t a_ = RS1 + IMM;                                                                  \
-    tlb_ent *t_ = &c->tlb_r[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    tlb_ent *t_ = &tr[(a_ >> 12) & (TLB_SIZE - 1)];                                         \
     if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
       RD = (uint64_t)(type)ld(a_ + t_->add);                                                  \
       NEXT();                                                                                 \
@@ -251,7 +251,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #define STORE(size, val)                                                                      \
   do {                                                                                        \
     uint64_t a_ = RS1 + IMM, v_ = (val);                                                      \
-    tlb_ent *t_ = &c->tlb_w[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    tlb_ent *t_ = &tw[(a_ >> 12) & (TLB_SIZE - 1)];                                         \
     if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
       memcpy((void *)(a_ + t_->add), &v_, size);                                              \
       NEXT();                                                                                 \
@@ -465,7 +465,8 @@ H(WFI,
 H(SFENCE_VMA,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TVM)))
     RAISE(EXC_ILLEGAL, d->raw);
-  cpu_tlb_flush(c);
+  if (d->rs1) cpu_tlb_flush_va(c, RS1);
+  else cpu_tlb_flush(c);
   page = ~0ull;
   pc += LEN;
   left--;
@@ -491,7 +492,7 @@ H(AMO,
 H(FLW,
   if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
   uint64_t a = RS1 + IMM; uint64_t v;
-  tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
+  tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
   if (likely(t->tag == (a & (~0xfffull | 3)))) v = ld32(a + t->add);
   else {
     SYNC();
@@ -503,7 +504,7 @@ H(FLW,
 H(FLD,
   if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
   uint64_t a = RS1 + IMM; uint64_t v;
-  tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
+  tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
   if (likely(t->tag == (a & (~0xfffull | 7)))) v = ld64(a + t->add);
   else {
     SYNC();

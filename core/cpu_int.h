@@ -59,6 +59,11 @@ typedef struct dpage {
 typedef struct tlb_ent { uint64_t tag; uintptr_t add; } tlb_ent;
 #define TLB_NONE 1ull
 
+typedef struct tlbset {
+  tlb_ent r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
+  dpage *xd[TLB_SIZE];
+} tlbset;
+
 typedef struct ccache ccache;
 
 /* Exception causes. */
@@ -108,9 +113,11 @@ struct cpu {
   volatile int attn;            /* something changed: re-check interrupts / halt at a boundary */
   int halt_req, wfi;
 
-  /* TLBs for the current fetch and data modes; flushed when either changes. */
-  tlb_ent tlb_r[TLB_SIZE], tlb_w[TLB_SIZE], tlb_x[TLB_SIZE];
-  dpage *tlb_xd[TLB_SIZE];
+  /* One TLB set per privilege (U, S, M), as the permissions differ; dt/ft point at the sets of
+   * the current data (MPRV applied) and fetch privilege, so traps and xRET flush nothing. */
+  tlbset tlbs[3];
+  tlbset *dt, *ft;
+  int tlb_maxlvl;               /* largest page level cached since the last full flush */
   int data_priv;                /* effective privilege of loads/stores (MPRV) */
 
   ccache *cc;
@@ -145,7 +152,7 @@ void cpu_update_data_priv(cpu *c);
 
 /* cpu_mmu.c */
 void cpu_tlb_flush(cpu *c);
-void cpu_tlb_flush_write(cpu *c);
+void cpu_tlb_flush_va(cpu *c, uint64_t va);   /* SFENCE.VMA with an address */
 /* Slow paths: return 0, or -1 after raising the exception. */
 int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v);
 int cpu_store_slow(cpu *c, uint64_t va, int size, uint64_t v);
