@@ -384,6 +384,11 @@ static int load_images(machine *m, char *err, size_t errlen) {
   return 0;
 }
 
+void machine_invalidate_code(machine *m, int hart) {
+  cpu_invalidate(m->harts[hart].c, VIRT_MROM, VIRT_MROM_SIZE);
+  cpu_invalidate(m->harts[hart].c, VIRT_DRAM, m->cfg.ram_size);
+}
+
 static int boot(machine *m, char *err, size_t errlen) {
   if (load_images(m, err, errlen) < 0) return -1;
   if (mfdt_build(m, err, errlen) < 0) return -1;
@@ -400,7 +405,7 @@ static int boot(machine *m, char *err, size_t errlen) {
   uint64_t start = m->bios ? m->fw.entry : m->kernel_entry;
   write_rom(m, start);
   for (int i = 0; i < m->nharts; i++) {
-    cpu_invalidate(m->harts[i].c, 0, UINT64_MAX);
+    machine_invalidate_code(m, i);
     cpu_reset(m->harts[i].c, VIRT_MROM);
     m->harts[i].run = HART_RUN;
   }
@@ -411,8 +416,9 @@ static int boot(machine *m, char *err, size_t errlen) {
   return 0;
 }
 
+/* Like QEMU's system reset, RAM keeps its contents: only the images, the device tree and the ROM
+ * are loaded again (a guest may count its reboots in memory). */
 int machine_reset(machine *m, char *err, size_t errlen) {
-  memset(m->ram, 0, m->cfg.ram_size);
   clint_reset(m->clint);
   if (m->plic) plic_reset(m->plic);
   if (m->uart) uart_reset(m->uart);

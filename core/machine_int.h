@@ -90,5 +90,7 @@ void machine_finish(machine *m, int status);
 void machine_wake(machine *m, int hart);
 void machine_request_reset(machine *m);
 uint64_t machine_ticks(const machine *m);
+/* Drops a hart's decoded instructions for all of ROM and RAM (reset, remote FENCE.I). */
+void machine_invalidate_code(machine *m, int hart);
 
 #endif

@@ -272,8 +272,12 @@ static int load_embedded(lua_State *L) {
 }
 
 static int lemu_bind(lua_State *L, lemu_rt *rt, int owns) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, "lemu.state") != LUA_TNIL)
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lemu.state") != LUA_TNIL) {
+    /* Loaded again after package.loaded was cleared (busted does so between spec files): the
+     * state keeps its one runtime, so hand back the module bound to it. */
+    if (owns && lua_getfield(L, LUA_REGISTRYINDEX, "lemu.module") == LUA_TTABLE) return 1;
     return luaL_error(L, "lemu is already open in this Lua state");
+  }
   lua_pop(L, 1);
   lstate *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
@@ -305,6 +309,8 @@ static int lemu_bind(lua_State *L, lemu_rt *rt, int owns) {
   lua_pushlightuserdata(L, (void *)init);
   lua_pushcclosure(L, load_embedded, 1);
   lua_call(L, 0, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lemu.module");
   return 1;
 }
 

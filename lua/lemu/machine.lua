@@ -82,6 +82,10 @@ return function(lemu)
     local r = table.pack(try())
     if r[1] then return r end
     if self.failed then error(self.failed .. " (while waiting for " .. what .. ")", 3) end
+    if self.machine._exited then
+      error(("the machine exited (status %s) while waiting for %s; console's last output: \"%s\"")
+        :format(tostring(self.machine._status), what, tail(self.all)), 3)
+    end
     local ok, done, res = pcall(lemu.wait, what, opts, function(wake)
       local w = { try = try, wake = wake }
       table.insert(self.waiters, w)
