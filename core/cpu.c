@@ -287,17 +287,17 @@ loop:
     if (cpu_fetch_page(c, pc, &dp, &host) < 0) TRAPPED();
     if (!dp) {
       uint32_t raw;
+      int compressed;
       if (cpu_fetch_slow(c, pc, &raw) < 0) TRAPPED();
-      if ((raw & 3) != 3) {
+      compressed = (raw & 3) != 3;
+      if (compressed) {
         uint32_t e = cpu_rvc_expand(raw);
         cpu_decode(e, &tmp[0]);
         if (!e) tmp[0].op = OP_ILLEGAL;
-        tmp[0].len = 2;
-        tmp[0].raw = raw;
       } else {
         cpu_decode(raw, &tmp[0]);
       }
-      tmp[0].h = labels[tmp[0].len == 2][tmp[0].op];
+      tmp[0].h = labels[compressed][tmp[0].op];
       d = &tmp[0];
       page = ~0ull;
       DISPATCH();
@@ -311,19 +311,17 @@ L_NONE: {
     uint32_t off = pc & 0xfff;
     dinsn *w = &dp->d[off >> 1];
     uint32_t lo = (uint32_t)ld16((uintptr_t)host + off);
-    if ((lo & 3) != 3) {
+    int compressed = (lo & 3) != 3;
+    if (compressed) {
       uint32_t e = cpu_rvc_expand(lo);
       cpu_decode(e, w);
       if (!e) w->op = OP_ILLEGAL;
-      w->len = 2;
-      w->raw = lo;
     } else if (off == 0xffe) {
       w->op = OP_STRADDLE;
-      w->len = 4;
     } else {
       cpu_decode(lo | (uint32_t)ld16((uintptr_t)host + off + 2) << 16, w);
     }
-    w->h = labels[w->len == 2][w->op];
+    w->h = labels[compressed][w->op];
     d = w;
     DISPATCH();
   }
@@ -338,7 +336,7 @@ L_STRADDLE: {
     DISPATCH();
   }
 L_PAGEX: goto loop;
-H(ILLEGAL, RAISE(EXC_ILLEGAL, d->raw);)
+H(ILLEGAL, RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));)
 H(LUI, RD = IMM; NEXT();)
 H(AUIPC, RD = pc + IMM; NEXT();)
 H(JAL, RD = pc + LEN; JUMP(pc + IMM);)
@@ -443,18 +441,18 @@ H(ECALL,
 H(EBREAK, RAISE(EXC_BREAKPOINT, pc);)
 H(MRET,
   SYNC();
-  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   RELOAD();
   left--;
   goto top;)
 H(SRET,
   SYNC();
-  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   RELOAD();
   left--;
   goto top;)
 H(WFI,
-  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, d->raw);
+  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   pc += LEN;
   left--;
   if (cpu_mip(c) & c->mie) goto top;
@@ -464,7 +462,7 @@ H(WFI,
   goto out;)
 H(SFENCE_VMA,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TVM)))
-    RAISE(EXC_ILLEGAL, d->raw);
+    RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   if (d->rs1) cpu_tlb_flush_va(c, RS1);
   else cpu_tlb_flush(c);
   page = ~0ull;
@@ -490,7 +488,7 @@ H(AMO,
   if (do_amo(c, d) < 0) TRAPPED();
   NEXT_CHECK();)
 H(FLW,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   uint64_t a = RS1 + IMM; uint64_t v;
   tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
   if (likely(t->tag == (a & (~0xfffull | 3)))) v = ld32(a + t->add);
@@ -502,7 +500,7 @@ H(FLW,
   c->mstatus |= MS_FS;
   NEXT_CHECK();)
 H(FLD,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   uint64_t a = RS1 + IMM; uint64_t v;
   tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
   if (likely(t->tag == (a & (~0xfffull | 7)))) v = ld64(a + t->add);
@@ -514,13 +512,13 @@ H(FLD,
   c->mstatus |= MS_FS;
   NEXT_CHECK();)
 H(FSW,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   STORE(4, c->f[d->rs2]);)
 H(FSD,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   STORE(8, c->f[d->rs2]);)
 H(FP,
-  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   NEXT();)
 
 out:

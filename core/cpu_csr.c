@@ -315,7 +315,7 @@ int cpu_csr_op(cpu *c, const dinsn *d) {
   c->x[32] = 0;
   return 0;
 illegal:
-  cpu_trap(c, EXC_ILLEGAL, d->raw);
+  cpu_trap(c, EXC_ILLEGAL, cpu_insn_bits(c, c->pc));
   return -1;
 }
 

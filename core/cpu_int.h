@@ -34,13 +34,13 @@ enum {
 };
 #define OP_FP_FIRST OP_FMADD_S
 
-/* Decoded instruction: op selects the handler; rd is 32 (a scratch register) when the
- * instruction names x0, so handlers write rd unconditionally. */
+/* Decoded instruction (16 bytes): op and handler; rd is 32 (a scratch register) when the
+ * instruction names x0, so handlers write rd unconditionally. The raw bits are not kept: an
+ * illegal instruction re-reads them for mtval (cpu_insn_bits). */
 typedef struct dinsn {
-  void *h;                      /* handler in cpu_run (set when decoded there) */
-  uint8_t op, rd, rs1, rs2, rs3, rm, len, pad;
-  int32_t imm;
-  uint32_t raw;                 /* the instruction as fetched (mtval of illegal instructions) */
+  void *h;                      /* handler in cpu_run, which also encodes the length */
+  uint8_t op, rd, rs1, rs2;
+  int32_t imm;                  /* F/D arithmetic: rm | rs3 << 8 */
 } dinsn;
 
 /* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded.
@@ -161,6 +161,7 @@ int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa);
 /* Fetch: fills *dp (NULL if the page is not RAM) and returns 0, or -1 after raising. */
 int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host);
 int cpu_fetch_slow(cpu *c, uint64_t va, uint32_t *insn);
+uint32_t cpu_insn_bits(cpu *c, uint64_t va);    /* the instruction at va, 0 if unreadable */
 void cpu_cc_attach(cpu *c);
 void cpu_cc_detach(cpu *c);
 void cpu_cc_flush(cpu *c);

@@ -422,3 +422,11 @@ int cpu_fetch_slow(cpu *c, uint64_t va, uint32_t *insn) {
   *insn = lo | hi << 16;
   return 0;
 }
+
+uint32_t cpu_insn_bits(cpu *c, uint64_t va) {
+  uint64_t pa, lo, hi;
+  if (xlate(c, va, 2, ACC_X, &pa) >= 0 || bus_read(c->bus, pa, 2, &lo) < 0) return 0;
+  if ((lo & 3) != 3) return (uint32_t)lo;
+  if (xlate(c, va + 2, 2, ACC_X, &pa) >= 0 || bus_read(c->bus, pa, 2, &hi) < 0) return 0;
+  return (uint32_t)(lo | hi << 16);
+}
