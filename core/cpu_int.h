@@ -156,7 +156,7 @@ void cpu_tlb_flush_va(cpu *c, uint64_t va);   /* SFENCE.VMA with an address */
 /* Slow paths: return 0, or -1 after raising the exception. */
 int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v);
 int cpu_store_slow(cpu *c, uint64_t va, int size, uint64_t v);
-/* Atomic memory op: translate for write, return host pointer or NULL with bus fallback. */
+/* Atomics: checks alignment and translates (for write unless LR); 0 with *pa, or -1 raised. */
 int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa);
 /* Fetch: fills *dp (NULL if the page is not RAM) and returns 0, or -1 after raising. */
 int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host);
