@@ -75,7 +75,6 @@ int cpu_get_priv(const cpu *c) { return c->priv; }
 void cpu_set_priv(cpu *c, int priv) {
   c->priv = priv == PRV_M || priv == PRV_S ? priv : PRV_U;
   cpu_update_data_priv(c);
-  cpu_tlb_flush(c);
   c->attn = 1;
 }
 uint64_t cpu_instret(const cpu *c) { return cpu_cur_instret(c); }
@@ -177,6 +176,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #undef H1
   uint64_t *const x = c->x;
   uint64_t pc, left, page = ~0ull;
+  tlb_ent *tr, *tw;             /* the data TLBs of the current privilege */
   dpage *dp = NULL;
   uint8_t *host = NULL;
   const dinsn *d;
@@ -202,7 +202,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
   L_##name##_4: { enum { LEN = 4 }; __VA_ARGS__ }                                             \
   L_##name##_2: { enum { LEN = 2 }; __VA_ARGS__ }
 #define SYNC() (c->pc = pc, c->left = left)
-#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull)
+#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull, tr = c->dt->r, tw = c->dt->w)
 #define DISPATCH() goto *d->h
 /* Straight-line flow steps d along the page's slots (the sentinel catches the page end); taken
  * branches within the current page index from d, others go through the page lookup. */
@@ -226,7 +226,9 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
     goto loop;                                                                                \
   } while (0)
 #define NEXT_CHECK() do { pc += LEN; left--; goto top; } while (0)
-#define TRAPPED() do { RELOAD(); goto top; } while (0)
+/* A trapping instruction does not retire but uses budget, so a trap loop (a vector pointing
+ * at unmapped memory, say) still returns to the machine. */
+#define TRAPPED() do { RELOAD(); left--; goto top; } while (0)
 #define RAISE(cause, tval) do { SYNC(); cpu_trap(c, (cause), (tval)); TRAPPED(); } while (0)
 #define RD x[d->rd]
 #define RS1 x[d->rs1]
@@ -235,7 +237,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #define LOAD(type, size, ld)                                                                  \
   do {                                                                                        \
     uint64_t a_ = RS1 + IMM;                                                                  \
-    tlb_ent *t_ = &c->tlb_r[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    tlb_ent *t_ = &tr[(a_ >> 12) & (TLB_SIZE - 1)];                                         \
     if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
       RD = (uint64_t)(type)ld(a_ + t_->add);                                                  \
       NEXT();                                                                                 \
@@ -249,7 +251,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #define STORE(size, val)                                                                      \
   do {                                                                                        \
     uint64_t a_ = RS1 + IMM, v_ = (val);                                                      \
-    tlb_ent *t_ = &c->tlb_w[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    tlb_ent *t_ = &tw[(a_ >> 12) & (TLB_SIZE - 1)];                                         \
     if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
       memcpy((void *)(a_ + t_->add), &v_, size);                                              \
       NEXT();                                                                                 \
@@ -285,17 +287,17 @@ loop:
     if (cpu_fetch_page(c, pc, &dp, &host) < 0) TRAPPED();
     if (!dp) {
       uint32_t raw;
+      int compressed;
       if (cpu_fetch_slow(c, pc, &raw) < 0) TRAPPED();
-      if ((raw & 3) != 3) {
+      compressed = (raw & 3) != 3;
+      if (compressed) {
         uint32_t e = cpu_rvc_expand(raw);
         cpu_decode(e, &tmp[0]);
         if (!e) tmp[0].op = OP_ILLEGAL;
-        tmp[0].len = 2;
-        tmp[0].raw = raw;
       } else {
         cpu_decode(raw, &tmp[0]);
       }
-      tmp[0].h = labels[tmp[0].len == 2][tmp[0].op];
+      tmp[0].h = labels[compressed][tmp[0].op];
       d = &tmp[0];
       page = ~0ull;
       DISPATCH();
@@ -309,19 +311,17 @@ L_NONE: {
     uint32_t off = pc & 0xfff;
     dinsn *w = &dp->d[off >> 1];
     uint32_t lo = (uint32_t)ld16((uintptr_t)host + off);
-    if ((lo & 3) != 3) {
+    int compressed = (lo & 3) != 3;
+    if (compressed) {
       uint32_t e = cpu_rvc_expand(lo);
       cpu_decode(e, w);
       if (!e) w->op = OP_ILLEGAL;
-      w->len = 2;
-      w->raw = lo;
     } else if (off == 0xffe) {
       w->op = OP_STRADDLE;
-      w->len = 4;
     } else {
       cpu_decode(lo | (uint32_t)ld16((uintptr_t)host + off + 2) << 16, w);
     }
-    w->h = labels[w->len == 2][w->op];
+    w->h = labels[compressed][w->op];
     d = w;
     DISPATCH();
   }
@@ -336,7 +336,7 @@ L_STRADDLE: {
     DISPATCH();
   }
 L_PAGEX: goto loop;
-H(ILLEGAL, RAISE(EXC_ILLEGAL, d->raw);)
+H(ILLEGAL, RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));)
 H(LUI, RD = IMM; NEXT();)
 H(AUIPC, RD = pc + IMM; NEXT();)
 H(JAL, RD = pc + LEN; JUMP(pc + IMM);)
@@ -441,18 +441,18 @@ H(ECALL,
 H(EBREAK, RAISE(EXC_BREAKPOINT, pc);)
 H(MRET,
   SYNC();
-  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   RELOAD();
   left--;
   goto top;)
 H(SRET,
   SYNC();
-  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   RELOAD();
   left--;
   goto top;)
 H(WFI,
-  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, d->raw);
+  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   pc += LEN;
   left--;
   if (cpu_mip(c) & c->mie) goto top;
@@ -462,8 +462,9 @@ H(WFI,
   goto out;)
 H(SFENCE_VMA,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TVM)))
-    RAISE(EXC_ILLEGAL, d->raw);
-  cpu_tlb_flush(c);
+    RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  if (d->rs1) cpu_tlb_flush_va(c, RS1);
+  else cpu_tlb_flush(c);
   page = ~0ull;
   pc += LEN;
   left--;
@@ -487,9 +488,9 @@ H(AMO,
   if (do_amo(c, d) < 0) TRAPPED();
   NEXT_CHECK();)
 H(FLW,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   uint64_t a = RS1 + IMM; uint64_t v;
-  tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
+  tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
   if (likely(t->tag == (a & (~0xfffull | 3)))) v = ld32(a + t->add);
   else {
     SYNC();
@@ -499,9 +500,9 @@ H(FLW,
   c->mstatus |= MS_FS;
   NEXT_CHECK();)
 H(FLD,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   uint64_t a = RS1 + IMM; uint64_t v;
-  tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
+  tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
   if (likely(t->tag == (a & (~0xfffull | 7)))) v = ld64(a + t->add);
   else {
     SYNC();
@@ -511,13 +512,13 @@ H(FLD,
   c->mstatus |= MS_FS;
   NEXT_CHECK();)
 H(FSW,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   STORE(4, c->f[d->rs2]);)
 H(FSD,
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   STORE(8, c->f[d->rs2]);)
 H(FP,
-  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   NEXT();)
 
 out:

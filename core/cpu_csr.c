@@ -15,17 +15,19 @@
 
 uint64_t cpu_mip(const cpu *c) { return c->mip_sw | c->mip_dev; }
 
+static int set_index(int priv) { return priv == PRV_M ? 2 : priv; }
+
 void cpu_update_data_priv(cpu *c) {
   int p = c->priv;
   if (p == PRV_M && (c->mstatus & MS_MPRV)) p = (c->mstatus >> MS_MPP_SHIFT) & 3;
   c->data_priv = p;
+  c->dt = &c->tlbs[set_index(p)];
+  c->ft = &c->tlbs[set_index(c->priv)];
 }
 
 static void set_priv(cpu *c, int p) {
-  int old = c->priv, olddp = c->data_priv;
   c->priv = p;
   cpu_update_data_priv(c);
-  if (old != p || olddp != c->data_priv) cpu_tlb_flush(c);
 }
 
 void cpu_trap(cpu *c, uint64_t cause, uint64_t tval) {
@@ -124,11 +126,8 @@ static void write_mstatus(cpu *c, uint64_t v) {
   if (((s >> MS_MPP_SHIFT) & 3) == 2) s &= ~MS_MPP;   /* MPP is WARL: no H-mode */
   s = (s & ~(MS_UXL | MS_SXL | MS_SD)) | (2ull << 32) | (2ull << 34);
   c->mstatus = s;
-  uint64_t vm = MS_MPRV | MS_MPP | MS_SUM | MS_MXR;
-  if ((old ^ s) & vm) {
-    cpu_update_data_priv(c);
-    cpu_tlb_flush(c);
-  }
+  if ((old ^ s) & (MS_MPRV | MS_MPP)) cpu_update_data_priv(c);
+  if ((old ^ s) & (MS_SUM | MS_MXR)) cpu_tlb_flush(c);
   c->attn = 1;
 }
 
@@ -316,7 +315,7 @@ int cpu_csr_op(cpu *c, const dinsn *d) {
   c->x[32] = 0;
   return 0;
 illegal:
-  cpu_trap(c, EXC_ILLEGAL, d->raw);
+  cpu_trap(c, EXC_ILLEGAL, cpu_insn_bits(c, c->pc));
   return -1;
 }
 

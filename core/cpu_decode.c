@@ -126,8 +126,6 @@ void cpu_decode(uint32_t i, dinsn *d) {
                       (((i >> 21) & 0x3ff) << 1), 21);
   int op = OP_ILLEGAL;
   int32_t imm = 0;
-  d->rs3 = i >> 27;
-  d->rm = f3;
   switch (opc) {
   case 0x37: op = OP_LUI; imm = (int32_t)(i & 0xfffff000); break;
   case 0x17: op = OP_AUIPC; imm = (int32_t)(i & 0xfffff000); break;
@@ -250,9 +248,7 @@ void cpu_decode(uint32_t i, dinsn *d) {
   d->rd = (rd == 0 && !fp_dest(op)) ? 32 : rd;
   d->rs1 = rs1;
   d->rs2 = rs2;
-  d->len = 4;
-  d->imm = imm;
-  d->raw = i;
+  d->imm = op >= OP_FP_FIRST ? (int32_t)(f3 | (i >> 27) << 8) : imm;
 }
 
 /* RVC expansion to the equivalent 32-bit encoding (RV64C: C.LD/C.SD/C.ADDIW, C.FLD/C.FSD). */

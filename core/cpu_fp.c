@@ -130,7 +130,8 @@ static uint32_t cvt_int_s(__int128 X, int rm, uint32_t *fl) {
 int cpu_fp_op(cpu *c, const dinsn *d) {
   if (!(c->mstatus & MS_FS)) return -1;
   int op = d->op;
-  int rm = d->rm == 7 ? (int)c->frm : d->rm;
+  int rs3 = (d->imm >> 8) & 31, rm = d->imm & 7;
+  if (rm == 7) rm = c->frm;
   uint32_t fl = 0;
   uint64_t *x = c->x;
   int uses_rm = 1;
@@ -176,7 +177,7 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     break;
   }
   case OP_FMADD_S: case OP_FMSUB_S: case OP_FNMSUB_S: case OP_FNMADD_S: {
-    float a = f32(get_s(c, d->rs1)), b = f32(get_s(c, d->rs2)), e = f32(get_s(c, d->rs3));
+    float a = f32(get_s(c, d->rs1)), b = f32(get_s(c, d->rs2)), e = f32(get_s(c, rs3));
     if (op == OP_FNMSUB_S || op == OP_FNMADD_S) a = -a;
     if (op == OP_FMSUB_S || op == OP_FNMADD_S) e = -e;
     volatile float va = a, vb = b, ve = e, r;
@@ -272,7 +273,7 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     break;
   }
   case OP_FMADD_D: case OP_FMSUB_D: case OP_FNMSUB_D: case OP_FNMADD_D: {
-    double a = f64(c->f[d->rs1]), b = f64(c->f[d->rs2]), e = f64(c->f[d->rs3]);
+    double a = f64(c->f[d->rs1]), b = f64(c->f[d->rs2]), e = f64(c->f[rs3]);
     if (op == OP_FNMSUB_D || op == OP_FNMADD_D) a = -a;
     if (op == OP_FMSUB_D || op == OP_FNMADD_D) e = -e;
     volatile double va = a, vb = b, ve = e, r;

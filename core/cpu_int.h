@@ -34,13 +34,13 @@ enum {
 };
 #define OP_FP_FIRST OP_FMADD_S
 
-/* Decoded instruction: op selects the handler; rd is 32 (a scratch register) when the
- * instruction names x0, so handlers write rd unconditionally. */
+/* Decoded instruction (16 bytes): op and handler; rd is 32 (a scratch register) when the
+ * instruction names x0, so handlers write rd unconditionally. The raw bits are not kept: an
+ * illegal instruction re-reads them for mtval (cpu_insn_bits). */
 typedef struct dinsn {
-  void *h;                      /* handler in cpu_run (set when decoded there) */
-  uint8_t op, rd, rs1, rs2, rs3, rm, len, pad;
-  int32_t imm;
-  uint32_t raw;                 /* the instruction as fetched (mtval of illegal instructions) */
+  void *h;                      /* handler in cpu_run, which also encodes the length */
+  uint8_t op, rd, rs1, rs2;
+  int32_t imm;                  /* F/D arithmetic: rm | rs3 << 8 */
 } dinsn;
 
 /* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded.
@@ -58,6 +58,11 @@ typedef struct dpage {
  * va, or TLB_NONE. */
 typedef struct tlb_ent { uint64_t tag; uintptr_t add; } tlb_ent;
 #define TLB_NONE 1ull
+
+typedef struct tlbset {
+  tlb_ent r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
+  dpage *xd[TLB_SIZE];
+} tlbset;
 
 typedef struct ccache ccache;
 
@@ -108,9 +113,11 @@ struct cpu {
   volatile int attn;            /* something changed: re-check interrupts / halt at a boundary */
   int halt_req, wfi;
 
-  /* TLBs for the current fetch and data modes; flushed when either changes. */
-  tlb_ent tlb_r[TLB_SIZE], tlb_w[TLB_SIZE], tlb_x[TLB_SIZE];
-  dpage *tlb_xd[TLB_SIZE];
+  /* One TLB set per privilege (U, S, M), as the permissions differ; dt/ft point at the sets of
+   * the current data (MPRV applied) and fetch privilege, so traps and xRET flush nothing. */
+  tlbset tlbs[3];
+  tlbset *dt, *ft;
+  int tlb_maxlvl;               /* largest page level cached since the last full flush */
   int data_priv;                /* effective privilege of loads/stores (MPRV) */
 
   ccache *cc;
@@ -145,15 +152,16 @@ void cpu_update_data_priv(cpu *c);
 
 /* cpu_mmu.c */
 void cpu_tlb_flush(cpu *c);
-void cpu_tlb_flush_write(cpu *c);
+void cpu_tlb_flush_va(cpu *c, uint64_t va);   /* SFENCE.VMA with an address */
 /* Slow paths: return 0, or -1 after raising the exception. */
 int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v);
 int cpu_store_slow(cpu *c, uint64_t va, int size, uint64_t v);
-/* Atomic memory op: translate for write, return host pointer or NULL with bus fallback. */
+/* Atomics: checks alignment and translates (for write unless LR); 0 with *pa, or -1 raised. */
 int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa);
 /* Fetch: fills *dp (NULL if the page is not RAM) and returns 0, or -1 after raising. */
 int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host);
 int cpu_fetch_slow(cpu *c, uint64_t va, uint32_t *insn);
+uint32_t cpu_insn_bits(cpu *c, uint64_t va);    /* the instruction at va, 0 if unreadable */
 void cpu_cc_attach(cpu *c);
 void cpu_cc_detach(cpu *c);
 void cpu_cc_flush(cpu *c);

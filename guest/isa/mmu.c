@@ -44,6 +44,7 @@ static void store_as(int mode, u64 va, u64 v) {
       :: "r"(v), "r"(va), "r"((u64)mode) : "t0", "t1", "memory");
 }
 static void sfence(void) { __asm__ volatile("sfence.vma" ::: "memory"); }
+static void sfence_va(u64 va) { __asm__ volatile("sfence.vma %0" :: "r"(va) : "memory"); }
 
 /* exec tests run in S-mode: a fetch page fault returns to the caller */
 static u64 exec_hook(u64 *regs, u64 cause) {
@@ -148,6 +149,22 @@ int main(void) {
   CHECK(21, load_as(1, VA(0)) == 0x1001);
   l0[0] = PTE(pg[0], V | R | W | A | D);
   sfence();
+  /* 36-38: SFENCE.VMA with an address: a 4 KiB page, and a 2 MiB superpage fenced through
+   * another of its granules */
+  l0[0] = PTE(pg[2], V | R | W | A | D);
+  sfence_va(VA(0));
+  CHECK(36, load_as(1, VA(0)) == pg[2][0]);
+  l0[0] = PTE(pg[0], V | R | W | A | D);
+  sfence_va(VA(0));
+  {
+    u64 off = (u64)pg[0] - 0x80000000ul, sva = 0x40400000ul;
+    l1[2] = PTE(0x80000000ul, V | R | W | A | D);
+    sfence();
+    CHECK(37, load_as(1, sva + off) == 0x1000);
+    l1[2] = PTE(0x80200000ul, V | R | W | A | D);
+    sfence_va(sva + ((off + 0x1000) & 0x1fffff));
+    CHECK(38, load_as(1, sva + off) == *(volatile u64 *)(0x80200000ul + off));
+  }
   /* 22-24: fetches in S-mode: X page runs, non-X page faults (cause 12) */
   mtrap_hook = exec_hook;
   mt.count = 0;

@@ -66,3 +66,18 @@ echo "   qemu-system-riscv64 -M virt -bios none: whole process $qt s wall, $qc s
   "$(awk -v n="$insns" -v t="$qt" 'BEGIN { printf "%.0f", n / t / 1e6 }') MIPS"
 awk -v l="$lt" -v q="$qt" -v lc="$lc" -v qc="$qc" 'BEGIN {
   printf "   ratio lemu/qemu whole-process time: %.2fx wall, %.2fx CPU (goal: within 2x)\n", l / q, lc / qc }'
+
+# Boot workload: Debian's OpenSBI (fw_dynamic) boots and hands over to the board's S-mode test
+# payload, which prints over SBI and powers off — the same command line on both.
+FW=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin
+PAYLOAD=guest/board/payload.elf
+if [ ! -f "$FW" ] || [ ! -f "$PAYLOAD" ] || [ ! -x "$B/lemu" ]; then
+  echo "   boot: needs $FW (opensbi), $PAYLOAD and the virt machine: skipped"
+  exit 0
+fi
+best "$B/lemu" -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOAD" || exit 1
+lt=$wall; lc=$cpu
+best qemu-system-riscv64 -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOAD" || exit 1
+echo "   boot (OpenSBI + payload, power-off): lemu $lt s wall, $lc s CPU; qemu $wall s wall, $cpu s CPU"
+awk -v l="$lt" -v q="$wall" -v lc="$lc" -v qc="$cpu" 'BEGIN {
+  printf "   ratio lemu/qemu boot: %.2fx wall, %.2fx CPU\n", l / q, (qc > 0 ? lc / qc : 0) }'

@@ -13,3 +13,54 @@ ISA(priv)
 ISA(mmu)
 ISA(irq)
 ISA(fp)
+
+/* Garbage code: random words as instructions, trap vectors pointing into the garbage, random
+ * CSR writes, loads and stores anywhere. The hart must keep taking architectural exceptions
+ * (and never crash lemu: ASan/UBSan in `make asan`). */
+TEST(cpu_survives_random_code) {
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  for (int round = 0; round < 8; round++) {
+    tmach *m = tm_new(1 << 20);
+    for (uint64_t off = 0; off < (1 << 16); off += 4) {
+      seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+      uint32_t w = (uint32_t)seed;
+      /* bias towards real opcodes so decoding goes deep, and some system instructions */
+      if ((seed >> 40) % 4 == 0) w = (w & ~0x7fu) | 0x73;
+      bus_ram_write(m->b, 0x80000000 + off, &w, 4);
+    }
+    cpu_reset(m->c, 0x80000000 + (round * 0x1000));
+    cpu_set_csr(m->c, 0x305, 0x80000000 + 0x800 * round);   /* mtvec into the garbage */
+    uint64_t total = 0;
+    for (int i = 0; i < 200 && !m->finished; i++) {
+      uint64_t n = 0;
+      enum cpu_stop r = cpu_run(m->c, 5000, &n);
+      total += n;
+      CHECK(n <= 5000);
+      if (r == CPU_WFI) cpu_set_irq(m->c, CPU_IRQ_MSIP, 1);   /* wake it; maybe enabled */
+      cpu_set_irq(m->c, CPU_IRQ_MSIP, 0);
+    }
+    uint64_t mcause = 0;
+    CHECK(cpu_get_csr(m->c, 0x342, &mcause) == 0);
+    int p = cpu_get_priv(m->c);
+    CHECK(p == 0 || p == 1 || p == 3);
+    CHECK(total > 0);
+    tm_free(m);
+  }
+}
+
+/* A hart whose trap vector is unmapped faults forever; each fault uses budget, so cpu_run
+ * still returns and the machine keeps control. */
+TEST(cpu_trap_loop_returns) {
+  tmach *m = tm_new(1 << 20);
+  cpu_reset(m->c, 0x40000000);                 /* nothing mapped there */
+  cpu_set_csr(m->c, 0x305, 0x50000000);        /* nor there */
+  uint64_t n = 0;
+  CHECK_EQ(cpu_run(m->c, 1000, &n), CPU_BUDGET);
+  CHECK_EQ(n, 1000);
+  uint64_t mcause = 0, mtval = 0;
+  cpu_get_csr(m->c, 0x342, &mcause);
+  cpu_get_csr(m->c, 0x343, &mtval);
+  CHECK_EQ(mcause, 1);                          /* instruction access fault */
+  CHECK_EQ(mtval, 0x50000000);
+  tm_free(m);
+}
