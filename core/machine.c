@@ -331,6 +331,35 @@ uint64_t machine_instret(const machine *m) {
   return n;
 }
 
+/* ---- what device layers plug in ---- */
+
+static uint64_t slot_read(void *dev, uint64_t off, int size) {
+  vslot *v = dev;
+  return v->ops->read(v->dev, off, size);
+}
+
+static void slot_write(void *dev, uint64_t off, uint64_t val, int size) {
+  vslot *v = dev;
+  v->ops->write(v->dev, off, val, size);
+}
+
+static const bus_dev_ops slot_ops = {slot_read, slot_write};
+
+bus *machine_bus(machine *m) { return m->bus; }
+
+int machine_set_irq_line(machine *m, int source, int level) {
+  if (!m->plic || source < 1 || source > PLIC_SOURCES) return -1;
+  plic_set_irq(m->plic, source, level);
+  return 0;
+}
+
+int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev) {
+  if (m->spike || slot < 0 || slot >= VIRTIO_SLOTS) return -1;
+  m->slots[slot].ops = ops ? ops : &virtio_slot_ops;
+  m->slots[slot].dev = ops ? dev : NULL;
+  return 0;
+}
+
 /* ---- building and booting ---- */
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -577,9 +606,11 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
     bus_add_mmio(m->bus, VIRT_RTC, GOLDFISH_RTC_SIZE, &goldfish_rtc_ops, m->rtc, "rtc");
     bus_add_mmio(m->bus, VIRT_PLIC, PLIC_SIZE, &plic_ops, m->plic, "plic");
     bus_add_mmio(m->bus, VIRT_UART0, UART_SIZE, &uart_ops, m->uart, "uart0");
-    for (int i = 0; i < VIRTIO_SLOTS; i++)
+    for (int i = 0; i < VIRTIO_SLOTS; i++) {
+      m->slots[i].ops = &virtio_slot_ops;
       bus_add_mmio(m->bus, VIRTIO_SLOT_BASE + (uint64_t)i * VIRTIO_SLOT_SIZE, VIRTIO_SLOT_SIZE,
-                   &virtio_slot_ops, NULL, "virtio-mmio");
+                   &slot_ops, &m->slots[i], "virtio-mmio");
+    }
   }
 
   /* No -bios: lemu's SBI serves an S-mode kernel, unless the kernel is a bare-metal HTIF test

@@ -16,6 +16,7 @@
 #include "rt.h"
 #include "sifive_test.h"
 #include "uart.h"
+#include "virtio_slot.h"
 
 /* QEMU virt's memory map. */
 #define VIRT_MROM      0x1000ull
@@ -39,6 +40,9 @@ typedef struct hart {
 
 typedef struct outbuf { uint8_t *p; size_t n, cap; } outbuf;
 
+/* A virtio-mmio slot: the bus region forwards to whatever device is plugged in. */
+typedef struct vslot { const bus_dev_ops *ops; void *dev; } vslot;
+
 struct machine {
   rt_obj obj;
   lemu_rt *rt;
@@ -59,6 +63,7 @@ struct machine {
   uart *uart;
   goldfish_rtc *rtc;
   sifive_test test;
+  vslot slots[VIRTIO_SLOTS];
 
   uv_idle_t idle;
   uv_timer_t timer;
