@@ -80,7 +80,8 @@ describe("the virt board", function()
     if not have_qemu then pending("qemu-system-riscv64 is not installed") return end
     -- What the payload sees of the firmware is the same as on QEMU.
     local qout = qemu({ "-M", "virt", "-smp", "2", "-nographic", "-bios", "default", "-kernel", G .. "payload.bin" })
-    local function payload_lines(s) return (s:gsub("\r", "")):match("payload:.*$") end
+    -- (OpenSBI's boot hart is whichever wins its lottery, on QEMU as here: the number may differ.)
+    local function payload_lines(s) return (s:gsub("\r", ""):gsub("on hart %d", "on hart N")):match("payload:.*$") end
     assert.equal(payload_lines(qout), payload_lines(out))
   end)
 
