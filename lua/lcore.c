@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lbench.h"
+#include "lcapture.h"
 #include "lemu.h"
+#include "lendpoint.h"
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
@@ -17,6 +20,9 @@ static const char PENDING[] = "lemu.pending";
 static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
+  {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.capture", luaopen_lemu_capture},
+  {"lemu.bench", luaopen_lemu_bench},
   {NULL, NULL}
 };
 
@@ -303,12 +309,18 @@ static int lemu_bind(lua_State *L, lemu_rt *rt, int owns) {
   lua_pushlightuserdata(L, (void *)init);
   lua_pushcclosure(L, load_embedded, 1);
   lua_call(L, 0, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lemu.module");
   return 1;
 }
 
 int lemu_lua_open(lua_State *L, lemu_rt *rt) { return lemu_bind(L, rt, 0); }
 
 int luaopen_lemu(lua_State *L) {
+  /* A second require in the same state (busted unloads modules between spec files) gets the same
+   * module and runtime: one state drives one runtime. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lemu.module") == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);
   if (!rt) return luaL_error(L, "lemu: %s", err);
