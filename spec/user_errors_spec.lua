@@ -153,7 +153,7 @@ describe("command line -netdev user / -net user", function()
     local out, status = H.lemu { "-netdev", "user,id=n0,hostfwd=tcp::0-:22,colour=blue" }
     assert.equal(1, status)
     assert.matches("unknown option 'colour'", out, 1, true)
-    assert.matches("valid: net, host,", out, 1, true)
+    assert.matches("valid: id, net, host,", out, 1, true)
     out, status = H.lemu { "-net", "user,vlan=1,hostfwd=tcp::2222" }
     assert.equal(1, status)
     assert.matches("hostfwd rule 'tcp::2222' is malformed", out, 1, true)

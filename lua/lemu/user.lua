@@ -204,7 +204,8 @@ function M.install(lemu)
     for k, v in pairs(opts) do
       if k ~= "kind" and k ~= "type" and k ~= "id" and k ~= "vlan" then
         if not valid[canon(k)] then
-          error(("%s: unknown option '%s' (valid: %s)"):format(what, k, table.concat(M.options, ", ")), 0)
+          error(("%s: unknown option '%s' (valid: %s, %s)"):format(what, k,
+            what == "-net user" and "vlan, id" or "id", table.concat(M.options, ", ")), 0)
         end
         t[k] = v
       end
