@@ -2,13 +2,10 @@
  * net_user, forwarding rules in QEMU's syntax, the local DNS table, smbd for `smb=`, the DHCP
  * leases seen on the wire, and user:info(). Option names and lists are normalised by
  * lua/lemu/user.lua before they get here. */
-#define _GNU_SOURCE   /* nftw */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +18,8 @@
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "luser.h"
+#include "smb.h"
 #include "user.h"
 
 #define USER "lemu.user"
@@ -451,60 +450,16 @@ static int filter(net_user *u, const uint8_t *f, size_t len, void *ud) {
 
 /* ---- smb ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st; (void)flag; (void)ftw;
-  return remove(path);
-}
-
 static void smb_cleanup(luser *lu) {
-  if (!lu->smbdir[0]) return;
-  nftw(lu->smbdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  smb_rmtree(lu->smbdir);
   lu->smbdir[0] = 0;
 }
 
-static const char *find_smbd(char *buf, size_t cap) {
-  const char *dirs[] = {"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", NULL};
-  for (int i = 0; dirs[i]; i++) {
-    snprintf(buf, cap, "%s/smbd", dirs[i]);
-    if (access(buf, X_OK) == 0) return buf;
-  }
-  return NULL;
-}
-
-/* As QEMU: a private directory with an smb.conf sharing dir as [qemu], and smbd started per
- * connection to smbserver:139 and :445 with its stdio as the connection. */
-static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd_override) {
-  char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[4 * PATH_MAX];
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    luaL_error(L, "option 'smb': '%s' is not a directory", dir);
-  const char *bin = smbd_override ? smbd_override : find_smbd(smbd, sizeof smbd);
-  if (smbd_override && access(smbd_override, X_OK) != 0)
-    luaL_error(L, "option 'smb': smbd '%s' is not an executable file", smbd_override);
-  if (!bin) luaL_error(L, "option 'smb': smbd was not found (install Debian's samba package, or set LEMU_SMBD)");
-  char real[PATH_MAX];
-  if (!realpath(dir, real)) luaL_error(L, "option 'smb': '%s': %s", dir, strerror(errno));
-  snprintf(lu->smbdir, sizeof lu->smbdir, "/tmp/lemu-smb.XXXXXX");
-  if (!mkdtemp(lu->smbdir)) {
-    lu->smbdir[0] = 0;
-    luaL_error(L, "option 'smb': cannot create a private directory: %s", strerror(errno));
-  }
-  snprintf(conf, sizeof conf, "%s/smb.conf", lu->smbdir);
-  FILE *f = fopen(conf, "w");
-  if (!f) luaL_error(L, "option 'smb': cannot write %s: %s", conf, strerror(errno));
-  struct passwd *pw = getpwuid(geteuid());
-  fprintf(f,
-          "[global]\n"
-          "private dir=%s\ninterfaces=127.0.0.1\nbind interfaces only=yes\npid directory=%s\n"
-          "lock directory=%s\nstate directory=%s\ncache directory=%s\nncalrpc dir=%s/ncalrpc\n"
-          "log file=%s/log.smbd\nsmb passwd file=%s/smbpasswd\nsecurity = user\n"
-          "map to guest = Bad User\nload printers = no\nprinting = bsd\ndisable spoolss = yes\n"
-          "usershare max shares = 0\n"
-          "[qemu]\npath=%s\nread only=no\nguest ok=yes\nforce user=%s\n",
-          lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir,
-          lu->smbdir, real, pw ? pw->pw_name : "root");
-  fclose(f);
-  snprintf(cmd, sizeof cmd, "%s -l %s -s %s", bin, lu->smbdir, conf);
+/* As QEMU: smbd started per connection to smbserver:139 and :445 with its stdio as the connection. */
+static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd) {
+  char cmd[4 * PATH_MAX], err[PATH_MAX + 128];
+  if (smb_prepare(dir, smbd, lu->smbdir, sizeof lu->smbdir, cmd, sizeof cmd, err, sizeof err) != 0)
+    luaL_error(L, "option 'smb': %s", err);
   if (net_user_add_exec(lu->u, cmd, lu->smbserver, 139) < 0 || net_user_add_exec(lu->u, cmd, lu->smbserver, 445) < 0)
     luaL_error(L, "option 'smb': slirp could not forward %s:139 and :445 to smbd", inet_ntoa(lu->smbserver));
 }
@@ -839,92 +794,8 @@ static int l_mkdtemp(lua_State *L) {
 static int l_rmtree(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   if (strncmp(dir, "/tmp/", 5) != 0) return luaL_error(L, "rmtree: refusing '%s' (only /tmp)", dir);
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  smb_rmtree(dir);
   return 0;
-}
-
-/* ---- benchmark driver ---- */
-
-typedef struct bsink { net_port port; uint64_t got; } bsink;
-
-static int bsink_receive(net_port *p, net_frame *f) {
-  bsink *b = p->owner;
-  if (f->len > 34 && f->data[12] == 8 && f->data[13] == 0 && f->data[23] == 1 && f->data[34] == 0) b->got++;
-  return 1;
-}
-
-static const net_port_ops bsink_ops = {"bench", bsink_receive};
-
-static uint16_t csum(const uint8_t *p, size_t n) {
-  uint32_t s = 0;
-  for (size_t i = 0; i + 1 < n; i += 2) s += (uint32_t)p[i] << 8 | p[i + 1];
-  if (n & 1) s += (uint32_t)p[n - 1] << 8;
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return (uint16_t)~s;
-}
-
-/* usernet.bench_ping(n) -> seconds, replies: n ICMP echoes from a C port to 10.0.2.2 on a fresh
- * VLAN, each answered before the send returns — slirp's own round trip, without Lua. */
-static int l_bench_ping(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  lemu_rt *rt = lstate_get(L)->rt;
-  net_hub *h = net_hub_new(rt, "bench-slirp-c");
-  bsink b;
-  memset(&b, 0, sizeof b);
-  net_port_init(&b.port, &bsink_ops, &b, "bench");
-  net_port_attach(&b.port, h);
-  net_user_cfg c;
-  memset(&c, 0, sizeof c);
-  c.ipv4 = 1;
-  inet_pton(AF_INET, "10.0.2.0", &c.net);
-  inet_pton(AF_INET, "255.255.255.0", &c.mask);
-  inet_pton(AF_INET, "10.0.2.2", &c.host);
-  inet_pton(AF_INET, "10.0.2.15", &c.dhcpstart);
-  inet_pton(AF_INET, "10.0.2.3", &c.dns);
-  c.disable_dns = 1;
-  char err[128];
-  net_user *u = net_user_new(rt, h, &c, err, sizeof err);
-  if (!u) { net_port_detach(&b.port); net_hub_close(h); return luaL_error(L, "bench: %s", err); }
-  static const uint8_t mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
-  uint8_t f[98];
-  /* An ARP request first: slirp learns our MAC from it. */
-  memset(f, 0, 60);
-  memset(f, 0xff, 6);
-  memcpy(f + 6, mac, 6);
-  f[12] = 8; f[13] = 6; f[15] = 1; f[16] = 8; f[18] = 6; f[19] = 4; f[21] = 1;
-  memcpy(f + 22, mac, 6);
-  inet_pton(AF_INET, "10.0.2.15", f + 28);
-  inet_pton(AF_INET, "10.0.2.2", f + 38);
-  net_port_send(&b.port, f, 60);
-  /* The echo request: Ethernet to slirp's MAC, IPv4, ICMP with 56 bytes of data. */
-  static const uint8_t smac[6] = {0x52, 0x55, 10, 0, 2, 2};
-  memset(f, 0, sizeof f);
-  memcpy(f, smac, 6);
-  memcpy(f + 6, mac, 6);
-  f[12] = 8;
-  uint8_t *ip = f + 14;
-  ip[0] = 0x45; ip[3] = 84; ip[8] = 64; ip[9] = 1;
-  inet_pton(AF_INET, "10.0.2.15", ip + 12);
-  inet_pton(AF_INET, "10.0.2.2", ip + 16);
-  uint16_t s = csum(ip, 20);
-  ip[10] = (uint8_t)(s >> 8); ip[11] = (uint8_t)s;
-  uint8_t *ic = ip + 20;
-  ic[0] = 8; ic[4] = 0x4c; ic[5] = 0x45;
-  uint64_t t0 = lemu_rt_now_ns(rt);
-  for (lua_Integer i = 0; i < n; i++) {
-    ic[6] = (uint8_t)(i >> 8); ic[7] = (uint8_t)i;
-    ic[2] = ic[3] = 0;
-    s = csum(ic, 64);
-    ic[2] = (uint8_t)(s >> 8); ic[3] = (uint8_t)s;
-    net_port_send(&b.port, f, sizeof f);
-  }
-  double secs = (double)(lemu_rt_now_ns(rt) - t0) / 1e9;
-  net_user_close(u);
-  net_port_detach(&b.port);
-  net_hub_close(h);
-  lua_pushnumber(L, secs);
-  lua_pushinteger(L, (lua_Integer)b.got);
-  return 2;
 }
 
 int luaopen_lemu_usernet(lua_State *L) {
@@ -943,7 +814,7 @@ int luaopen_lemu_usernet(lua_State *L) {
   lua_setfield(L, -2, "_guestfwd_unix");
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"new", l_new}, {"mkdtemp", l_mkdtemp}, {"rmtree", l_rmtree},
-                                {"bench_ping", l_bench_ping}, {NULL, NULL}};
+                                {"bench_ping", luser_bench_ping}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }
