@@ -23,6 +23,8 @@ static const luaL_Reg cmodules[] = {
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
   {"lemu.capture", luaopen_lemu_capture},
   {"lemu.bench", luaopen_lemu_bench},
+  {"lemu.stream.core", luaopen_lemu_stream},
+  {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}
 };
 

@@ -183,6 +183,10 @@ end
 lemu.vlan = net.vlan
 -- Scripted endpoints: vlan:endpoint{mac=, name=, queue=}, ep:send, ep:recv{timeout=, match=}.
 require("lemu.endpoint").install(lemu)
+-- Host sockets for scripts: lemu.tcp_connect, lemu.tcp_listen, lemu.unix_listen, lemu.udp.
+require("lemu.stream").install(lemu)
+-- User-mode networking (libslirp): vlan:user{...}, QEMU's -netdev user / -net user.
+require("lemu.user").install(lemu)
 -- The packet library (also require "lemu.packet").
 lemu.packet = require "lemu.packet"
 
