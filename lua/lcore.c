@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lemu.h"
+#include "lendpoint.h"
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
@@ -17,6 +18,7 @@ static const char PENDING[] = "lemu.pending";
 static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
+  {"lemu.cendpoint", luaopen_lemu_cendpoint},
   {NULL, NULL}
 };
 

@@ -130,3 +130,35 @@ int luaopen_lemu_net(lua_State *L) {
   lua_setfield(L, -2, "vlan");
   return 1;
 }
+
+void lnet_default_mac(lua_State *L, uint8_t mac[6]) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "lemu.nextmac");
+  lua_Integer n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_pushinteger(L, n + 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lemu.nextmac");
+  uint32_t low = (0x123456u + (uint32_t)n) & 0xffffffu;
+  mac[0] = 0x52; mac[1] = 0x54; mac[2] = 0x00;
+  mac[3] = (uint8_t)(low >> 16); mac[4] = (uint8_t)(low >> 8); mac[5] = (uint8_t)low;
+}
+
+int lnet_parse_mac(const char *s, uint8_t mac[6]) {
+  unsigned v[6];
+  char sep[5], end;
+  if (sscanf(s, "%2x%c%2x%c%2x%c%2x%c%2x%c%2x%c", &v[0], &sep[0], &v[1], &sep[1], &v[2], &sep[2],
+             &v[3], &sep[3], &v[4], &sep[4], &v[5], &end) != 11)
+    return -1;
+  for (int i = 0; i < 5; i++)
+    if (sep[i] != sep[0] || (sep[i] != ':' && sep[i] != '-')) return -1;
+  if (strlen(s) != 17) return -1;
+  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
+  return 0;
+}
+
+net_port *lnet_find_port(net_hub *h, const char *name) {
+  for (int i = 0; i < net_hub_nports(h); i++) {
+    net_port *p = net_hub_port(h, i);
+    if (strcmp(p->name, name) == 0) return p;
+  }
+  return NULL;
+}

@@ -103,7 +103,7 @@ static void drop_queue(net_port *p) {
   p->qcap = p->qhead = 0;
 }
 
-void net_port_set_queue_limit(net_port *p, unsigned limit) { p->qlimit = limit ? limit : 1; }
+void net_port_set_queue_limit(net_port *p, unsigned limit) { p->qlimit = limit; }
 
 void net_port_set_link(net_port *p, int up) {
   p->link_up = up;

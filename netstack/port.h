@@ -58,7 +58,8 @@ int net_port_send_frame(net_port *p, net_frame *f);
 /* The owner can take frames again: deliver what is queued until it refuses one. */
 void net_port_ready(net_port *p);
 void net_port_set_link(net_port *p, int up);
-/* Sets the queue bound (frames); the default is 1024. */
+/* Sets the queue bound (frames); the default is 1024. 0: no queue, a refused frame is dropped and
+ * counted (for owners that keep their own bounded queue, like scripted endpoints). */
 void net_port_set_queue_limit(net_port *p, unsigned limit);
 void net_port_add_tap(net_port *p, net_tap *t);
 void net_port_remove_tap(net_port *p, net_tap *t);

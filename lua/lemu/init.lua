@@ -181,6 +181,8 @@ end
 
 -- VLANs: lemu.vlan(0), lemu.vlan "lan" — the same VLAN for the same number or name.
 lemu.vlan = net.vlan
+-- Scripted endpoints: vlan:endpoint{mac=, name=, queue=}, ep:send, ep:recv{timeout=, match=}.
+require("lemu.endpoint").install(lemu)
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now
