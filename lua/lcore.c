@@ -10,6 +10,7 @@
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "lsock.h"
 #include "rt.h"
 
 static const char PENDING[] = "lemu.pending";
@@ -19,6 +20,7 @@ static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.csock", luaopen_lemu_csock},
   {NULL, NULL}
 };
 

@@ -207,7 +207,7 @@ static int vlan_has_room(sock_peer *p) {
     net_port *q = net_hub_port(h, i);
     if (q == &p->port || !q->link_up) continue;
     others++;
-    if (q->qlen * 2 < q->qlimit) return 1;
+    if (q->qlimit == 0 || q->qlen * 2 < q->qlimit) return 1;   /* no queue: it drops by itself */
   }
   return others == 0;
 }

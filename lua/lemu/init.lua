@@ -183,6 +183,8 @@ end
 lemu.vlan = net.vlan
 -- Scripted endpoints: vlan:endpoint{mac=, name=, queue=}, ep:send, ep:recv{timeout=, match=}.
 require("lemu.endpoint").install(lemu)
+-- Socket backends: vlan:socket{}, vlan:stream{}, vlan:dgram{} (QEMU's -net socket, -netdev stream/dgram).
+require("lemu.sock").install(lemu)
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now
