@@ -11,6 +11,7 @@
 #include "lnet.h"
 #include "lobj.h"
 #include "lsock.h"
+#include "lhostnet.h"
 #include "rt.h"
 
 static const char PENDING[] = "lemu.pending";
@@ -21,6 +22,8 @@ static const luaL_Reg cmodules[] = {
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
   {"lemu.csock", luaopen_lemu_csock},
+  {"lemu.ctap", luaopen_lemu_ctap},
+  {"lemu.cvde", luaopen_lemu_cvde},
   {NULL, NULL}
 };
 

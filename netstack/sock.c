@@ -80,7 +80,7 @@ struct net_sock {
   int npeers;
   uv_timer_t tick, retry;
   int pending;            /* handles whose close callback has not run */
-  unsigned accepted, dropped;
+  unsigned accepted, dropped, fail_logged;
   net_sock_event_fn evfn;
   void *evud;
   /* datagrams */
@@ -494,7 +494,8 @@ static void on_connect(uv_connect_t *req, int status) {
     if (status == UV_ECANCELED) return;
     char why[128];
     snprintf(why, sizeof why, "connect failed: %s", uv_strerror(status));
-    log_warn("sock", "%s: %s%s", s->addr, why, s->cfg.reconnect_ms ? " (will retry)" : "");
+    if (!s->fail_logged++)
+      log_warn("sock", "%s: %s%s", s->addr, why, s->cfg.reconnect_ms ? " (retrying quietly)" : "");
     snprintf(s->last_drop, sizeof s->last_drop, "%s: %s", s->addr, why);
     p->conn = NULL;
     conn_free(c);
@@ -503,6 +504,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   s->accepted++;
+  s->fail_logged = 0;
   net_port_set_link(&p->port, 1);
   stream_start(p);
   log_info("sock", "%s: connected", s->addr);
@@ -813,6 +815,7 @@ static int listen_open(net_sock *s, char *err, size_t errlen) {
     int len = sizeof ss;
     uv_tcp_getsockname(&c->u.tcp, (struct sockaddr *)&ss, &len);
     fmt_addr((struct sockaddr *)&ss, s->local, sizeof s->local);
+    snprintf(s->addr, sizeof s->addr, "%s", s->local);   /* logs name the real port */
   }
   return 0;
 }

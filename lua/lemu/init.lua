@@ -185,6 +185,8 @@ lemu.vlan = net.vlan
 require("lemu.endpoint").install(lemu)
 -- Socket backends: vlan:socket{}, vlan:stream{}, vlan:dgram{} (QEMU's -net socket, -netdev stream/dgram).
 require("lemu.sock").install(lemu)
+-- Host backends: vlan:tap{}, vlan:vde{}.
+require("lemu.hostnet").install(lemu)
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now

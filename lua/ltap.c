@@ -1,0 +1,106 @@
+/* ltap: `vlan:tap{ifname=, script=, downscript=, vnet_hdr=, up={addr=}}` (module "lemu.ctap"). */
+#include <lauxlib.h>
+#include <string.h>
+
+#include "lhostnet.h"
+#include "lnet.h"
+#include "lobj.h"
+#include "rt.h"
+#include "tap.h"
+
+#define LTAP "lemu.tap"
+
+static const char *opt_str(lua_State *L, int t, const char *k) {
+  int ty = lua_getfield(L, t, k);
+  if (ty == LUA_TNIL) { lua_pop(L, 1); return NULL; }
+  if (ty != LUA_TSTRING) luaL_error(L, "vlan:tap: %s= must be a string", k);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);   /* the string stays alive in the options table */
+  return s;
+}
+
+static int tap_new(lua_State *L) {
+  net_hub *h = lnet_checkvlan(L, 1);
+  if (lua_isnoneornil(L, 2)) lua_newtable(L), lua_replace(L, 2);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  static const char *const valid[] = {"ifname", "script", "downscript", "vnet_hdr", "up", NULL};
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    lua_pop(L, 1);
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (int i = 0; valid[i] && lua_type(L, -1) == LUA_TSTRING; i++) ok |= strcmp(k, valid[i]) == 0;
+    if (!ok) return luaL_error(L, "vlan:tap: unknown option '%s' (valid: ifname, script, downscript, vnet_hdr, up)",
+                               luaL_tolstring(L, -1, NULL));
+  }
+  net_tap_config cfg = {0};
+  cfg.ifname = opt_str(L, 2, "ifname");
+  cfg.script = opt_str(L, 2, "script");
+  cfg.downscript = opt_str(L, 2, "downscript");
+  lua_getfield(L, 2, "vnet_hdr");
+  cfg.vnet_hdr = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, 2, "up") != LUA_TNIL) {
+    if (!lua_istable(L, -1)) return luaL_error(L, "vlan:tap: up= must be a table like {addr=\"192.168.76.1/24\"}");
+    cfg.up_addr = opt_str(L, lua_gettop(L), "addr");
+    if (!cfg.up_addr) return luaL_error(L, "vlan:tap: up.addr is needed (like \"192.168.76.1/24\")");
+  }
+  char err[512];
+  net_tap_dev *t = net_tap_open(lstate_get(L)->rt, h, &cfg, err, sizeof err);
+  if (!t) return luaL_error(L, "vlan:tap: %s", err);
+  lobj_new(L, LTAP, t);
+  return 1;
+}
+
+
+void lhostnet_push_fdport(lua_State *L, const net_fdport *fp, const char *peer) {
+  lnet_push_port_info(L, &fp->port);
+  lua_pushboolean(L, !fp->closing);
+  lua_setfield(L, -2, "connected");
+  lua_pushstring(L, peer);
+  lua_setfield(L, -2, "peer");
+  const net_counters *cs[2] = {&fp->to_host, &fp->from_host};
+  const char *names[2] = {"to_peer", "from_peer"};
+  for (int i = 0; i < 2; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)cs[i]->frames);
+    lua_setfield(L, -2, "frames");
+    lua_pushinteger(L, (lua_Integer)cs[i]->bytes);
+    lua_setfield(L, -2, "bytes");
+    lua_pushinteger(L, (lua_Integer)cs[i]->drops);
+    lua_setfield(L, -2, "drops");
+    lua_setfield(L, -2, names[i]);
+  }
+}
+
+static int tap_info(lua_State *L) {
+  net_tap_dev *t = lobj_check(L, 1, LTAP);
+  lhostnet_push_fdport(L, net_tap_fdport(t), net_tap_ifname(t));
+  lua_pushstring(L, net_tap_ifname(t));
+  lua_setfield(L, -2, "ifname");
+  return 1;
+}
+
+static int tap_ifname(lua_State *L) {
+  lua_pushstring(L, net_tap_ifname(lobj_check(L, 1, LTAP)));
+  return 1;
+}
+
+static int tap_close(lua_State *L) {
+  int closed;
+  net_tap_dev *t = lobj_checkopen(L, 1, LTAP, &closed);
+  if (closed) return 0;
+  lobj_forget(L, t);
+  net_tap_close(t);
+  return 0;
+}
+
+int luaopen_lemu_ctap(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"info", tap_info}, {"ifname", tap_ifname}, {"close", tap_close}, {NULL, NULL}
+  };
+  lobj_class(L, LTAP, "TAP device", methods);
+  lnet_vlan_method(L, "tap", tap_new);
+  lua_newtable(L);
+  return 1;
+}
