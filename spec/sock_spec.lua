@@ -193,13 +193,30 @@ describe("socket command-line options", function()
   local cmdline = require "lemu.cmdline"
 
   it("-netdev stream and -net socket become the same calls", function()
-    local st = cmdline.apply {
-      { "netdev", "stream,id=s0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=0" },
-      { "net", "socket,vlan=3,listen=:0" },
-    }
-    assert.equal(lemu.vlan "s0", st.netdevs.s0.vlan)
-    assert.equal(lemu.vlan(3), st.netdevs[next(st.netdevs, "s0") or "s0"] and lemu.vlan(3))
-    assert.has_error(function() cmdline.apply { { "netdev", "stream,id=x,addr.type=fd" } } end)
-    assert.has_error(function() cmdline.apply { { "netdev", "dgram,id=d,remote.type=inet,remote.host=127.0.0.1,remote.port=9,bogus=1" } } end)
+    lemu.run(function()
+      local l = lemu.vlan("x"):socket { listen = ":0" }
+      local st = cmdline.apply {
+        { "netdev", "stream,id=s0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=0" },
+        { "net", "socket,vlan=3,connect=" .. l:local_addr() },
+      }
+      assert.equal(lemu.vlan "s0", st.netdevs.s0.vlan)
+      l:wait { timeout = 3000 }
+      lemu.wait("the -net socket client to connect", { timeout = 3000 }, function(wake)
+        local t = lemu.every(10, function()
+          local ps = lemu.vlan(3):ports()
+          if ps[1] and ps[1].link then wake() end
+        end)
+        return function() t:close() end
+      end)
+      local ports = lemu.vlan(3):ports()
+      assert.equal(1, #ports)
+      assert.equal("socket", ports[1].kind)
+      assert.is_true(ports[1].link)
+    end)
+    local ok, err = pcall(cmdline.apply, { { "netdev", "stream,id=x,addr.type=fd" } })
+    assert.is_false(ok)
+    assert.matches("addr.type=fd is not supported", err)
+    ok, err = pcall(cmdline.apply, { { "netdev", "dgram,id=d,remote.host=127.0.0.1,remote.port=9,bogus=1" } })
+    assert.matches("unknown option 'bogus'", err)
   end)
 end)

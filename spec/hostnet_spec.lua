@@ -1,0 +1,164 @@
+-- TAP in a network namespace, VDE through a vde_switch, and interop with QEMU's socket netdev and
+-- its user-net: what needs root, /dev/net/tun or another program is pending when it is missing.
+local lemu = require "lemu"
+local P = require "lemu.packet"
+local H = require "helper"
+
+local function stop(procs)
+  for _, p in ipairs(procs) do
+    if not p:status() then p:kill() end
+    pcall(p.wait, p, { timeout = 3000 })
+    p:close()
+  end
+end
+
+-- A small DHCP client on endpoint ep: DISCOVER, OFFER, REQUEST, ACK. Returns the ACK, parsed.
+local function dhcp(ep, timeout)
+  local xid = math.random(1, 0x7fffffff)
+  local function send(opts)
+    ep:send(P.build { eth = { src = ep.mac, dst = "ff:ff:ff:ff:ff:ff" },
+      ipv4 = { src = "0.0.0.0", dst = "255.255.255.255" }, udp = { sport = 68, dport = 67 },
+      dhcp = { xid = xid, chaddr = ep.mac, options = opts } })
+  end
+  local function reply(kind)
+    local f = ep:recv { timeout = timeout or 5000, what = "a DHCP " .. kind, match = function(f)
+      local r = P.parse(f)
+      return r.dhcp and r.dhcp.xid == xid and r.dhcp.msgtype == kind
+    end }
+    return P.parse(f).dhcp
+  end
+  send { msgtype = "discover", params = { 1, 3, 6 } }
+  local offer = reply("offer")
+  send { msgtype = "request", requested_ip = offer.yiaddr, server_id = offer.options.server_id }
+  return reply("ack")
+end
+
+local qemu = "qemu-system-riscv64"
+-- QEMU's netdevs only move frames while the VM runs, so it runs a two-instruction guest that
+-- sleeps in wfi (no CPU time) while the hub forwards between user-net and the socket.
+local wfi = os.tmpname()
+H.write(wfi, "\x73\x00\x50\x10\x6f\xf0\xdf\xff")   -- wfi; j .-4
+local function qemu_hub(netdev)
+  return lemu.process({ qemu, "-M", "virt", "-bios", "none", "-kernel", wfi, "-display", "none", "-serial", "none",
+    "-monitor", "none", "-nodefaults",
+    "-netdev", "user,id=u", "-netdev", netdev,
+    "-netdev", "hubport,id=h1,hubid=0,netdev=u", "-netdev", "hubport,id=h2,hubid=0,netdev=s" }, { quiet = true })
+end
+
+describe("interop with QEMU 7.2", function()
+  after_each(function() lemu.closeall() end)
+  teardown(function() os.remove(wfi) end)
+
+  it("a lemu endpoint gets a lease from QEMU's user-net through QEMU's socket listener", function()
+    if not H.have(qemu) then pending("needs qemu-system-riscv64 (qemu-system-misc)") return end
+    lemu.run(function()
+      local port = 20000 + math.random(0, 9999)
+      local q = qemu_hub("socket,id=s,listen=127.0.0.1:" .. port)
+      local v = lemu.vlan(0)
+      local s = v:socket { connect = "127.0.0.1:" .. port, reconnect = 0.05 }
+      local ep = v:endpoint {}
+      s:wait { timeout = 5000 }
+      local ack = dhcp(ep)
+      assert.matches("^10%.0%.2%.%d+$", ack.yiaddr)
+      assert.equal("10.0.2.2", ack.options.server_id)
+      stop { q }
+    end)
+  end)
+
+  it("QEMU connects to lemu's listener and serves a lease across it", function()
+    if not H.have(qemu) then pending("needs qemu-system-riscv64 (qemu-system-misc)") return end
+    lemu.run(function()
+      local v = lemu.vlan(0)
+      local l = v:socket { listen = ":0" }
+      local ep = v:endpoint {}
+      local q = qemu_hub("socket,id=s,connect=" .. l:local_addr())
+      l:wait { timeout = 5000 }
+      local ack = dhcp(ep)
+      assert.matches("^10%.0%.2%.%d+$", ack.yiaddr)
+      local i = l:info().peers[1]
+      assert.is_true(i.from_peer.frames >= 2 and i.to_peer.frames >= 2)
+      stop { q }
+    end)
+  end)
+
+  it("QEMU's stream netdev talks to lemu's stream client over a unix socket", function()
+    if not H.have(qemu) then pending("needs qemu-system-riscv64 (qemu-system-misc)") return end
+    lemu.run(function()
+      local d = H.tmpdir()
+      local q = qemu_hub("stream,id=s,server=on,addr.type=unix,addr.path=" .. d .. "/q.sock")
+      local v = lemu.vlan(0)
+      local s = v:stream { addr = "unix:" .. d .. "/q.sock", reconnect = 0.05 }
+      local ep = v:endpoint {}
+      s:wait { timeout = 5000 }
+      assert.matches("^10%.0%.2%.%d+$", dhcp(ep).yiaddr)
+      stop { q }
+      H.sh("rm -rf " .. d)
+    end)
+  end)
+end)
+
+describe("TAP", function()
+  after_each(function() lemu.closeall() end)
+
+  it("an endpoint pings the kernel across a TAP inside a fresh network namespace", function()
+    if H.sh("id -u"):match("^%d+") ~= "0" then pending("needs root to create a network namespace") return end
+    if not H.read("/dev/net/tun") and select(2, H.sh("test -c /dev/net/tun")) ~= 0 then
+      pending("needs /dev/net/tun") return
+    end
+    if not H.have("ip") then pending("needs ip (iproute2)") return end
+    local ns = "lemuspec" .. math.random(10000, 99999)
+    local _, st = H.sh("ip netns add " .. ns)
+    if st ~= 0 then pending("cannot create a network namespace here") return end
+    local out, status = H.sh(H.lemu_env .. "ip netns exec " .. ns .. " " .. H.lemu_bin .. " spec/fixtures/tapping.lua lemutap0")
+    H.sh("ip netns del " .. ns)
+    assert.equal(0, status, out)
+    assert.matches("replies=3", out)
+    assert.matches("neigh=192%.168%.76%.2 lladdr 52:54:00:aa:bb:cc", out)
+  end)
+
+  it("says what to do when a TAP cannot be made", function()
+    -- an interface name the kernel refuses is an error that names it
+    local ok, err = pcall(function() lemu.vlan(0):tap { ifname = "this-name-is-too-long-for-linux" } end)
+    assert.is_false(ok)
+    assert.matches("ifname 'this%-name%-is%-too%-long%-for%-linux' is longer than 15", err)
+    if H.sh("id -u"):match("^%d+") == "0" and H.have("setpriv") then
+      local out = H.sh(H.lemu_env .. "setpriv --reuid=65534 --regid=65534 --clear-groups " .. H.lemu_bin ..
+        " -e 'require(\"lemu\").vlan(0):tap{}'")
+      assert.matches("ip tuntap add dev", out)
+    end
+  end)
+end)
+
+describe("VDE", function()
+  after_each(function() lemu.closeall() end)
+
+  it("a vde_switch joins two lemu processes", function()
+    if not H.have("vde_switch") then pending("needs vde_switch (vde2)") return end
+    lemu.run(function()
+      local d = H.tmpdir()
+      local _, st = H.sh("vde_switch -sock " .. d .. "/sw -daemon -p " .. d .. "/pid")
+      assert.equal(0, st)
+      local v = lemu.vlan(0)
+      local plug
+      lemu.wait("the switch to listen", { timeout = 3000 }, function(wake)
+        local t = lemu.every(20, function()
+          if not plug and pcall(function() plug = v:vde { url = d .. "/sw" } end) then wake() end
+        end)
+        return function() t:close() end
+      end)
+      local ep = v:endpoint {}
+      local p = lemu.process({ H.lemu_bin, "spec/fixtures/sockpeer.lua", "vde", ("{ url = %q }"):format(d .. "/sw"), "B" },
+        { quiet = true })
+      local got
+      for _ = 1, 50 do
+        ep:send(string.rep("\255", 6) .. P.mac_bytes(ep.mac) .. "\136\181PING" .. string.rep("\0", 42))
+        local ok, f = pcall(ep.recv, ep, { timeout = 100, match = function(f) return f:sub(15, 18) == "PONG" end })
+        if ok then got = f break end
+      end
+      assert.truthy(got, "no PONG across the switch")
+      assert.is_true(plug:info().from_peer.frames >= 1)
+      stop { p }
+      H.sh("kill $(cat " .. d .. "/pid); rm -rf " .. d)
+    end)
+  end)
+end)
