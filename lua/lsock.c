@@ -50,7 +50,7 @@ static int lsock_open(lua_State *L) {
   cfg.local = luaL_optstring(L, 4, NULL);
   cfg.reconnect_ms = opt_uint(L, 5, "reconnect", 86400000);
   cfg.stall_ms = opt_uint(L, 6, "stall_timeout", 86400000);
-  cfg.wqueue = opt_uint(L, 7, "write_queue", 1000000);
+  cfg.wqueue = opt_uint(L, 7, "write_queue", 64 * 1024 * 1024);
   lstate *st = lstate_get(L);
   lsock *ls = calloc(1, sizeof *ls);
   if (!ls) return luaL_error(L, "out of memory");

@@ -4,7 +4,7 @@
  * Flow control both ways. From a peer: after each frame we look at the VLAN; when every other port
  * is backlogged (its queue half full) we stop reading the socket, so the kernel's buffers and TCP
  * push back on the sender, and a 1 ms timer resumes when some port has room again. Toward a peer:
- * at most cfg.wqueue frames are handed to the kernel at a time; beyond that the port refuses frames
+ * at most cfg.wqueue bytes wait for the kernel per peer; beyond that the port refuses frames
  * and they wait in its bounded queue (drops counted there) until writes complete. A stream peer
  * whose writes make no progress for cfg.stall_ms is dropped. */
 #define _GNU_SOURCE
@@ -35,6 +35,13 @@
 
 typedef struct sock_peer sock_peer;
 
+typedef struct obuf {
+  uint8_t *data;
+  size_t len, cap;
+  unsigned frames;
+  uint64_t bytes;
+} obuf;
+
 /* A libuv stream handle. Freed in its close callback; a dropped peer is freed with it. */
 typedef struct sock_conn {
   union { uv_handle_t h; uv_stream_t s; uv_tcp_t tcp; uv_pipe_t pipe; } u;
@@ -53,18 +60,14 @@ struct sock_peer {
   char drop_buf[128];
   uint8_t *rbuf;
   size_t rlen;
-  unsigned inflight;
+  obuf fill, busy;         /* frames waiting to be written / being written */
+  int writing;
+  uv_write_t wreq;
   uint64_t progress_ns;   /* last write progress (stall detection) */
   net_sock_stats st;
   sock_peer *next;
 };
 
-typedef struct wreq {
-  uv_write_t req;
-  uint8_t hdr[4];
-  net_frame *f;
-  sock_peer *p;
-} wreq;
 
 struct net_sock {
   rt_obj obj;
@@ -180,6 +183,8 @@ static void sock_final(net_sock *s) {
     sock_peer *p = s->grave;
     s->grave = p->next;
     free(p->rbuf);
+    free(p->fill.data);
+    free(p->busy.data);
     free(p);
   }
   if (s->fd >= 0) close(s->fd);
@@ -244,6 +249,8 @@ static void conn_closed(uv_handle_t *h) {
   sock_peer *p = c->peer;
   if (p && p->dead && p->conn == NULL) {
     free(p->rbuf);
+    free(p->fill.data);
+    free(p->busy.data);
     free(p);
   }
   free(c);
@@ -290,6 +297,9 @@ static void peer_drop(sock_peer *p, const char *reason) {
   p->paused = 0;
   p->rlen = 0;
   p->drop_pending = NULL;
+  p->st.to_peer.drops += p->fill.frames;   /* never written; what is being written is cancelled */
+  p->fill.len = p->fill.frames = 0;
+  p->fill.bytes = 0;
   if (s->cfg.mode == NET_SOCK_LISTEN) {
     p->dead = 1;
     net_port_detach(&p->port);
@@ -366,25 +376,51 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   parse(p);
 }
 
+/* Frames toward a stream peer are packed into one buffer while the previous write is in the
+ * kernel's hands, so a burst costs one write call instead of one per frame; the first frame after
+ * a quiet spell goes out at once. */
+static void flush(sock_peer *p);
+
 static void on_write(uv_write_t *req, int status) {
-  wreq *w = (wreq *)req;
-  sock_peer *p = w->p;
-  uint32_t len = w->f->len;
-  frame_unref(w->f);
-  free(w);
-  p->inflight--;
+  sock_peer *p = req->data;
+  p->writing = 0;
   if (status == 0) {
-    p->st.to_peer.frames++;
-    p->st.to_peer.bytes += len;
+    p->st.to_peer.frames += p->busy.frames;
+    p->st.to_peer.bytes += p->busy.bytes;
     p->progress_ns = now_ns(p->s);
-    if (p->port.qlen && p->inflight <= p->s->cfg.wqueue / 2 && p->connected) net_port_ready(&p->port);
   } else {
-    p->st.to_peer.drops++;
+    p->st.to_peer.drops += p->busy.frames;
+  }
+  p->busy.len = p->busy.frames = 0;
+  p->busy.bytes = 0;
+  if (status != 0) {
     if (status != UV_ECANCELED && p->conn) {
       char why[96];
       snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
       peer_drop(p, why);
     }
+    return;
+  }
+  if (!p->conn || !p->connected) return;
+  if (p->fill.len) flush(p);
+  if (p->port.qlen) net_port_ready(&p->port);
+}
+
+static void flush(sock_peer *p) {
+  obuf t = p->busy;
+  p->busy = p->fill;
+  p->fill = t;
+  p->writing = 1;
+  p->progress_ns = now_ns(p->s);
+  p->wreq.data = p;
+  uv_buf_t b = uv_buf_init((char *)p->busy.data, (unsigned)p->busy.len);
+  int r = uv_write(&p->wreq, &p->conn->u.s, &b, 1, on_write);
+  if (r) {
+    p->writing = 0;
+    p->st.to_peer.drops += p->busy.frames;
+    p->busy.len = p->busy.frames = 0;
+    p->busy.bytes = 0;
+    defer_drop(p, "write failed: %s", uv_strerror(r));
   }
 }
 
@@ -394,26 +430,25 @@ static int stream_receive(net_port *port, net_frame *f) {
     p->st.to_peer.drops++;
     return 1;
   }
-  if (p->inflight >= p->s->cfg.wqueue) return 0;
-  wreq *w = malloc(sizeof *w);
-  if (!w) { p->st.to_peer.drops++; return 1; }
-  w->hdr[0] = (uint8_t)(f->len >> 24);
-  w->hdr[1] = (uint8_t)(f->len >> 16);
-  w->hdr[2] = (uint8_t)(f->len >> 8);
-  w->hdr[3] = (uint8_t)f->len;
-  w->f = frame_ref(f);
-  w->p = p;
-  uv_buf_t bufs[2] = {uv_buf_init((char *)w->hdr, 4), uv_buf_init((char *)f->data, f->len)};
-  if (p->inflight == 0) p->progress_ns = now_ns(p->s);
-  int r = uv_write(&w->req, &p->conn->u.s, bufs, 2, on_write);
-  if (r) {
-    frame_unref(f);
-    free(w);
-    p->st.to_peer.drops++;
-    defer_drop(p, "write failed: %s", uv_strerror(r));
-    return 1;
+  size_t need = 4 + f->len;
+  if (p->fill.len && p->fill.len + need > p->s->cfg.wqueue) return 0;   /* full: wait at the port */
+  if (p->fill.cap < p->fill.len + need) {
+    size_t ncap = p->fill.len + need > p->s->cfg.wqueue ? p->fill.len + need : p->s->cfg.wqueue;
+    uint8_t *nd = realloc(p->fill.data, ncap);
+    if (!nd) { p->st.to_peer.drops++; return 1; }
+    p->fill.data = nd;
+    p->fill.cap = ncap;
   }
-  p->inflight++;
+  uint8_t *d = p->fill.data + p->fill.len;
+  d[0] = (uint8_t)(f->len >> 24);
+  d[1] = (uint8_t)(f->len >> 16);
+  d[2] = (uint8_t)(f->len >> 8);
+  d[3] = (uint8_t)f->len;
+  memcpy(d + 4, f->data, f->len);
+  p->fill.len += need;
+  p->fill.frames++;
+  p->fill.bytes += f->len;
+  if (!p->writing) flush(p);
   return 1;
 }
 
@@ -561,7 +596,7 @@ static void on_tick(uv_timer_t *t) {
     }
     if (!p->conn || !p->connected) continue;
     streams++;
-    if (p->inflight && now - p->progress_ns > stall) {
+    if (p->writing && now - p->progress_ns > stall) {
       char why[96];
       snprintf(why, sizeof why, "stalled: no write progress for %u ms", s->cfg.stall_ms);
       peer_drop(p, why);
@@ -830,7 +865,7 @@ net_sock *net_sock_open(lemu_rt *rt, net_hub *hub, const net_sock_config *cfg, c
   s->cfg.local = s->localcfg;
   s->cfg.addr = s->addr;
   if (!s->cfg.stall_ms) s->cfg.stall_ms = 10000;
-  if (!s->cfg.wqueue) s->cfg.wqueue = 256;
+  if (!s->cfg.wqueue) s->cfg.wqueue = 256 * 1024;
   s->fd = s->sendfd = -1;
   snprintf(s->addr, sizeof s->addr, "%s", cfg->addr ? cfg->addr : "");
   if (cfg->addr && cfg->addr[0] == ':') snprintf(s->addr, sizeof s->addr, "127.0.0.1%s", cfg->addr);

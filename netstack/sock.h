@@ -20,7 +20,7 @@ typedef struct net_sock_config {
   const char *local;      /* UDP/unix datagrams: where to bind; multicast: the interface address */
   unsigned reconnect_ms;  /* connect: retry this long after a failure or a drop; 0: never */
   unsigned stall_ms;      /* drop a stream peer whose writes make no progress this long (0: 10 s) */
-  unsigned wqueue;        /* frames written but not yet taken by the kernel, per peer (0: 256) */
+  unsigned wqueue;        /* bytes buffered toward a stream peer before its port queues (0: 256 KiB) */
 } net_sock_config;
 
 /* Wire-side counters: frames/bytes that crossed the socket, and drops (toward the peer: refused by
