@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lbench.h"
+#include "lcapture.h"
 #include "lemu.h"
 #include "lendpoint.h"
 #include "lmods.h"
@@ -24,6 +26,8 @@ static const luaL_Reg cmodules[] = {
   {"lemu.csock", luaopen_lemu_csock},
   {"lemu.ctap", luaopen_lemu_ctap},
   {"lemu.cvde", luaopen_lemu_cvde},
+  {"lemu.capture", luaopen_lemu_capture},
+  {"lemu.bench", luaopen_lemu_bench},
   {NULL, NULL}
 };
 
@@ -310,12 +314,18 @@ static int lemu_bind(lua_State *L, lemu_rt *rt, int owns) {
   lua_pushlightuserdata(L, (void *)init);
   lua_pushcclosure(L, load_embedded, 1);
   lua_call(L, 0, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lemu.module");
   return 1;
 }
 
 int lemu_lua_open(lua_State *L, lemu_rt *rt) { return lemu_bind(L, rt, 0); }
 
 int luaopen_lemu(lua_State *L) {
+  /* A second require in the same state (busted unloads modules between spec files) gets the same
+   * module and runtime: one state drives one runtime. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lemu.module") == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);
   if (!rt) return luaL_error(L, "lemu: %s", err);

@@ -79,15 +79,15 @@ function cmdline.parse_opts(s, implied)
 end
 
 -- Checks that opts has only keys from the list `valid` (names); errors name the first unknown key
--- and list the valid ones. `what` says whose options they are ("-net dump").
+-- and list the valid ones. `what` (optional) says whose options they are ("-net dump").
 function cmdline.check_keys(what, opts, valid)
-  local set = {}
+  local set = { kind = true, ["qom-type"] = true }  -- the first words of -net and -object
   for _, k in ipairs(valid) do set[k] = true end
   local bad = {}
   for k in pairs(opts) do if not set[k] then bad[#bad + 1] = k end end
   table.sort(bad)
   if bad[1] then
-    error(("%s: unknown option '%s' (valid: %s)"):format(what, bad[1], table.concat(valid, ", ")), 0)
+    error(("%sunknown option '%s' (valid: %s)"):format(what and (what .. ": ") or "", bad[1], table.concat(valid, ", ")), 0)
   end
 end
 
@@ -146,5 +146,44 @@ cmdline.options.object = {
     return fn(opts, all, state)
   end,
 }
+
+-- -net dump[,vlan=N][,file=F][,len=L]: a pcap of everything on VLAN N (QEMU's legacy dump).
+cmdline.net_kinds.dump = function(opts)
+  cmdline.check_keys(nil, opts, { "vlan", "file", "len", "id", "name" })
+  local lemu = require "lemu"
+  local vlan = opts.vlan or "0"
+  if not vlan:match("^%d+$") then error(("vlan=%s: expected a VLAN number"):format(vlan), 0) end
+  local len = opts.len and tonumber(opts.len, 10)
+  if opts.len and (not len or len < 14 or len > 262144) then
+    error(("len=%s: expected a number of bytes from 14 to 262144"):format(opts.len), 0)
+  end
+  local file = opts.file or ("lemu-vlan%s.pcap"):format(vlan)
+  return lemu.vlan(tonumber(vlan)):capture { file = file, snaplen = len or 65535 }
+end
+
+-- -object filter-dump,id=ID,netdev=NETDEV,file=F[,maxlen=L]: a pcap of one netdev's traffic, both
+-- directions. The netdev is looked up once every option has been applied.
+cmdline.object_types["filter-dump"] = function(opts, _, state)
+  cmdline.check_keys(nil, opts, { "id", "netdev", "file", "maxlen" })
+  if not opts.id then error("filter-dump needs id=", 0) end
+  if not opts.netdev then error("filter-dump needs netdev= (the -netdev id whose traffic to dump)", 0) end
+  if not opts.file then error("filter-dump needs file= (the pcap file to write)", 0) end
+  local maxlen = opts.maxlen and tonumber(opts.maxlen, 10)
+  if opts.maxlen and (not maxlen or maxlen < 14 or maxlen > 262144) then
+    error(("maxlen=%s: expected a number of bytes from 14 to 262144"):format(opts.maxlen), 0)
+  end
+  state.started[#state.started + 1] = function()
+    local nd = cmdline.netdevs(state)[opts.netdev]
+    if not nd then
+      local ids = {}
+      for id in pairs(cmdline.netdevs(state)) do ids[#ids + 1] = id end
+      table.sort(ids)
+      error(("-object filter-dump,id=%s: netdev=%s: no such netdev (defined: %s)"):format(opts.id, opts.netdev,
+        #ids > 0 and table.concat(ids, ", ") or "none"), 0)
+    end
+    state.objects = state.objects or {}
+    state.objects[opts.id] = nd.vlan:capture { file = opts.file, snaplen = maxlen or 65535, port = nd.port }
+  end
+end
 
 return cmdline

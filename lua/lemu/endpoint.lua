@@ -3,6 +3,7 @@
 -- for a frame. Frames nobody has taken stay queued up to `queue` (default 1024); past that the
 -- endpoint's port drops them and counts them in info().rx.drops.
 local cep = require "lemu.cendpoint"
+require "lemu.capture"   -- vlan:capture, vlan:tap
 
 local M = {}
 
@@ -34,6 +35,10 @@ function M.install(lemu)
     local ep
     local ok, err = pcall(function()
       ep = cep.new(vlan, opts, function(frame)
+        if st.handler and st.handler(frame) then
+          ep:_taken(1)
+          return
+        end
         for i, w in ipairs(st.waiters) do
           if not w.match or w.match(frame) then
             table.remove(st.waiters, i)
@@ -85,6 +90,16 @@ function M.install(lemu)
     return f
   end
 
+  -- ep:_set_handler(fn): fn(frame) sees each frame first and returns true if it consumed it (the
+  -- host helpers use this to answer ARP and run TCP without a task).
+  function mt._set_handler(ep, fn) state(ep, "set_handler").handler = fn end
+
+  -- ep:host{ip=, mask=, gw=, dns=}: an IPv4 host on this endpoint (lemu.host).
+  function mt.host(ep, opts)
+    state(ep, "host")
+    return require("lemu.host").new(lemu, ep, opts)
+  end
+
   -- ep:pending(): how many frames wait to be taken. ep:flush(): discards them.
   function mt.pending(ep) return #state(ep, "pending").items end
   function mt.flush(ep)
@@ -93,6 +108,32 @@ function M.install(lemu)
     st.items = {}
     ep:_taken(n)
     return n
+  end
+
+  -- ep:capture{file=, snaplen=} and ep:tap(fn): the VLAN's capture and tap on this endpoint's port.
+  function mt.capture(ep, opts)
+    local o = { port = ep }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local v = ep:vlan() or error("ep:capture: the endpoint is not on a VLAN", 2)
+    return v:capture(o)
+  end
+  function mt.tap(ep, fn)
+    local v = ep:vlan() or error("ep:tap: the endpoint is not on a VLAN", 2)
+    return v:tap(fn, { port = ep })
+  end
+
+  -- vlan:info(): { name=, frames=, ports = {port info...} }; tostring() gives a QEMU-like listing.
+  local infomt = { __tostring = function(t)
+    local lines = { ("vlan %s: %d frames forwarded"):format(t.name, t.frames) }
+    for _, p in ipairs(t.ports) do
+      lines[#lines + 1] = ("  %s (%s)%s rx %d frames %d bytes %d drops, tx %d frames %d bytes %d drops%s"):format(
+        p.name, p.kind, p.link and "" or " link down", p.rx.frames, p.rx.bytes, p.rx.drops,
+        p.tx.frames, p.tx.bytes, p.tx.drops, p.queued > 0 and (", %d queued"):format(p.queued) or "")
+    end
+    return table.concat(lines, "\n")
+  end }
+  function vlanmt.info(v)
+    return setmetatable({ name = v:name(), frames = v:frames(), ports = v:ports() }, infomt)
   end
 
   local cclose = mt.close

@@ -187,6 +187,8 @@ require("lemu.endpoint").install(lemu)
 require("lemu.sock").install(lemu)
 -- Host backends: vlan:tap{}, vlan:vde{}.
 require("lemu.hostnet").install(lemu)
+-- The packet library (also require "lemu.packet").
+lemu.packet = require "lemu.packet"
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now

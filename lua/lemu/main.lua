@@ -95,10 +95,16 @@ function M.main(argv)
     chunks[#chunks + 1] = { fn = fn, args = script_args }
   end
 
+  local optserr
   local ok, err = pcall(lemu.run, function()
-    if #qopts > 0 then cmdline.apply(qopts) end
+    -- A bad option ends lemu with just its message, no traceback.
+    if #qopts > 0 then
+      local oko, e = pcall(cmdline.apply, qopts)
+      if not oko then optserr = tostring(e) return end
+    end
     for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
   end)
+  if optserr then return die(optserr) end
   if not ok then report(err) return 1 end
 
   if interactive or (#chunks == 0 and #qopts == 0) then

@@ -480,7 +480,7 @@ function P.parse_tcp(b, src, dst)
   local r = { sport = sport, dport = dport, seq = seq, ack = ack, flags = flags,
               flag_str = P.tcp_flag_str(flags), window = win, checksum = sum, urg = urg,
               payload = b:sub(hlen + 1), options = {} }
-  for k, v in pairs(P.TCP) do r[k:lower()] = flags & v ~= 0 end
+  for k, v in pairs(P.TCP) do r[k == "ACK" and "ack_flag" or k:lower()] = flags & v ~= 0 end
   local i, o = 21, b:sub(1, hlen)
   while i <= hlen do
     local kind = o:byte(i)
