@@ -28,6 +28,8 @@ static const luaL_Reg cmodules[] = {
   {"lemu.cvde", luaopen_lemu_cvde},
   {"lemu.capture", luaopen_lemu_capture},
   {"lemu.bench", luaopen_lemu_bench},
+  {"lemu.stream.core", luaopen_lemu_stream},
+  {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}
 };
 

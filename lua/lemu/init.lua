@@ -187,6 +187,10 @@ require("lemu.endpoint").install(lemu)
 require("lemu.sock").install(lemu)
 -- Host backends: vlan:tap{}, vlan:vde{}.
 require("lemu.hostnet").install(lemu)
+-- Host sockets for scripts: lemu.tcp_connect, lemu.tcp_listen, lemu.unix_listen, lemu.udp.
+require("lemu.stream").install(lemu)
+-- User-mode networking (libslirp): vlan:user{...}, QEMU's -netdev user / -net user.
+require("lemu.user").install(lemu)
 -- The packet library (also require "lemu.packet").
 lemu.packet = require "lemu.packet"
 

@@ -95,12 +95,13 @@ function M.main(argv)
     chunks[#chunks + 1] = { fn = fn, args = script_args }
   end
 
-  local optserr
+  local optserr, ostate
   local ok, err = pcall(lemu.run, function()
     -- A bad option ends lemu with just its message, no traceback.
     if #qopts > 0 then
       local oko, e = pcall(cmdline.apply, qopts)
       if not oko then optserr = tostring(e) return end
+      ostate = e
     end
     for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
   end)
@@ -111,7 +112,11 @@ function M.main(argv)
     require("lemu.repl").run({ quiet = quiet })
     return 0
   end
+  -- A network built from options (state.hold) serves until interrupted, even while idle: other
+  -- processes may join it later (a user-net gateway behind a socket backend).
+  local hold = ostate and ostate.hold and lemu.core.timer(86400000, 86400000, function() end)
   ok, err = pcall(lemu.serve)
+  if hold and not hold:closed() then hold:close() end
   if not ok then report(err) return 1 end
   if err == "SIGINT" or err == "SIGTERM" then io.stderr:write("lemu: terminating on ", err, "\n") end
   return 0
