@@ -1,4 +1,5 @@
-/* ltap: `vlan:tap{ifname=, script=, downscript=, vnet_hdr=, up={addr=}}` (module "lemu.ctap"). */
+/* ltap: TAP devices for `vlan:tap{ifname=, script=, downscript=, vnet_hdr=, up={addr=}}` (module
+ * "lemu.ctap"; vlan:tap(fn) with a function is a frame tap, see lemu/hostnet.lua). */
 #include <lauxlib.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@
 #include "rt.h"
 #include "tap.h"
 
-#define LTAP "lemu.tap"
+#define LTAP "lemu.tapdev"
 
 static const char *opt_str(lua_State *L, int t, const char *k) {
   int ty = lua_getfield(L, t, k);
@@ -100,7 +101,9 @@ int luaopen_lemu_ctap(lua_State *L) {
     {"info", tap_info}, {"ifname", tap_ifname}, {"close", tap_close}, {NULL, NULL}
   };
   lobj_class(L, LTAP, "TAP device", methods);
-  lnet_vlan_method(L, "tap", tap_new);
+  /* vlan:tap is shared with frame taps (lemu.capture): lemu/hostnet.lua dispatches on the argument */
   lua_newtable(L);
+  lua_pushcfunction(L, tap_new);
+  lua_setfield(L, -2, "new");
   return 1;
 }

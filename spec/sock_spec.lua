@@ -40,6 +40,14 @@ local function ping_all(ep, names, timeout)
   return got
 end
 
+-- DHCP from the user-net of a peer process, across the link: the endpoint's host leases an address.
+local function lease(ep)
+  local l = ep:host {}:dhcp { timeout = 5000 }
+  assert.matches("^10%.0%.2%.%d+$", l.address)
+  assert.equal("10.0.2.2", l.server)
+  return l
+end
+
 local function tmp_port()
   -- a port from a range the suite keeps to itself, different per run
   return 30000 + (math.floor(lemu.now() * 1000) + math.random(0, 9999)) % 20000
@@ -48,14 +56,15 @@ end
 describe("socket backends between lemu processes", function()
   after_each(function() lemu.closeall() end)
 
-  it("listen/connect over TCP: frames cross both ways, counters and state say so", function()
+  it("listen/connect over TCP: DHCP from the other process's user-net; counters and state", function()
     lemu.run(function()
       local v = lemu.vlan(0)
       local l = v:socket { listen = ":0" }
       assert.matches("^127%.0%.0%.1:%d+$", l:local_addr())   -- empty host: loopback
       local ep = v:endpoint {}
-      local p = peer("socket", ("{ connect = %q }"):format(l:local_addr()), "B")
+      local p = peer("socket", ("{ connect = %q }"):format(l:local_addr()), "B", "user")
       l:wait { timeout = 5000 }
+      lease(ep)
       ping_all(ep, { "B" })
       local i = l:info()
       assert.equal("listen", i.mode)
@@ -96,8 +105,9 @@ describe("socket backends between lemu processes", function()
       local ep = v:endpoint {}
       -- the client starts first and keeps retrying until the server is there
       local c = v:stream { addr = "unix:" .. path, reconnect = 0.05 }
-      local p = peer("stream", ("{ server = true, addr = { type = 'unix', path = %q } }"):format(path), "B")
+      local p = peer("stream", ("{ server = true, addr = { type = 'unix', path = %q } }"):format(path), "B", "user")
       c:wait { timeout = 5000 }
+      lease(ep)
       ping_all(ep, { "B" })
       assert.is_true(c:info().connections >= 1)
       stop { p }
@@ -111,8 +121,9 @@ describe("socket backends between lemu processes", function()
       local v = lemu.vlan(0)
       local s = v:socket { udp = "127.0.0.1:" .. b, localaddr = "127.0.0.1:" .. a }
       local ep = v:endpoint {}
-      local p = peer("socket", ("{ udp = '127.0.0.1:%d', localaddr = '127.0.0.1:%d' }"):format(a, b), "B")
+      local p = peer("socket", ("{ udp = '127.0.0.1:%d', localaddr = '127.0.0.1:%d' }"):format(a, b), "B", "user")
       ping_all(ep, { "B" })
+      lease(ep)
       local i = s:info()
       assert.equal("udp", i.mode)
       assert.is_true(i.from_peer.frames >= 1)
@@ -126,8 +137,9 @@ describe("socket backends between lemu processes", function()
       local v = lemu.vlan(0)
       v:dgram { remote = "unix:" .. d .. "/b", ["local"] = "unix:" .. d .. "/a" }
       local ep = v:endpoint {}
-      local p = peer("dgram", ("{ remote = 'unix:%s/a', ['local'] = 'unix:%s/b' }"):format(d, d), "B")
+      local p = peer("dgram", ("{ remote = 'unix:%s/a', ['local'] = 'unix:%s/b' }"):format(d, d), "B", "user")
       ping_all(ep, { "B" })
+      lease(ep)
       stop { p }
       H.sh("rm -rf " .. d)
     end)
@@ -140,8 +152,9 @@ describe("socket backends between lemu processes", function()
       local s = v:socket { mcast = group, localaddr = "127.0.0.1" }
       local ep = v:endpoint {}
       local opts = ("{ mcast = %q, localaddr = '127.0.0.1' }"):format(group)
-      local ps = { peer("socket", opts, "B"), peer("socket", opts, "C") }
+      local ps = { peer("socket", opts, "B", "user"), peer("socket", opts, "C") }
       ping_all(ep, { "B", "C" })
+      lease(ep)
       -- our own PINGs came back over the loop but were filtered: every frame received came from B
       -- or C, so there are no more of them than B's and C's answers and pings
       local echoes = 0

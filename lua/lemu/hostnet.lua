@@ -1,6 +1,6 @@
 -- lemu.hostnet: TAP and VDE backends (vlan:tap{}, vlan:vde{}, made by lemu.ctap / lemu.cvde) and
 -- their command-line spellings: -netdev tap|vde,id=... and -net tap|vde[,vlan=N],...
-require "lemu.ctap"
+local ctap = require "lemu.ctap"
 require "lemu.cvde"
 local cmdline = require "lemu.cmdline"
 local sock = require "lemu.sock"
@@ -10,6 +10,16 @@ local M = {}
 function M.install(lemu)
   local reg = debug.getregistry()
   local vlanmt = reg["lemu.vlan"]
+
+  -- vlan:tap{...} opens a TAP device; vlan:tap(fn, opts) is the frame tap of lemu.capture.
+  local frame_tap = vlanmt.tap
+  function vlanmt.tap(vlan, a, ...)
+    if type(a) == "function" then
+      if not frame_tap then error("vlan:tap(fn): frame taps are not available", 2) end
+      return frame_tap(vlan, a, ...)
+    end
+    return ctap.new(vlan, a)
+  end
 
   local function script_opt(v)
     if v == nil or v == "no" or v == "" then return nil end
