@@ -9,7 +9,7 @@
 
 int luaopen_lemu_ctap(lua_State *L);
 int luaopen_lemu_cvde(lua_State *L);
-/* Pushes the info table of an fd-backed port: the port's fields, connected, peer, to_peer, from_peer. */
-void lhostnet_push_fdport(lua_State *L, const net_fdport *fp, const char *peer);
+/* Adds an fd-backed port's fields (connected, peer, to_peer, from_peer) to the table on top. */
+void lhostnet_fdport_fields(lua_State *L, const net_fdport *fp);
 
 #endif

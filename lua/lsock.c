@@ -93,6 +93,18 @@ static void push_peer(lua_State *L, const net_sock_peerinfo *pi) {
   push_counters(L, &pi->stats->from_peer, "from_peer");
 }
 
+/* The fields a socket adds to its port's info in vlan:ports() and vlan:info(). */
+static void port_info(lua_State *L, const net_port *port) {
+  net_sock_peerinfo pi;
+  if (net_sock_port_peer(port, &pi) < 0) return;
+  lua_pushstring(L, pi.addr);
+  lua_setfield(L, -2, "peer");
+  lua_pushboolean(L, pi.connected);
+  lua_setfield(L, -2, "connected");
+  push_counters(L, &pi.stats->to_peer, "to_peer");
+  push_counters(L, &pi.stats->from_peer, "from_peer");
+}
+
 static int lsock_info(lua_State *L) {
   lsock *ls = lobj_check(L, 1, LSOCK);
   net_sock *s = ls->s;
@@ -178,6 +190,7 @@ int luaopen_lemu_csock(lua_State *L) {
     {"reconnect", lsock_reconnect}, {"close", lsock_close}, {NULL, NULL}
   };
   lobj_class(L, LSOCK, "socket", methods);
+  lnet_register_info("socket", port_info);
   lua_newtable(L);
   lua_pushcfunction(L, lsock_open);
   lua_setfield(L, -2, "open");

@@ -54,11 +54,10 @@ static int tap_new(lua_State *L) {
 }
 
 
-void lhostnet_push_fdport(lua_State *L, const net_fdport *fp, const char *peer) {
-  lnet_push_port_info(L, &fp->port);
+void lhostnet_fdport_fields(lua_State *L, const net_fdport *fp) {
   lua_pushboolean(L, !fp->closing);
   lua_setfield(L, -2, "connected");
-  lua_pushstring(L, peer);
+  lua_pushstring(L, fp->peer);
   lua_setfield(L, -2, "peer");
   const net_counters *cs[2] = {&fp->to_host, &fp->from_host};
   const char *names[2] = {"to_peer", "from_peer"};
@@ -74,9 +73,15 @@ void lhostnet_push_fdport(lua_State *L, const net_fdport *fp, const char *peer) 
   }
 }
 
+/* tap and vde ports in vlan:ports(): the descriptor-side counters. */
+static void port_info(lua_State *L, const net_port *port) {
+  const net_fdport *fp = net_fdport_of(port);
+  if (fp) lhostnet_fdport_fields(L, fp);
+}
+
 static int tap_info(lua_State *L) {
   net_tap_dev *t = lobj_check(L, 1, LTAP);
-  lhostnet_push_fdport(L, net_tap_fdport(t), net_tap_ifname(t));
+  lnet_push_port_info(L, &net_tap_fdport(t)->port);
   lua_pushstring(L, net_tap_ifname(t));
   lua_setfield(L, -2, "ifname");
   return 1;
@@ -101,6 +106,8 @@ int luaopen_lemu_ctap(lua_State *L) {
     {"info", tap_info}, {"ifname", tap_ifname}, {"close", tap_close}, {NULL, NULL}
   };
   lobj_class(L, LTAP, "TAP device", methods);
+  lnet_register_info("tap", port_info);
+  lnet_register_info("vde", port_info);
   /* vlan:tap is shared with frame taps (lemu.capture): lemu/hostnet.lua dispatches on the argument */
   lua_newtable(L);
   lua_pushcfunction(L, tap_new);

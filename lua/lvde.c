@@ -42,7 +42,7 @@ static int vde_new(lua_State *L) {
 
 static int vde_info(lua_State *L) {
   net_vde *v = lobj_check(L, 1, LVDE);
-  lhostnet_push_fdport(L, net_vde_fdport(v), net_vde_url(v));
+  lnet_push_port_info(L, &net_vde_fdport(v)->port);
   return 1;
 }
 

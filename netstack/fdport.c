@@ -134,3 +134,7 @@ void net_fdport_stop(net_fdport *fp) {
 
 /* The receive function ports of fd-backed owners use (their net_port_ops point here). */
 int net_fdport_receive(net_port *p, net_frame *f) { return fd_receive(p, f); }
+
+const net_fdport *net_fdport_of(const net_port *p) {
+  return p->ops->receive == net_fdport_receive ? p->owner : NULL;
+}

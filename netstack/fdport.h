@@ -30,6 +30,7 @@ struct net_fdport {
   uv_timer_t tick;
   int paused, wwait, closing, nclosed;
   net_counters from_host, to_host;   /* frames that crossed the descriptor; drops on errors */
+  char peer[64];                     /* what is on the other side: an interface, a VDE URL */
   uint8_t *buf;
 };
 
@@ -41,6 +42,9 @@ void net_fdport_stop(net_fdport *fp);
 
 /* The receive function for the net_port_ops of fd-backed owners (kind is theirs). */
 int net_fdport_receive(net_port *p, net_frame *f);
+
+/* The fd port behind port p if its receive is net_fdport_receive, else NULL. */
+const net_fdport *net_fdport_of(const net_port *p);
 
 /* Some other port on p's VLAN could take a frame now (QEMU's hub semantics). */
 int net_vlan_has_room(const net_port *p);

@@ -952,3 +952,13 @@ int net_sock_peer(const net_sock *s, int i, net_sock_peerinfo *out) {
   out->stats = &p->st;
   return 0;
 }
+
+int net_sock_port_peer(const net_port *port, net_sock_peerinfo *out) {
+  if (port->ops != &stream_ops && port->ops != &dgram_ops) return -1;
+  const sock_peer *p = port->owner;
+  out->port = port;
+  out->addr = p->addr;
+  out->connected = p->connected;
+  out->stats = &p->st;
+  return 0;
+}

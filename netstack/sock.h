@@ -52,6 +52,8 @@ const char *net_sock_local(const net_sock *s);
 /* Peers now attached (a listener's connected peers; 1 for the other modes). */
 int net_sock_npeers(const net_sock *s);
 int net_sock_peer(const net_sock *s, int i, net_sock_peerinfo *out);
+/* The peer behind port p, if p is a socket backend's port: 0, or -1 if it is not. */
+int net_sock_port_peer(const net_port *p, net_sock_peerinfo *out);
 /* Peers accepted/connected and dropped since opening, and why the last one was dropped. */
 unsigned net_sock_accepted(const net_sock *s);
 unsigned net_sock_dropped(const net_sock *s);

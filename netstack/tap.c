@@ -219,6 +219,7 @@ net_tap_dev *net_tap_open(lemu_rt *rt, net_hub *hub, const net_tap_config *cfg, 
     snprintf(err, errlen, "cannot poll the TAP descriptor: %s", strerror(errno));
     goto fail;
   }
+  snprintf(t->fp.peer, sizeof t->fp.peer, "%s", t->ifname);
   rt_obj_add(rt, &t->obj, &tap_type);
   return t;
 fail:

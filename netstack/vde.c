@@ -74,6 +74,7 @@ net_vde *net_vde_open(lemu_rt *rt, net_hub *hub, const char *url, int port, cons
     free(v);
     return NULL;
   }
+  snprintf(v->fp.peer, sizeof v->fp.peer, "%s", v->url);
   rt_obj_add(rt, &v->obj, &vde_type);
   return v;
 }

@@ -73,6 +73,13 @@ describe("socket backends between lemu processes", function()
       assert.is_true(i.peers[1].to_peer.frames >= 1)
       assert.is_true(i.peers[1].from_peer.frames >= 1)
       assert.is_true(i.peers[1].from_peer.bytes >= 60)
+      -- the VLAN's listing shows the peer and its wire counters
+      local ports = v:ports()
+      local sp
+      for _, x in ipairs(ports) do if x.kind == "socket" then sp = x end end
+      assert.equal(i.peers[1].peer, sp.peer)
+      assert.is_true(sp.connected)
+      assert.matches("peer 127%.0%.0%.1:%d+ connected: to peer %d+ frames", tostring(v:info()))
       stop { p }
       lemu.wait("the peer to drop", { timeout = 3000 }, function(wake)
         local t = lemu.every(20, function() if l:connected() == 0 then wake() end end)

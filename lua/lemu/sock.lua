@@ -130,6 +130,33 @@ function M.install(lemu)
     return s
   end
 
+  -- vlan:info(): backend ports (socket, tap, vde) carry peer, connected, to_peer and from_peer
+  -- (added in C through lnet_register_info); the printed listing gets a line for them.
+  local base_info = vlanmt.info
+  if base_info then
+    function vlanmt.info(v)
+      local t = base_info(v)
+      local mt0 = getmetatable(t)
+      local base = mt0 and mt0.__tostring
+      if not base then return t end
+      return setmetatable(t, { __tostring = function(x)
+        local lines = {}
+        for line in base(x):gmatch("[^\n]+") do lines[#lines + 1] = line end
+        if #lines ~= #x.ports + 1 then return base(x) end
+        local out = { lines[1] }
+        for i, p in ipairs(x.ports) do
+          out[#out + 1] = lines[i + 1]
+          if p.to_peer then
+            out[#out + 1] = ("    peer %s %s: to peer %d frames %d bytes %d drops, from peer %d frames %d bytes %d drops"):format(
+              p.peer or "?", p.connected and "connected" or "not connected", p.to_peer.frames, p.to_peer.bytes,
+              p.to_peer.drops, p.from_peer.frames, p.from_peer.bytes, p.from_peer.drops)
+          end
+        end
+        return table.concat(out, "\n")
+      end })
+    end
+  end
+
   -- Command line ---------------------------------------------------------------------------
   cmdline.netdev_kinds = cmdline.netdev_kinds or {}
 
