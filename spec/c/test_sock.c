@@ -280,3 +280,95 @@ TEST(bad_addresses_are_clear_errors) {
   CHECK(strstr(err, "multicast") != NULL);
   lemu_rt_free(rt);
 }
+
+/* A sink that can refuse frames (busy) with a small queue. */
+typedef struct gate {
+  net_port port;
+  int accept, got;
+} gate;
+static int gate_receive(net_port *p, net_frame *f) {
+  (void)f;
+  gate *g = p->owner;
+  if (!g->accept) return 0;
+  g->got++;
+  return 1;
+}
+static const net_port_ops gate_ops = {"test", gate_receive};
+
+TEST(reading_pauses_while_the_vlan_is_backlogged_and_nothing_is_lost) {
+  const char *e;
+  char err[256];
+  lemu_rt *rt = lemu_rt_new(&e);
+  net_hub *ha = net_hub_new(rt, "a"), *hb = net_hub_new(rt, "b");
+  sink a;
+  sink_init(&a, ha);
+  gate g = {.accept = 0};
+  net_port_init(&g.port, &gate_ops, &g, "gate");
+  net_port_set_queue_limit(&g.port, 8);
+  net_port_attach(&g.port, hb);
+  net_sock_config lc = {.mode = NET_SOCK_LISTEN, .addr = "127.0.0.1:0"};
+  net_sock *l = net_sock_open(rt, ha, &lc, err, sizeof err);
+  events = 0;
+  net_sock_on_event(l, count_event, NULL);
+  net_sock_config cc = {.mode = NET_SOCK_CONNECT, .addr = net_sock_local(l)};
+  net_sock *c = net_sock_open(rt, hb, &cc, err, sizeof err);
+  CHECK(run_until(rt, &events, 1, 2000));
+  for (int i = 0; i < 200; i++) net_port_send(&a.port, frame60, sizeof frame60);
+  int never = 0;
+  run_until(rt, &never, 1, 200);
+  /* the gate holds a few frames; the rest wait in the socket, not dropped */
+  CHECK_EQ(g.port.rx.drops, 0);
+  CHECK(g.port.qlen >= 4 && g.port.qlen <= 8);
+  net_sock_peerinfo pi;
+  net_sock_peer(c, 0, &pi);
+  CHECK(pi.stats->from_peer.frames < 200);
+  g.accept = 1;
+  net_port_ready(&g.port);
+  CHECK(run_until(rt, &g.got, 200, 3000));
+  CHECK_EQ(g.port.rx.drops, 0);
+  net_port_detach(&a.port);
+  net_port_detach(&g.port);
+  lemu_rt_free(rt);
+}
+
+typedef struct blaster { net_port *port; int n; } blaster;
+static uint8_t big[1514] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5};
+static void blast(lemu_timer *t, void *ud) {
+  (void)t;
+  blaster *b = ud;
+  for (int i = 0; i < 50; i++) net_port_send(b->port, big, sizeof big);
+  b->n += 50;
+}
+
+TEST(a_peer_that_stops_reading_is_dropped_as_stalled) {
+  const char *e;
+  char err[256];
+  lemu_rt *rt = lemu_rt_new(&e);
+  net_hub *ha = net_hub_new(rt, "a");
+  sink a;
+  sink_init(&a, ha);
+  net_sock_config lc = {.mode = NET_SOCK_LISTEN, .addr = "127.0.0.1:0", .stall_ms = 300, .wqueue = 65536};
+  net_sock *l = net_sock_open(rt, ha, &lc, err, sizeof err);
+  events = drops = 0;
+  net_sock_on_event(l, note_drop, NULL);
+  rawc raw = {.buf = frame60, .len = 0};
+  uv_tcp_init(rt_loop(rt), &raw.tcp);
+  raw.tcp.data = &raw;
+  raw.req.data = &raw;
+  struct sockaddr_storage ss;
+  unsigned sl;
+  net_sock_parse_addr(net_sock_local(l), &ss, &sl, err, sizeof err);
+  uv_tcp_connect(&raw.req, &raw.tcp, (struct sockaddr *)&ss, raw_connected);
+  CHECK(run_until(rt, &events, 1, 2000));
+  blaster b = {&a.port, 0};
+  lemu_timer *t = lemu_timer_new(rt, blast, &b);
+  lemu_timer_start(t, 1, 1);
+  CHECK(run_until(rt, &drops, 1, 8000));
+  lemu_timer_close(t);
+  CHECK(strstr(drop_reason, "stalled") != NULL);
+  CHECK_EQ(net_sock_npeers(l), 0);
+  uv_close((uv_handle_t *)&raw.tcp, raw_closed);
+  run_until(rt, &raw.closed, 1, 1000);
+  net_port_detach(&a.port);
+  lemu_rt_free(rt);
+}
