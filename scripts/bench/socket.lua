@@ -71,10 +71,10 @@ end
 local function lemu_relay(dst)
   local port = 20000 + math.random(0, 9999)
   local v = lemu.vlan("relay")
-  v:socket { listen = "127.0.0.1:" .. port }
-  v:socket { connect = dst }
+  local a = v:socket { listen = "127.0.0.1:" .. port }
+  local b = v:socket { connect = dst }
   -- the relay runs in this process; a child would be fairer but this keeps the bench short
-  return { proc = { kill = function() v:close() end, wait = function() end, close = function() end },
+  return { proc = { kill = function() a:close() b:close() v:close() end, wait = function() end, close = function() end },
            addr = "127.0.0.1:" .. port }
 end
 
@@ -92,3 +92,4 @@ for _, size in ipairs { 1514, 64 } do
 end
 os.remove(tmp)
 os.remove(wfi)
+lemu.closeall()
