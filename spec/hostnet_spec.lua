@@ -90,11 +90,45 @@ describe("TAP", function()
     local ns = "lemuspec" .. math.random(10000, 99999)
     local _, st = H.sh("ip netns add " .. ns)
     if st ~= 0 then pending("cannot create a network namespace here") return end
-    local out, status = H.sh(H.lemu_env .. "ip netns exec " .. ns .. " " .. H.lemu_bin .. " spec/fixtures/tapping.lua lemutap0")
+    local d = H.tmpdir()
+    H.write(d .. "/ifup", "#!/bin/sh\necho \"$1\" > " .. d .. "/up.arg\nip addr add 192.168.76.1/24 dev \"$1\" && ip link set \"$1\" up\n")
+    H.write(d .. "/ifdown", "#!/bin/sh\necho \"$1\" > " .. d .. "/down.arg\n")
+    H.sh("chmod +x " .. d .. "/ifup " .. d .. "/ifdown")
+    local function run(mode)
+      return H.sh(H.lemu_env .. "ip netns exec " .. ns .. " " .. H.lemu_bin .. " spec/fixtures/tapping.lua lemutap0 " ..
+        mode .. " " .. d)
+    end
+    local results = {}
+    for _, mode in ipairs { "up", "script", "vnet" } do
+      local out, status = run(mode)
+      results[mode] = { out = out, status = status }
+    end
+    -- a persistent TAP an administrator made for an unprivileged user opens without privileges
+    local persistent
+    if H.have("setpriv") then
+      H.sh("ip netns exec " .. ns .. " ip tuntap add dev ptap0 mode tap user 65534")
+      persistent = H.sh("ip netns exec " .. ns .. " setpriv --reuid=65534 --regid=65534 --clear-groups " ..
+        H.lemu_bin .. " -e 'print(require(\"lemu\").vlan(0):tap{ifname=\"ptap0\"}:ifname())'")
+    end
     H.sh("ip netns del " .. ns)
-    assert.equal(0, status, out)
-    assert.matches("replies=3", out)
-    assert.matches("neigh=192%.168%.76%.2 lladdr 52:54:00:aa:bb:cc", out)
+    local up_arg, down_arg = H.read(d .. "/up.arg"), H.read(d .. "/down.arg")
+    H.sh("rm -rf " .. d)
+    for mode, r in pairs(results) do
+      assert.equal(0, r.status, mode .. ": " .. r.out)
+      assert.matches("replies=3", r.out)
+      assert.matches("neigh=192%.168%.76%.2 lladdr 52:54:00:aa:bb:cc", r.out)
+    end
+    assert.equal("lemutap0\n", up_arg)      -- the scripts got the interface name, as QEMU passes it
+    assert.equal("lemutap0\n", down_arg)
+    if persistent then
+      local mode = H.sh("stat -c %a /dev/net/tun"):match("%d+")
+      if mode and tonumber(mode:sub(-1)) >= 6 then
+        assert.matches("^ptap0", persistent)
+      else
+        -- this machine keeps /dev/net/tun root-only: the error must say what to do
+        assert.matches("no permission to open /dev/net/tun", persistent)
+      end
+    end
   end)
 
   it("says what to do when a TAP cannot be made", function()
