@@ -67,6 +67,7 @@ static int ep_new(lua_State *L) {
                         s ? s : luaL_typename(L, -1));
     if (mac[0] & 1)
       return luaL_error(L, "endpoint: mac '%s' is a multicast address (the first byte is odd)", s);
+    lnet_claim_mac(L, mac); /* reuse is allowed (a script may restart a guest), defaults avoid it */
   } else {
     lnet_default_mac(L, mac);
   }

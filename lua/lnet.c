@@ -145,15 +145,30 @@ int luaopen_lemu_net(lua_State *L) {
   return 1;
 }
 
+/* Marks mac as in use; returns whether it already was. */
+int lnet_claim_mac(lua_State *L, const uint8_t mac[6]) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, "lemu.usedmacs");
+  lua_pushlstring(L, (const char *)mac, 6);
+  int used = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 1);
+  lua_pushlstring(L, (const char *)mac, 6);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return used;
+}
+
 void lnet_default_mac(lua_State *L, uint8_t mac[6]) {
   lua_getfield(L, LUA_REGISTRYINDEX, "lemu.nextmac");
   lua_Integer n = lua_tointeger(L, -1);
   lua_pop(L, 1);
-  lua_pushinteger(L, n + 1);
+  do { /* skip MACs a script gave explicitly */
+    uint32_t low = (0x123456u + (uint32_t)n++) & 0xffffffu;
+    mac[0] = 0x52; mac[1] = 0x54; mac[2] = 0x00;
+    mac[3] = (uint8_t)(low >> 16); mac[4] = (uint8_t)(low >> 8); mac[5] = (uint8_t)low;
+  } while (lnet_claim_mac(L, mac));
+  lua_pushinteger(L, n);
   lua_setfield(L, LUA_REGISTRYINDEX, "lemu.nextmac");
-  uint32_t low = (0x123456u + (uint32_t)n) & 0xffffffu;
-  mac[0] = 0x52; mac[1] = 0x54; mac[2] = 0x00;
-  mac[3] = (uint8_t)(low >> 16); mac[4] = (uint8_t)(low >> 8); mac[5] = (uint8_t)low;
 }
 
 int lnet_parse_mac(const char *s, uint8_t mac[6]) {

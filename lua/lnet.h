@@ -21,8 +21,11 @@ void lnet_vlan_method(lua_State *L, const char *name, lua_CFunction fn);
  * drops}. Backends add their own fields to it. */
 void lnet_push_port_info(lua_State *L, const net_port *p);
 
-/* The next default MAC of this runtime: 52:54:00:12:34:56 and upwards, as QEMU numbers NICs. */
+/* The next default MAC of this runtime: 52:54:00:12:34:56 and upwards, as QEMU numbers NICs,
+ * skipping any already claimed. */
 void lnet_default_mac(lua_State *L, uint8_t mac[6]);
+/* Records an explicitly given MAC as in use (so defaults avoid it); returns 1 if it already was. */
+int lnet_claim_mac(lua_State *L, const uint8_t mac[6]);
 /* Parses "52:54:00:12:34:56" (or '-' separated) into mac; returns 0, or -1 if malformed. */
 int lnet_parse_mac(const char *s, uint8_t mac[6]);
 /* Finds the port of hub h named name (NULL if none). */

@@ -51,10 +51,15 @@ describe("scripted endpoints", function()
       assert.is_nil(seen[ep.mac])
       seen[ep.mac] = true
     end
+    -- a MAC given explicitly is never handed out as a default afterwards
+    local last = tonumber(v:ports()[3].name:sub(-2), 16)
+    local taken = ("52:54:00:12:34:%02x"):format(last + 1)
+    v:endpoint { mac = taken }
+    assert.not_equal(taken, v:endpoint().mac)
     local e = v:endpoint { mac = "02:00:00:AA:bb:01", name = "mine" }
     assert.equal("02:00:00:aa:bb:01", e.mac)
     assert.equal("mine", e.name)
-    assert.equal("mine", v:ports()[4].name)
+    assert.equal("mine", v:ports()[6].name)
   end)
 
   it("recv takes the first frame that matches and leaves the rest queued, in order", function()
