@@ -35,13 +35,13 @@ static void notify(lsock *k, const char *event, int nargs) {
   lua_State *L = k->st->L;
   if (k->st->closing) { lua_pop(L, nargs); return; }
   int base = lua_gettop(L) - nargs;
-  lua_getfield(L, LUA_REGISTRYINDEX, NOTIFY);
-  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NOTIFY) != LUA_TNUMBER) { lua_settop(L, base); return; }
+  int ref = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
   lobj_push(L, k);
   lua_pushstring(L, event);
   lua_rotate(L, base + 1, 2);
   lcall(L, ref, nargs + 2);
-  luaL_unref(L, LUA_REGISTRYINDEX, ref);
 }
 
 static void sock_closed(uv_handle_t *h) {
@@ -418,9 +418,12 @@ static int udp_address(lua_State *L) {
   return 2;
 }
 
+/* The notifier is kept as a registry reference (its number under NOTIFY) for lcall. */
 static int l_set_notify(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_settop(L, 1);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NOTIFY) == LUA_TNUMBER)
+    lunref(L, (int)lua_tointeger(L, -1));
+  lua_pushinteger(L, lref(L, 1));
   lua_setfield(L, LUA_REGISTRYINDEX, NOTIFY);
   return 0;
 }

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "dnshosts.h"
@@ -26,7 +28,8 @@
 #define MAXLEASE 64
 
 typedef struct fwd {
-  char rule[160];
+  char rule[256];
+  char path[108];     /* a Unix-domain host socket (libslirp >= 4.7), else "" */
   int udp;
   struct in_addr haddr, gaddr;
   int hport, gport;
@@ -179,7 +182,7 @@ static int port_of(const char *s, int min, long *out) {
   return 0;
 }
 
-#define RULE_SYNTAX "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport"
+#define RULE_SYNTAX "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport or unix:PATH-[guestaddr]:guestport"
 
 /* hostfwd: "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport". full=0 accepts QEMU's
  * hostfwd_remove form "[tcp|udp]:[hostaddr]:hostport" as well. */
@@ -190,8 +193,24 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
   memset(f, 0, sizeof *f);
   if (strlen(rule) >= sizeof f->rule) luaL_error(L, "hostfwd rule '%s' is too long", rule);
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
+  if (!strcmp(buf, "unix")) {
+    /* unix:PATH-[guestaddr]:guestport; the guest part has no '-', so the path may. */
+    const char *dash = strrchr(p, '-');
+    size_t n = dash && full ? (size_t)(dash - p) : strlen(p);
+    if (!full && dash && strchr(dash, ':')) n = (size_t)(dash - p);
+    if (n == 0 || n >= sizeof f->path || p[0] != '/')
+      luaL_error(L, "hostfwd rule '%s': the Unix socket path must be absolute and under %d bytes", rule,
+                 (int)sizeof f->path);
+    memcpy(f->path, p, n);
+    f->path[n] = 0;
+    snprintf(f->rule, sizeof f->rule, "%s", rule);
+    if (!full && (!dash || !strchr(dash, ':'))) return;
+    if (!dash) goto syntax;
+    p = dash + 1;
+    goto guest;
+  }
   if (!strcmp(buf, "udp")) f->udp = 1;
-  else if (strcmp(buf, "tcp") && buf[0]) luaL_error(L, "hostfwd rule '%s': protocol '%s' is not tcp or udp", rule, buf);
+  else if (strcmp(buf, "tcp") && buf[0]) luaL_error(L, "hostfwd rule '%s': protocol '%s' is not tcp, udp or unix", rule, buf);
   if (*p == '[') luaL_error(L, "hostfwd rule '%s': IPv6 host addresses are not supported", rule);
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
   /* Unlike QEMU, an empty host address is loopback: exposing a port needs an explicit 0.0.0.0. */
@@ -206,6 +225,8 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
   }
   if (take(buf, sizeof buf, &p, '-') < 0) goto syntax;
   if (port_of(buf, 0, &hp) < 0) luaL_error(L, "hostfwd rule '%s': host port '%s' is not 0..65535", rule, buf);
+  f->hport = (int)hp;
+guest:
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
   if (!buf[0]) f->gaddr = lu->dhcpstart;
   else if (inet_pton(AF_INET, buf, &f->gaddr) != 1)
@@ -216,7 +237,6 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
                ip4(f->gaddr, b1), ip4(lu->net, b2), prefix_bits(lu->mask));
   }
   if (port_of(p, 1, &gp) < 0) luaL_error(L, "hostfwd rule '%s': guest port '%s' is not 1..65535", rule, p);
-  f->hport = (int)hp;
   f->gport = (int)gp;
   snprintf(f->rule, sizeof f->rule, "%s", rule);
   return;
@@ -235,8 +255,12 @@ static void push_fwd(lua_State *L, const fwd *f) {
   lua_createtable(L, 0, 6);
   lua_pushstring(L, f->rule);
   lua_setfield(L, -2, "rule");
-  lua_pushstring(L, f->udp ? "udp" : "tcp");
+  lua_pushstring(L, f->path[0] ? "unix" : f->udp ? "udp" : "tcp");
   lua_setfield(L, -2, "proto");
+  if (f->path[0]) {
+    lua_pushstring(L, f->path);
+    lua_setfield(L, -2, "host_path");
+  }
   lua_pushstring(L, ip4(f->haddr, b));
   lua_setfield(L, -2, "host_addr");
   lua_pushinteger(L, f->hport);
@@ -247,6 +271,20 @@ static void push_fwd(lua_State *L, const fwd *f) {
   lua_setfield(L, -2, "guest_port");
 }
 
+/* Host port 0 asks for any free port: pick one here, so that info() shows it and the rule can be
+ * removed by it (slirp only knows rules by their host port). */
+static int pick_port(int udp, struct in_addr a) {
+  int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = a, .sin_port = 0};
+  socklen_t len = sizeof sa;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+    port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
 /* user:hostfwd_add(rule) */
 static int user_hostfwd_add(lua_State *L) {
   luser *lu = check(L);
@@ -254,9 +292,24 @@ static int user_hostfwd_add(lua_State *L) {
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 1);
   if (lu->nfwd == MAXFWD) return luaL_error(L, "hostfwd rule '%s': too many rules (%d)", rule, MAXFWD);
+  if (f.path[0]) {
+    for (int i = 0; i < lu->nfwd; i++)
+      if (!strcmp(lu->fwds[i].path, f.path))
+        return luaL_error(L, "hostfwd rule '%s': %s is already forwarded by '%s'", rule, f.path, lu->fwds[i].rule);
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    struct sockaddr_in gi = {.sin_family = AF_INET, .sin_addr = f.gaddr, .sin_port = htons((uint16_t)f.gport)};
+    strcpy(su.sun_path, f.path);
+    int r = net_user_hostxfwd_add(lu->u, (struct sockaddr *)&su, sizeof su, (struct sockaddr *)&gi, sizeof gi, 0);
+    if (r < 0) return luaL_error(L, "hostfwd rule '%s': cannot listen on %s: %s", rule, f.path, strerror(-r));
+    lu->fwds[lu->nfwd++] = f;
+    push_fwd(L, &f);
+    return 1;
+  }
+  if (f.hport == 0 && (f.hport = pick_port(f.udp, f.haddr)) < 0)
+    return luaL_error(L, "hostfwd rule '%s': no free port: %s", rule, strerror(errno));
   for (int i = 0; i < lu->nfwd; i++) {
     fwd *o = &lu->fwds[i];
-    if (o->udp == f.udp && o->hport == f.hport && f.hport != 0 && o->haddr.s_addr == f.haddr.s_addr)
+    if (!o->path[0] && o->udp == f.udp && o->hport == f.hport && o->haddr.s_addr == f.haddr.s_addr)
       return luaL_error(L, "hostfwd rule '%s': host port %d is already forwarded by '%s'", rule, f.hport, o->rule);
   }
   int r = net_user_hostfwd_add(lu->u, f.udp, f.haddr, f.hport, f.gaddr, f.gport);
@@ -278,8 +331,17 @@ static int user_hostfwd_remove(lua_State *L) {
   parse_hostfwd(L, lu, rule, &f, 0);
   for (int i = 0; i < lu->nfwd; i++) {
     fwd *o = &lu->fwds[i];
-    if (o->udp != f.udp || o->hport != f.hport || o->haddr.s_addr != f.haddr.s_addr) continue;
-    int r = net_user_hostfwd_remove(lu->u, f.udp, f.haddr, f.hport);
+    int r;
+    if (f.path[0] || o->path[0]) {
+      if (strcmp(o->path, f.path)) continue;
+      struct sockaddr_un su = {.sun_family = AF_UNIX};
+      strcpy(su.sun_path, f.path);
+      r = net_user_hostxfwd_remove(lu->u, (struct sockaddr *)&su, sizeof su, 0);
+      if (r == 0) unlink(f.path);
+    } else {
+      if (o->udp != f.udp || o->hport != f.hport || o->haddr.s_addr != f.haddr.s_addr) continue;
+      r = net_user_hostfwd_remove(lu->u, f.udp, f.haddr, f.hport);
+    }
     if (r < 0) return luaL_error(L, "hostfwd rule '%s': slirp could not remove it: %s", rule, strerror(-r));
     memmove(o, o + 1, sizeof *o * (lu->nfwd - i - 1));
     lu->nfwd--;
@@ -401,8 +463,6 @@ static void smb_cleanup(luser *lu) {
 }
 
 static const char *find_smbd(char *buf, size_t cap) {
-  const char *env = getenv("LEMU_SMBD");
-  if (env) return access(env, X_OK) == 0 ? env : NULL;
   const char *dirs[] = {"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", NULL};
   for (int i = 0; dirs[i]; i++) {
     snprintf(buf, cap, "%s/smbd", dirs[i]);
@@ -413,12 +473,14 @@ static const char *find_smbd(char *buf, size_t cap) {
 
 /* As QEMU: a private directory with an smb.conf sharing dir as [qemu], and smbd started per
  * connection to smbserver:139 and :445 with its stdio as the connection. */
-static void smb_setup(lua_State *L, luser *lu, const char *dir) {
+static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd_override) {
   char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[4 * PATH_MAX];
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     luaL_error(L, "option 'smb': '%s' is not a directory", dir);
-  const char *bin = find_smbd(smbd, sizeof smbd);
+  const char *bin = smbd_override ? smbd_override : find_smbd(smbd, sizeof smbd);
+  if (smbd_override && access(smbd_override, X_OK) != 0)
+    luaL_error(L, "option 'smb': smbd '%s' is not an executable file", smbd_override);
   if (!bin) luaL_error(L, "option 'smb': smbd was not found (install Debian's samba package, or set LEMU_SMBD)");
   char real[PATH_MAX];
   if (!realpath(dir, real)) luaL_error(L, "option 'smb': '%s': %s", dir, strerror(errno));
@@ -454,6 +516,8 @@ static void closed_hook(net_user *u, void *ud) {
   (void)u;
   lu->u = NULL;
   smb_cleanup(lu);
+  for (int i = 0; i < lu->nfwd; i++)
+    if (lu->fwds[i].path[0]) unlink(lu->fwds[i].path);   /* slirp leaves its socket files */
 }
 
 /* user:_dns_hosts(table): the local DNS table (set once, right after creation). */
@@ -485,10 +549,10 @@ static int user_dns_hosts(lua_State *L) {
   return 0;
 }
 
-/* user:_smb(dir, smbd) */
+/* user:_smb(dir[, smbd]): smbd is the program to run instead of the one found on the system. */
 static int user_smb(lua_State *L) {
   luser *lu = check(L);
-  smb_setup(L, lu, luaL_checkstring(L, 2));
+  smb_setup(L, lu, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL));
   return 0;
 }
 

@@ -32,16 +32,51 @@ describe("vlan:user DHCP", function()
     lemu.run(function()
       local v = lemu.vlan "dhcp2"
       local u = v:user { net = "192.168.76.0/24", dhcpstart = "192.168.76.100", bootfile = "pxelinux.0",
-        domainname = "lab.test", dns_hosts = DNS }
+        domainname = "lab.test", hostname = "guest1", dnssearch = { "lab.test", "corp.test" }, dns_hosts = DNS }
       local g = G.new(v)
       local d = g:dhcp()
       assert.equal("192.168.76.100", d.yiaddr)
       assert.same({ "192.168.76.2" }, d.options.router)
       assert.same({ "192.168.76.3" }, d.options.dns)
       assert.equal("pxelinux.0", d.file)
+      assert.equal("lab.test", d.options.domain)
+      assert.equal("guest1", d.options.hostname)
+      -- option 119 (RFC 3397): both names, in DNS wire form
+      assert.matches("\3lab\4test\0", d.raw[119], 1, true)
+      assert.matches("\4corp", d.raw[119], 1, true)
       assert.equal("192.168.76.0/24", u:info().config.net)
       assert.equal("192.168.76.100", u:info().leases[1].ip)
     end)
+  end)
+end)
+
+describe("vlan:user capture", function()
+  after_each(function() lemu.closeall() end)
+
+  it("a pcap of a DHCP exchange with slirp reads back in tshark", function()
+    if not H.have("tshark") then pending("tshark is not installed (scripts/deps.sh installs it)") return end
+    local dir = H.tmpdir()
+    local file = dir .. "/slirp-dhcp.pcap"
+    lemu.run(function()
+      local v = lemu.vlan "cap1"
+      local cap = v:capture { file = file }
+      v:user { dns_hosts = DNS }
+      G.new(v):dhcp()
+      cap:close()
+    end)
+    local p = io.popen("tshark -r " .. H.quote(file) .. " -T fields -E separator=/t -e dhcp.option.dhcp -e dhcp.ip.your -e eth.src 2>/dev/null")
+    local out = p:read("a")
+    p:close()
+    local rows = {}
+    for line in out:gmatch("[^\n]+") do
+      local t, your, src = line:match("^(%d*)\t([^\t]*)\t(.*)$")
+      if t and t ~= "" then rows[#rows + 1] = { tonumber(t), your, src } end
+    end
+    assert.same({ 1, 2, 3, 5 }, { rows[1][1], rows[2][1], rows[3][1], rows[4][1] })  -- discover offer request ack
+    assert.equal("10.0.2.15", rows[2][2])
+    assert.equal("10.0.2.15", rows[4][2])
+    assert.equal("52:55:0a:00:02:02", rows[4][3])
+    H.sh("rm -rf " .. H.quote(dir))
   end)
 end)
 
@@ -124,6 +159,34 @@ describe("vlan:user dns_hosts", function()
       assert.equal(4, c.queries)
       assert.equal(1, c.nxdomain)
     end)
+  end)
+
+  it("answers over IPv6 at ipv6-dns too", function()
+    lemu.run(function()
+      local v = lemu.vlan "dns4"
+      v:user { dns_hosts = { ["v6.test"] = "fec0::42" } }
+      local g = G.new(v)
+      g:send { eth = { dst = "52:55:0a:00:02:02" }, ipv6 = { src = "fec0::5054:ff:fe12:3456", dst = "fec0::3" },
+        udp = { sport = 5300, dport = 53 }, dns = { id = 77, rd = true, questions = { { name = "v6.test", type = "AAAA" } } } }
+      local r = g:recv(function(r) return r.dns and r.dns.qr and r.dns.id == 77 end, 2000, "a DNS answer over IPv6")
+      assert.equal("fec0::3", r.ipv6.src)
+      assert.is_true(r.udp.checksum_ok)
+      assert.equal("fec0::42", r.dns.answers[1].data)
+    end)
+  end)
+
+  it("lemu.user_defaults makes the local table the default for nets that give none", function()
+    local saved = lemu.user_defaults.dns_hosts
+    lemu.user_defaults.dns_hosts = {}
+    lemu.run(function()
+      local v = lemu.vlan "dns3"
+      local u = v:user {}
+      local g = G.new(v)
+      g:dhcp()
+      assert.equal(3, query(g, "example.com", "A", 9).rcode)
+      assert.equal(1, u:info().counters.dns.nxdomain)
+    end)
+    lemu.user_defaults.dns_hosts = saved
   end)
 
   it("rejects a bad table entry", function()

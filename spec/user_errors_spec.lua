@@ -60,7 +60,8 @@ describe("vlan:user bad input", function()
         assert.matches(pat, e, 1, true)
       end
       bad("tcp:2222", "is malformed: expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport")
-      bad("sctp::2222-:22", "protocol 'sctp' is not tcp or udp")
+      bad("sctp::2222-:22", "protocol 'sctp' is not tcp, udp or unix")
+      bad("unix:relative.sock-:22", "the Unix socket path must be absolute")
       bad("tcp::70000-:22", "host port '70000' is not 0..65535")
       bad("tcp::2222-:0", "guest port '0' is not 1..65535")
       bad("tcp:localhost:2222-:22", "host address 'localhost' is not an IPv4 address")
@@ -105,6 +106,36 @@ describe("vlan:user bad input", function()
     end)
   end)
 
+  it("smb= writes QEMU's private smb.conf, runs smbd per connection to 10.0.2.4:445, removes it on close", function()
+    local share = H.tmpdir()
+    local fake = H.tmpdir() .. "/smbd"
+    -- A stand-in smbd: shows the guest its arguments and the generated configuration.
+    H.write(fake, "#!/bin/sh\necho \"args: $*\"\ncat \"$4\"\n")
+    H.sh("chmod +x " .. H.quote(fake))
+    local saved = lemu.smbd
+    lemu.smbd = fake
+    local smbdir
+    lemu.run(function()
+      local v = lemu.vlan "smb1"
+      local u = v:user { smb = share, dns_hosts = DNS }
+      smbdir = u:info().config.smb_dir
+      assert.matches("^/tmp/lemu%-smb%.", smbdir)
+      local h = v:endpoint {}:host()
+      h:dhcp()
+      local c = h:tcp_connect("10.0.2.4", 445, { timeout = 3000 })
+      local text = c:read_all { timeout = 5000 }
+      assert.matches("args: -l " .. smbdir .. " -s " .. smbdir .. "/smb.conf", text, 1, true)
+      assert.matches("[qemu]\npath=" .. share .. "\n", text, 1, true)
+      assert.matches("interfaces=127.0.0.1", text, 1, true)
+      assert.matches("map to guest = Bad User", text, 1, true)
+      u:close()
+    end)
+    lemu.smbd = saved
+    assert.is_nil(H.read(smbdir .. "/smb.conf"))
+    assert.equal(1, select(2, H.sh("test -d " .. H.quote(smbdir))))
+    H.sh("rm -rf " .. H.quote(share) .. " " .. H.quote(fake:match("^(.*)/")))
+  end)
+
   it("says smbd is missing when it is", function()
     local dir = H.tmpdir()
     if H.have("smbd") or select(2, H.sh("test -x /usr/sbin/smbd")) == 0 then
@@ -123,7 +154,7 @@ describe("command line -netdev user / -net user", function()
     local out, status = H.lemu { "-netdev", "user,id=n0,hostfwd=tcp::0-:22,colour=blue" }
     assert.equal(1, status)
     assert.matches("unknown option 'colour'", out, 1, true)
-    assert.matches("valid: net, host,", out, 1, true)
+    assert.matches("valid: id, net, host,", out, 1, true)
     out, status = H.lemu { "-net", "user,vlan=1,hostfwd=tcp::2222" }
     assert.equal(1, status)
     assert.matches("hostfwd rule 'tcp::2222' is malformed", out, 1, true)

@@ -161,6 +161,7 @@ function M.install(lemu)
   cmdline.netdev_kinds = cmdline.netdev_kinds or {}
 
   local function nd_register(state, id, vlan, port)
+    state.hold = true   -- a network built from options serves until interrupted (lemu.main)
     if id then
       local nd = cmdline.netdevs(state)
       if nd[id] then error(("duplicate netdev id '%s'"):format(id), 0) end

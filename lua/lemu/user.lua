@@ -31,6 +31,13 @@ local function as_list(v, name)
 end
 
 function M.install(lemu)
+  -- Options every vlan:user gets unless it gives them. LEMU_DNS_LOCAL=1 in the environment (the
+  -- test suite sets it) makes the local DNS table the default, so no DNS query leaves the machine
+  -- even from a script that forgot dns_hosts.
+  lemu.user_defaults = {}
+  -- The smbd that smb= runs (nil: /usr/sbin/smbd or wherever the system has it).
+  lemu.smbd = os.getenv("LEMU_SMBD")
+  if os.getenv("LEMU_DNS_LOCAL") == "1" then lemu.user_defaults.dns_hosts = {} end
   local reg = debug.getregistry()
   local V, U = reg["lemu.vlan"], reg["lemu.user"]
   local extra = setmetatable({}, { __mode = "k" })   -- user -> { dir=, guestfwds = {...} }
@@ -162,6 +169,9 @@ function M.install(lemu)
       if o[c] ~= nil then error(("vlan:user: option '%s' is given twice"):format(valid[c]), 2) end
       o[c] = v
     end
+    for k, v in pairs(lemu.user_defaults) do
+      if valid[canon(k)] and o[canon(k)] == nil then o[canon(k)] = v end
+    end
     local ok, hostfwd = pcall(as_list, o.hostfwd, "hostfwd")
     if not ok then error(hostfwd, 2) end
     local guestfwd
@@ -174,7 +184,7 @@ function M.install(lemu)
     if not ok then error("vlan:user: " .. strip_where(u), 2) end
     local ok2, err = pcall(function()
       if o["dns-hosts"] then u:_dns_hosts(o["dns-hosts"]) end
-      if o.smb then u:_smb(o.smb) end
+      if o.smb then u:_smb(o.smb, lemu.smbd) end
       for _, r in ipairs(hostfwd) do u:hostfwd_add(r) end
       for _, g in ipairs(guestfwd) do
         if type(g) == "table" then u:guestfwd_add(g[1] or g.rule, g[2] or g.fn)
@@ -194,7 +204,8 @@ function M.install(lemu)
     for k, v in pairs(opts) do
       if k ~= "kind" and k ~= "type" and k ~= "id" and k ~= "vlan" then
         if not valid[canon(k)] then
-          error(("%s: unknown option '%s' (valid: %s)"):format(what, k, table.concat(M.options, ", ")), 0)
+          error(("%s: unknown option '%s' (valid: %s, %s)"):format(what, k,
+            what == "-net user" and "vlan, id" or "id", table.concat(M.options, ", ")), 0)
         end
         t[k] = v
       end
