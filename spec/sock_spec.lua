@@ -212,6 +212,19 @@ describe("socket command-line options", function()
   after_each(function() lemu.closeall() end)
   local cmdline = require "lemu.cmdline"
 
+  it("lemu -net user -net socket,listen= serves DHCP to a VLAN that connects", function()
+    lemu.run(function()
+      local port = tmp_port()
+      local p = lemu.process({ H.lemu_bin, "-net", "user", "-net", "socket,listen=127.0.0.1:" .. port }, { quiet = true })
+      local v = lemu.vlan(0)
+      local s = v:socket { connect = "127.0.0.1:" .. port, reconnect = 0.05 }
+      local ep = v:endpoint {}
+      s:wait { timeout = 5000 }
+      lease(ep)
+      stop { p }
+    end)
+  end)
+
   it("-netdev stream and -net socket become the same calls", function()
     lemu.run(function()
       local l = lemu.vlan("x"):socket { listen = ":0" }
