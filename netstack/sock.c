@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ struct net_sock {
   unsigned sslen;
   int is_unix;
   sock_conn *listener;
+  net_tap hubwatch;       /* a listener learns through gone() that its VLAN closed */
   sock_peer *peers;       /* attached peers */
   sock_peer *grave;       /* detached peers without a handle, freed with the socket */
   int npeers;
@@ -486,11 +488,27 @@ static void stream_resume(sock_peer *p) {
   if (!p->paused && !p->dead && p->conn) uv_read_start(&p->conn->u.s, on_alloc, on_read);
 }
 
+static void hubwatch_frame(net_tap *t, const net_frame *f, int dir) { (void)t; (void)f; (void)dir; }
+
+static void hubwatch_gone(net_tap *t) {
+  net_sock *s = (net_sock *)((char *)t - offsetof(net_sock, hubwatch));
+  s->hub = NULL;
+}
+
 static void on_accept(uv_stream_t *server, int status) {
   sock_conn *lc = server->data;
   net_sock *s = lc->s;
   if (status < 0 || s->obj.closing) {
     if (status < 0) log_warn("sock", "%s: accept failed: %s", s->addr, uv_strerror(status));
+    return;
+  }
+  if (!s->hub) {
+    /* the VLAN was closed under the listener: take the connection only to close it */
+    sock_conn *c = conn_new(s, NULL);
+    if (c) {
+      if (uv_accept(server, &c->u.s) == 0) log_warn("sock", "%s: refused a peer: the VLAN is closed", s->addr);
+      uv_close(&c->u.h, conn_closed);
+    }
     return;
   }
   sock_peer *p = peer_new(s, &stream_ops, 1);
@@ -810,7 +828,11 @@ static void sock_objclose(rt_obj *o) {
     }
   }
   s->npeers = 0;
-  if (s->listener) { conn_free(s->listener); s->listener = NULL; }
+  if (s->listener) {
+    conn_free(s->listener);
+    s->listener = NULL;
+    if (s->hub) net_hub_remove_tap(s->hub, &s->hubwatch);
+  }
   if (s->cfg.mode == NET_SOCK_UDP || s->cfg.mode == NET_SOCK_MCAST) {
     if (s->has_rpoll) uv_close((uv_handle_t *)&s->rpoll, handle_closed);
     if (s->has_wpoll) uv_close((uv_handle_t *)&s->wpoll, handle_closed);
@@ -838,6 +860,11 @@ static int listen_open(net_sock *s, char *err, size_t errlen) {
     r = uv_tcp_bind(&c->u.tcp, (struct sockaddr *)&s->ss, 0);
   }
   if (r == 0) r = uv_listen(&c->u.s, 16, on_accept);
+  if (r == 0) {
+    s->hubwatch.fn = hubwatch_frame;
+    s->hubwatch.gone = hubwatch_gone;
+    net_hub_add_tap(s->hub, &s->hubwatch);
+  }
   if (r) {
     snprintf(err, errlen, "cannot listen on %s: %s%s", s->addr, uv_strerror(r),
              r == UV_EADDRINUSE ? " (another process has it; pick another port or path)" : "");

@@ -372,3 +372,55 @@ TEST(a_peer_that_stops_reading_is_dropped_as_stalled) {
   net_port_detach(&a.port);
   lemu_rt_free(rt);
 }
+
+TEST(a_listener_outlives_its_vlan_safely) {
+  const char *e;
+  char err[256];
+  lemu_rt *rt = lemu_rt_new(&e);
+  net_hub *ha = net_hub_new(rt, "a"), *hb = net_hub_new(rt, "b");
+  net_sock_config lc = {.mode = NET_SOCK_LISTEN, .addr = "127.0.0.1:0"};
+  net_sock *l = net_sock_open(rt, ha, &lc, err, sizeof err);
+  events = drops = 0;
+  net_hub_close(ha);                      /* the VLAN goes; the listener stays */
+  net_sock_config cc = {.mode = NET_SOCK_CONNECT, .addr = net_sock_local(l)};
+  net_sock *c = net_sock_open(rt, hb, &cc, err, sizeof err);
+  net_sock_on_event(c, note_drop, NULL);
+  /* the client connects, then is closed at once by the listener */
+  CHECK(run_until(rt, &drops, 1, 2000));
+  CHECK_EQ(net_sock_npeers(l), 0);
+  lemu_rt_free(rt);
+}
+
+TEST(a_runt_frame_is_counted_and_the_connection_kept) {
+  const char *e;
+  char err[256];
+  lemu_rt *rt = lemu_rt_new(&e);
+  net_hub *ha = net_hub_new(rt, "a");
+  sink a;
+  sink_init(&a, ha);
+  net_sock_config lc = {.mode = NET_SOCK_LISTEN, .addr = "[::1]:0"};
+  net_sock *l = net_sock_open(rt, ha, &lc, err, sizeof err);
+  if (!l) { ctest_skip("no IPv6 loopback"); net_port_detach(&a.port); lemu_rt_free(rt); return; }
+  CHECK(strncmp(net_sock_local(l), "[::1]:", 6) == 0);
+  /* a 4-byte frame (too short for Ethernet), then a good 60-byte one */
+  static uint8_t bytes[4 + 4 + 4 + 60] = {0, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 60};
+  memcpy(bytes + 12, frame60, 60);
+  rawc raw = {.buf = bytes, .len = sizeof bytes};
+  uv_tcp_init(rt_loop(rt), &raw.tcp);
+  raw.tcp.data = &raw;
+  raw.req.data = &raw;
+  struct sockaddr_storage ss;
+  unsigned sl;
+  net_sock_parse_addr(net_sock_local(l), &ss, &sl, err, sizeof err);
+  uv_tcp_connect(&raw.req, &raw.tcp, (struct sockaddr *)&ss, raw_connected);
+  CHECK(run_until(rt, &a.got, 1, 2000));
+  net_sock_peerinfo pi;
+  CHECK_EQ(net_sock_peer(l, 0, &pi), 0);
+  CHECK_EQ(pi.stats->from_peer.drops, 1);
+  CHECK_EQ(pi.stats->from_peer.frames, 1);
+  CHECK_EQ(pi.connected, 1);
+  uv_close((uv_handle_t *)&raw.tcp, raw_closed);
+  run_until(rt, &raw.closed, 1, 1000);
+  net_port_detach(&a.port);
+  lemu_rt_free(rt);
+}
