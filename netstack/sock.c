@@ -327,6 +327,7 @@ static void defer_drop(sock_peer *p, const char *fmt, const char *arg) {
 
 static void parse(sock_peer *p) {
   size_t off = 0;
+  sock_conn *conn = p->conn;   /* a receiver may drop or reconnect us while a frame is delivered */
   while (!p->paused && p->rlen - off >= 4) {
     const uint8_t *b = p->rbuf + off;
     uint32_t len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -339,7 +340,7 @@ static void parse(sock_peer *p) {
     if (p->rlen - off - 4 < len) break;
     from_peer(p, b + 4, len);
     off += 4 + len;
-    if (p->dead || !p->conn || p->s->obj.closing) return;   /* a receiver closed us */
+    if (p->dead || p->conn != conn || p->s->obj.closing) return;   /* dropped, reconnected or closed */
     if (!vlan_has_room(p)) {
       p->paused = 1;
       uv_read_stop(&p->conn->u.s);
@@ -601,8 +602,8 @@ static void on_tick(uv_timer_t *t) {
   int paused = 0, streams = 0;
   uint64_t now = now_ns(s), stall = (uint64_t)s->cfg.stall_ms * 1000000u;
   sock_peer *next;
-  for (sock_peer *p = s->peers; p; p = next) {
-    next = p->next;
+  for (sock_peer *p = s->peers; p && !s->obj.closing; p = next) {
+    next = p->next;   /* peers dropped meanwhile stay allocated until their close callbacks */
     if (p->drop_pending) { peer_drop(p, p->drop_pending); continue; }
     if (s->cfg.mode == NET_SOCK_UDP || s->cfg.mode == NET_SOCK_MCAST) {
       if (s->rpoll_on == 0 && p->paused && vlan_has_room(p)) {

@@ -117,6 +117,15 @@ describe("socket backends between lemu processes", function()
       lease(ep)
       ping_all(ep, { "B" })
       assert.is_true(c:info().connections >= 1)
+      -- asked to, the client drops its connection and connects again
+      local before = c:info().connections
+      c:reconnect()
+      lemu.wait("the client to reconnect", { timeout = 3000 }, function(wake)
+        local t = lemu.every(10, function() if c:info().connections > before and c:connected() == 1 then wake() end end)
+        return function() t:close() end
+      end)
+      assert.matches("reconnect requested", c:info().last_drop)
+      ping_all(ep, { "B" })
       stop { p }
       H.sh("rm -rf " .. d)
     end)
