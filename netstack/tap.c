@@ -147,6 +147,7 @@ static ssize_t tap_write(net_fdport *fp, const uint8_t *buf, size_t len) {
 
 static void tap_closed(net_fdport *fp) {
   net_tap_dev *t = fp->owner;
+  close(fp->fd);   /* only now: libuv wants the descriptor open until its poll handle is closed */
   rt_obj_del(&t->obj);
   free(t);
 }
@@ -160,7 +161,6 @@ static void tap_objclose(rt_obj *o) {
     char err[256];
     if (run_script(t->downscript, t->ifname, err, sizeof err) < 0) log_warn("tap", "%s", err);
   }
-  close(t->fp.fd);
   net_fdport_stop(&t->fp);
 }
 
