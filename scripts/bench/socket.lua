@@ -15,8 +15,8 @@ local s = v:stream { addr = addr, reconnect = 0.05 }
 local ep = v:endpoint {}
 s:wait { timeout = 5000 }
 local frame = string.rep("\255", 6) .. string.rep("\2", 6) .. "\136\181" .. string.rep("x", size - 14)
--- lemu.sleep(0) would starve the loop (a 0 ms libuv timer re-armed from its own callback runs
--- again before any I/O), so each batch waits 1 ms; the batch is sized to keep the link busy.
+-- Each batch waits 1 ms: lemu.sleep(0) in a tight loop keeps libuv in its timer phase most of the
+-- time, which delays socket I/O and even SIGTERM. The batch is sized to keep the link busy.
 local batch = math.max(64, math.floor(2e6 / size))
 while true do
   for _ = 1, batch do ep:send(frame) end
