@@ -2,13 +2,10 @@
  * net_user, forwarding rules in QEMU's syntax, the local DNS table, smbd for `smb=`, the DHCP
  * leases seen on the wire, and user:info(). Option names and lists are normalised by
  * lua/lemu/user.lua before they get here. */
-#define _GNU_SOURCE   /* nftw */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +18,8 @@
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "luser.h"
+#include "smb.h"
 #include "user.h"
 
 #define USER "lemu.user"
@@ -451,60 +450,16 @@ static int filter(net_user *u, const uint8_t *f, size_t len, void *ud) {
 
 /* ---- smb ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st; (void)flag; (void)ftw;
-  return remove(path);
-}
-
 static void smb_cleanup(luser *lu) {
-  if (!lu->smbdir[0]) return;
-  nftw(lu->smbdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  smb_rmtree(lu->smbdir);
   lu->smbdir[0] = 0;
 }
 
-static const char *find_smbd(char *buf, size_t cap) {
-  const char *dirs[] = {"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", NULL};
-  for (int i = 0; dirs[i]; i++) {
-    snprintf(buf, cap, "%s/smbd", dirs[i]);
-    if (access(buf, X_OK) == 0) return buf;
-  }
-  return NULL;
-}
-
-/* As QEMU: a private directory with an smb.conf sharing dir as [qemu], and smbd started per
- * connection to smbserver:139 and :445 with its stdio as the connection. */
-static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd_override) {
-  char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[4 * PATH_MAX];
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    luaL_error(L, "option 'smb': '%s' is not a directory", dir);
-  const char *bin = smbd_override ? smbd_override : find_smbd(smbd, sizeof smbd);
-  if (smbd_override && access(smbd_override, X_OK) != 0)
-    luaL_error(L, "option 'smb': smbd '%s' is not an executable file", smbd_override);
-  if (!bin) luaL_error(L, "option 'smb': smbd was not found (install Debian's samba package, or set LEMU_SMBD)");
-  char real[PATH_MAX];
-  if (!realpath(dir, real)) luaL_error(L, "option 'smb': '%s': %s", dir, strerror(errno));
-  snprintf(lu->smbdir, sizeof lu->smbdir, "/tmp/lemu-smb.XXXXXX");
-  if (!mkdtemp(lu->smbdir)) {
-    lu->smbdir[0] = 0;
-    luaL_error(L, "option 'smb': cannot create a private directory: %s", strerror(errno));
-  }
-  snprintf(conf, sizeof conf, "%s/smb.conf", lu->smbdir);
-  FILE *f = fopen(conf, "w");
-  if (!f) luaL_error(L, "option 'smb': cannot write %s: %s", conf, strerror(errno));
-  struct passwd *pw = getpwuid(geteuid());
-  fprintf(f,
-          "[global]\n"
-          "private dir=%s\ninterfaces=127.0.0.1\nbind interfaces only=yes\npid directory=%s\n"
-          "lock directory=%s\nstate directory=%s\ncache directory=%s\nncalrpc dir=%s/ncalrpc\n"
-          "log file=%s/log.smbd\nsmb passwd file=%s/smbpasswd\nsecurity = user\n"
-          "map to guest = Bad User\nload printers = no\nprinting = bsd\ndisable spoolss = yes\n"
-          "usershare max shares = 0\n"
-          "[qemu]\npath=%s\nread only=no\nguest ok=yes\nforce user=%s\n",
-          lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir,
-          lu->smbdir, real, pw ? pw->pw_name : "root");
-  fclose(f);
-  snprintf(cmd, sizeof cmd, "%s -l %s -s %s", bin, lu->smbdir, conf);
+/* As QEMU: smbd started per connection to smbserver:139 and :445 with its stdio as the connection. */
+static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd) {
+  char cmd[4 * PATH_MAX], err[PATH_MAX + 128];
+  if (smb_prepare(dir, smbd, lu->smbdir, sizeof lu->smbdir, cmd, sizeof cmd, err, sizeof err) != 0)
+    luaL_error(L, "option 'smb': %s", err);
   if (net_user_add_exec(lu->u, cmd, lu->smbserver, 139) < 0 || net_user_add_exec(lu->u, cmd, lu->smbserver, 445) < 0)
     luaL_error(L, "option 'smb': slirp could not forward %s:139 and :445 to smbd", inet_ntoa(lu->smbserver));
 }
@@ -839,7 +794,7 @@ static int l_mkdtemp(lua_State *L) {
 static int l_rmtree(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   if (strncmp(dir, "/tmp/", 5) != 0) return luaL_error(L, "rmtree: refusing '%s' (only /tmp)", dir);
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  smb_rmtree(dir);
   return 0;
 }
 
@@ -858,7 +813,8 @@ int luaopen_lemu_usernet(lua_State *L) {
   lua_pushcclosure(L, user_guestfwd_exec, 1);
   lua_setfield(L, -2, "_guestfwd_unix");
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"new", l_new}, {"mkdtemp", l_mkdtemp}, {"rmtree", l_rmtree}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"new", l_new}, {"mkdtemp", l_mkdtemp}, {"rmtree", l_rmtree},
+                                {"bench_ping", luser_bench_ping}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

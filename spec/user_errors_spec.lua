@@ -161,8 +161,8 @@ describe("command line -netdev user / -net user", function()
   end)
 
   it("translates options into vlan:user calls (repeated hostfwd, dns_hosts) and keeps serving", function()
-    local l = io.popen("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'")
-    local port = tonumber(l:read("a"))
+    local l = lemu.tcp_listen("127.0.0.1", 0)
+    local _, port = l:address()
     l:close()
     local script = H.tmpdir() .. "/check.lua"
     H.write(script, ([[

@@ -57,6 +57,9 @@ describe("hostfwd", function()
         if k.proto == "TCP" and k.dst_port == 8080 and k.dst_addr == "10.0.2.15" then found = k end
       end
       assert.is_truthy(found, "the connection is listed in user:info().connections")
+      local text = tostring(u:info())
+      assert.matches(("hostfwd tcp 127.0.0.1:%d -> 10.0.2.15:8080"):format(hp), text, 1, true)
+      assert.matches("TCP[ESTABLISHED]", text, 1, true)
       c:close { timeout = 3000 }
       assert.is_nil(client:read { timeout = 2000 })
     end)
