@@ -2,6 +2,7 @@
 #include "fdport.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +138,9 @@ int net_fdport_receive(net_port *p, net_frame *f) { return fd_receive(p, f); }
 
 const net_fdport *net_fdport_of(const net_port *p) {
   return p->ops->receive == net_fdport_receive ? p->owner : NULL;
+}
+
+void net_ignore_sigpipe(void) {
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
 }

@@ -46,6 +46,12 @@ int net_fdport_receive(net_port *p, net_frame *f);
 /* The fd port behind port p if its receive is net_fdport_receive, else NULL. */
 const net_fdport *net_fdport_of(const net_port *p);
 
+/* Backends that write to sockets call this when they open: a write to a peer that has gone raises
+ * SIGPIPE, which would end the whole process silently (libuv and libvdeplug write without
+ * MSG_NOSIGNAL); ignored, the write fails with EPIPE instead. A handler the embedder installed is
+ * left alone. */
+void net_ignore_sigpipe(void);
+
 /* Some other port on p's VLAN could take a frame now (QEMU's hub semantics). */
 int net_vlan_has_room(const net_port *p);
 

@@ -241,6 +241,7 @@ static const rt_objtype sock_type = {"socket", sock_objclose};
 
 
 net_sock *net_sock_open(lemu_rt *rt, net_hub *hub, const net_sock_config *cfg, char *err, size_t errlen) {
+  net_ignore_sigpipe();
   net_sock *s = calloc(1, sizeof *s);
   if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
   s->hub = hub;

@@ -57,6 +57,7 @@ net_vde *net_vde_open(lemu_rt *rt, net_hub *hub, const char *url, int port, cons
   net_vde *v = calloc(1, sizeof *v);
   if (!v) { snprintf(err, errlen, "out of memory"); return NULL; }
   snprintf(v->url, sizeof v->url, "%s", url ? url : "");
+  net_ignore_sigpipe();
   struct vde_open_args args = {.port = port, .group = (char *)group, .mode = mode ? mode : 0700};
   errno = 0;
   v->conn = vde_open(v->url, "lemu", &args);

@@ -424,3 +424,41 @@ TEST(a_runt_frame_is_counted_and_the_connection_kept) {
   net_port_detach(&a.port);
   lemu_rt_free(rt);
 }
+
+static void raw_close_now(uv_connect_t *r, int st) {
+  rawc *c = r->data;
+  c->done = st ? -1 : 1;
+  uv_close((uv_handle_t *)&c->tcp, raw_closed);
+}
+
+TEST(writing_to_a_peer_that_has_gone_drops_it_and_the_process_lives) {
+  const char *e;
+  char err[256];
+  lemu_rt *rt = lemu_rt_new(&e);
+  net_hub *ha = net_hub_new(rt, "a");
+  sink a;
+  sink_init(&a, ha);
+  net_sock_config lc = {.mode = NET_SOCK_LISTEN, .addr = "127.0.0.1:0"};
+  net_sock *l = net_sock_open(rt, ha, &lc, err, sizeof err);
+  events = drops = 0;
+  net_sock_on_event(l, note_drop, NULL);
+  rawc raw = {0};
+  uv_tcp_init(rt_loop(rt), &raw.tcp);
+  raw.tcp.data = &raw;
+  raw.req.data = &raw;
+  struct sockaddr_storage ss;
+  unsigned sl;
+  net_sock_parse_addr(net_sock_local(l), &ss, &sl, err, sizeof err);
+  uv_tcp_connect(&raw.req, &raw.tcp, (struct sockaddr *)&ss, raw_close_now);
+  CHECK(run_until(rt, &raw.closed, 1, 2000));
+  /* The peer is gone. The first write still succeeds and draws a reset; the next one, made from
+   * the first one's completion before the listener reads the reset, fails: with EPIPE, not a
+   * SIGPIPE that would end this process. */
+  net_port_send(&a.port, big, sizeof big);
+  usleep(20000);
+  net_port_send(&a.port, big, sizeof big);
+  CHECK(run_until(rt, &drops, 1, 3000));
+  CHECK_EQ(net_sock_npeers(l), 0);
+  net_port_detach(&a.port);
+  lemu_rt_free(rt);
+}
