@@ -12,6 +12,8 @@
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "lsock.h"
+#include "lhostnet.h"
 #include "rt.h"
 
 static const char PENDING[] = "lemu.pending";
@@ -21,6 +23,9 @@ static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.csock", luaopen_lemu_csock},
+  {"lemu.ctap", luaopen_lemu_ctap},
+  {"lemu.cvde", luaopen_lemu_cvde},
   {"lemu.capture", luaopen_lemu_capture},
   {"lemu.bench", luaopen_lemu_bench},
   {"lemu.stream.core", luaopen_lemu_stream},
