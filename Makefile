@@ -72,13 +72,15 @@ run: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lua/5.4/lemu \
+	  $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lemu/lua \
 	  $(DESTDIR)$(PREFIX)/share/doc/lemu
 	install -m 755 $(BUILD)/lemu $(DESTDIR)$(PREFIX)/bin/lemu
 	install -m 755 $(BUILD)/lemu.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lemu.so
 	install -m 644 $(BUILD)/liblemu.a $(DESTDIR)$(PREFIX)/lib/liblemu.a
 	install -m 644 core/lemu.h $(DESTDIR)$(PREFIX)/include/lemu.h
-	install -m 644 $(LUASRC) $(DESTDIR)$(PREFIX)/share/lua/5.4/lemu/
+	# The Lua half is built into lemu.so and lemu; the sources go beside the docs for reading, not
+	# on package.path, where they would shadow the module.
+	install -m 644 $(LUASRC) $(DESTDIR)$(PREFIX)/share/lemu/lua/
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lemu/
 
 clean:

@@ -43,6 +43,21 @@ static void on_rl_line(char *line) {
   free(line);
 }
 
+/* Non-tty: hands over the first whole buffered line if a prompt is waiting; 1 if it did. */
+static int take_line(rl *r) {
+  char *nl = r->active ? memchr(r->pending, '\n', r->npending) : NULL;
+  if (!nl) return 0;
+  char line[sizeof r->pending];
+  size_t len = (size_t)(nl - r->pending);
+  memcpy(line, r->pending, len);
+  line[len] = 0;
+  memmove(r->pending, nl + 1, r->npending - len - 1);
+  r->npending -= len + 1;
+  r->active = 0;
+  deliver(line);
+  return 1;
+}
+
 static void read_plain(rl *r) {
   ssize_t n = read(0, r->pending + r->npending, sizeof r->pending - 1 - r->npending);
   if (n <= 0) {
@@ -52,17 +67,7 @@ static void read_plain(rl *r) {
     return;
   }
   r->npending += (size_t)n;
-  char *nl;
-  while (the_rl && r->active && (nl = memchr(r->pending, '\n', r->npending))) {
-    *nl = 0;
-    char line[sizeof r->pending];
-    size_t len = (size_t)(nl - r->pending);
-    memcpy(line, r->pending, len + 1);
-    memmove(r->pending, nl + 1, r->npending - len - 1);
-    r->npending -= len + 1;
-    r->active = 0;
-    deliver(line);
-  }
+  while (the_rl && take_line(r)) {}
   if (r->npending == sizeof r->pending - 1) { /* an over-long line: hand it over as it is */
     r->pending[r->npending] = 0;
     r->npending = 0;
@@ -152,20 +157,7 @@ static int l_prompt(lua_State *L) {
 /* Non-tty only: hand over a line that was already buffered. Returns true if it did. */
 static int l_drain(lua_State *L) {
   rl *r = the_rl;
-  int did = 0;
-  if (r && !r->tty && r->active && memchr(r->pending, '\n', r->npending)) {
-    char *nl = memchr(r->pending, '\n', r->npending);
-    *nl = 0;
-    char line[sizeof r->pending];
-    size_t len = (size_t)(nl - r->pending);
-    memcpy(line, r->pending, len + 1);
-    memmove(r->pending, nl + 1, r->npending - len - 1);
-    r->npending -= len + 1;
-    r->active = 0;
-    deliver(line);
-    did = 1;
-  }
-  lua_pushboolean(L, did);
+  lua_pushboolean(L, r && !r->tty && take_line(r));
   return 1;
 }
 
