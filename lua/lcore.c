@@ -303,12 +303,18 @@ static int lemu_bind(lua_State *L, lemu_rt *rt, int owns) {
   lua_pushlightuserdata(L, (void *)init);
   lua_pushcclosure(L, load_embedded, 1);
   lua_call(L, 0, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lemu.module");
   return 1;
 }
 
 int lemu_lua_open(lua_State *L, lemu_rt *rt) { return lemu_bind(L, rt, 0); }
 
 int luaopen_lemu(lua_State *L) {
+  /* A second `require "lemu"` after package.loaded was reset (busted does so between spec files)
+   * gets the module already bound to this state's runtime. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lemu.module") == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);
   if (!rt) return luaL_error(L, "lemu: %s", err);
