@@ -5,11 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lbench.h"
+#include "lcapture.h"
 #include "lemu.h"
+#include "lendpoint.h"
 #include "lmods.h"
 #include "lmachine.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "lsock.h"
+#include "lhostnet.h"
 #include "rt.h"
 
 static const char PENDING[] = "lemu.pending";
@@ -19,6 +24,14 @@ static const luaL_Reg cmodules[] = {
   {"lemu.core", luaopen_lemu_core},
   {"lemu.net", luaopen_lemu_net},
   {"lemu.cmachine", luaopen_lemu_cmachine},
+  {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.csock", luaopen_lemu_csock},
+  {"lemu.ctap", luaopen_lemu_ctap},
+  {"lemu.cvde", luaopen_lemu_cvde},
+  {"lemu.capture", luaopen_lemu_capture},
+  {"lemu.bench", luaopen_lemu_bench},
+  {"lemu.stream.core", luaopen_lemu_stream},
+  {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}
 };
 
@@ -313,8 +326,8 @@ static int lemu_bind(lua_State *L, lemu_rt *rt, int owns) {
 int lemu_lua_open(lua_State *L, lemu_rt *rt) { return lemu_bind(L, rt, 0); }
 
 int luaopen_lemu(lua_State *L) {
-  /* A second `require "lemu"` after package.loaded was reset (busted does so between spec files)
-   * gets the module already bound to this state's runtime. */
+  /* A second require in the same state (busted unloads modules between spec files) gets the same
+   * module and runtime: one state drives one runtime. */
   if (lua_getfield(L, LUA_REGISTRYINDEX, "lemu.module") == LUA_TTABLE) return 1;
   lua_pop(L, 1);
   const char *err;

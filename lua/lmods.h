@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 int luaopen_lemu_core(lua_State *L);
+int luaopen_lemu_stream(lua_State *L);
+int luaopen_lemu_usernet(lua_State *L);
 
 /* Generated from the files in lua/lemu/ by scripts/embed.lua; terminated by a NULL name. */
 struct lsrc { const char *name; const char *src; size_t len; };

@@ -30,6 +30,18 @@ static void push_counters(lua_State *L, const net_counters *c) {
   lua_setfield(L, -2, "drops");
 }
 
+static struct { const char *kind; lnet_info_fn fn; } info_fns[16];
+
+void lnet_register_info(const char *kind, lnet_info_fn fn) {
+  for (int i = 0; i < 16; i++) {
+    if (!info_fns[i].kind || strcmp(info_fns[i].kind, kind) == 0) {
+      info_fns[i].kind = kind;
+      info_fns[i].fn = fn;
+      return;
+    }
+  }
+}
+
 void lnet_push_port_info(lua_State *L, const net_port *p) {
   lua_createtable(L, 0, 8);
   lua_pushstring(L, p->ops->kind);
@@ -48,6 +60,8 @@ void lnet_push_port_info(lua_State *L, const net_port *p) {
   lua_setfield(L, -2, "rx");
   push_counters(L, &p->tx);
   lua_setfield(L, -2, "tx");
+  for (int i = 0; i < 16 && info_fns[i].kind; i++)
+    if (strcmp(info_fns[i].kind, p->ops->kind) == 0) info_fns[i].fn(L, p);
 }
 
 /* lemu.vlan(id): the VLAN with that number or name, created on first use. */
@@ -129,4 +143,51 @@ int luaopen_lemu_net(lua_State *L) {
   lua_pushcfunction(L, l_vlan);
   lua_setfield(L, -2, "vlan");
   return 1;
+}
+
+/* Marks mac as in use; returns whether it already was. */
+int lnet_claim_mac(lua_State *L, const uint8_t mac[6]) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, "lemu.usedmacs");
+  lua_pushlstring(L, (const char *)mac, 6);
+  int used = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 1);
+  lua_pushlstring(L, (const char *)mac, 6);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return used;
+}
+
+void lnet_default_mac(lua_State *L, uint8_t mac[6]) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "lemu.nextmac");
+  lua_Integer n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  do { /* skip MACs a script gave explicitly */
+    uint32_t low = (0x123456u + (uint32_t)n++) & 0xffffffu;
+    mac[0] = 0x52; mac[1] = 0x54; mac[2] = 0x00;
+    mac[3] = (uint8_t)(low >> 16); mac[4] = (uint8_t)(low >> 8); mac[5] = (uint8_t)low;
+  } while (lnet_claim_mac(L, mac));
+  lua_pushinteger(L, n);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lemu.nextmac");
+}
+
+int lnet_parse_mac(const char *s, uint8_t mac[6]) {
+  unsigned v[6];
+  char sep[5], end;
+  if (sscanf(s, "%2x%c%2x%c%2x%c%2x%c%2x%c%2x%c", &v[0], &sep[0], &v[1], &sep[1], &v[2], &sep[2],
+             &v[3], &sep[3], &v[4], &sep[4], &v[5], &end) != 11)
+    return -1;
+  for (int i = 0; i < 5; i++)
+    if (sep[i] != sep[0] || (sep[i] != ':' && sep[i] != '-')) return -1;
+  if (strlen(s) != 17) return -1;
+  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
+  return 0;
+}
+
+net_port *lnet_find_port(net_hub *h, const char *name) {
+  for (int i = 0; i < net_hub_nports(h); i++) {
+    net_port *p = net_hub_port(h, i);
+    if (strcmp(p->name, name) == 0) return p;
+  }
+  return NULL;
 }

@@ -103,7 +103,7 @@ static void drop_queue(net_port *p) {
   p->qcap = p->qhead = 0;
 }
 
-void net_port_set_queue_limit(net_port *p, unsigned limit) { p->qlimit = limit ? limit : 1; }
+void net_port_set_queue_limit(net_port *p, unsigned limit) { p->qlimit = limit; }
 
 void net_port_set_link(net_port *p, int up) {
   p->link_up = up;
@@ -123,6 +123,16 @@ void net_port_attach(net_port *p, net_hub *h) {
   p->hub = h;
 }
 
+/* Removes every tap of a list and tells each that what it watched is going. */
+static void release_taps(net_tap **list) {
+  while (*list) {
+    net_tap *t = *list;
+    *list = t->next;
+    t->next = NULL;
+    if (t->gone) t->gone(t);
+  }
+}
+
 void net_port_detach(net_port *p) {
   net_hub *h = p->hub;
   if (!h) return;
@@ -135,6 +145,7 @@ void net_port_detach(net_port *p) {
   }
   p->hub = NULL;
   drop_queue(p);
+  release_taps(&p->taps);
 }
 
 static void hub_forward(net_hub *h, net_port *src, net_frame *f) {
@@ -192,6 +203,7 @@ void net_port_remove_tap(net_port *p, net_tap *t) { remove_tap(&p->taps, t); }
 static void hub_objclose(rt_obj *o) {
   net_hub *h = (net_hub *)o;
   while (h->nports > 0) net_port_detach(h->ports[h->nports - 1]);
+  release_taps(&h->taps);
   free(h->ports);
   rt_obj_del(&h->obj);
   free(h);

@@ -32,6 +32,9 @@ typedef struct net_counters { uint64_t frames, bytes, drops; } net_counters;
  * owner, 1 = from the owner). Used by pcap and by Lua taps. */
 typedef struct net_tap {
   void (*fn)(struct net_tap *t, const net_frame *f, int dir);
+  /* Optional: the port left its hub, or the hub is closing. The tap has already been removed and
+   * must not touch the port or hub again (their memory may go away). */
+  void (*gone)(struct net_tap *t);
   struct net_tap *next;
 } net_tap;
 
@@ -58,8 +61,10 @@ int net_port_send_frame(net_port *p, net_frame *f);
 /* The owner can take frames again: deliver what is queued until it refuses one. */
 void net_port_ready(net_port *p);
 void net_port_set_link(net_port *p, int up);
-/* Sets the queue bound (frames); the default is 1024. */
+/* Sets the queue bound (frames); the default is 1024. 0: no queue, a refused frame is dropped and
+ * counted (for owners that keep their own bounded queue, like scripted endpoints). */
 void net_port_set_queue_limit(net_port *p, unsigned limit);
+/* Taps on a port see both directions. Detaching the port removes them and calls their gone(). */
 void net_port_add_tap(net_port *p, net_tap *t);
 void net_port_remove_tap(net_port *p, net_tap *t);
 

@@ -42,4 +42,155 @@ function cmdline.apply(list)
   return state
 end
 
+-- Parses a QEMU option string "kind,a=b,c=d" as QEMU's QemuOpts does: items separated by commas,
+-- ",," is a literal comma inside a value, a bare first item is the value of `implied` (e.g. "type"
+-- for -netdev, whose first word is the backend). Returns opts (key -> the last value given) and
+-- all (key -> list of every value, in order: for repeatable keys like hostfwd). A bare item later
+-- on is a flag: "foo" is foo=on (QEMU's shorthand). Errors name the offending item.
+function cmdline.parse_opts(s, implied)
+  if type(s) ~= "string" then error("expected an option string like 'a=b,c=d', got " .. type(s), 2) end
+  local items, cur, i = {}, {}, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    if c == "," then
+      if s:sub(i + 1, i + 1) == "," then
+        cur[#cur + 1] = ","
+        i = i + 1
+      else
+        items[#items + 1] = table.concat(cur)
+        cur = {}
+      end
+    else
+      cur[#cur + 1] = c
+    end
+    i = i + 1
+  end
+  items[#items + 1] = table.concat(cur)
+  local opts, all = {}, {}
+  for n, item in ipairs(items) do
+    local k, v = item:match("^([^=]*)=(.*)$")
+    if not k then
+      if item == "" then
+        if #s > 0 then error(("empty item in option string '%s'"):format(s), 2) end
+        goto continue
+      end
+      if n == 1 and implied then k, v = implied, item else k, v = item, "on" end
+    end
+    if k == "" then error(("item '%s' has no name before '='"):format(item), 2) end
+    opts[k] = v
+    all[k] = all[k] or {}
+    table.insert(all[k], v)
+    ::continue::
+  end
+  return opts, all
+end
+
+-- Checks that opts has only keys from the list `valid` (names); errors name the first unknown key
+-- and list the valid ones. `what` (optional) says whose options they are ("-net dump").
+function cmdline.check_keys(what, opts, valid)
+  local set = { kind = true, ["qom-type"] = true }  -- the first words of -net and -object
+  for _, k in ipairs(valid) do set[k] = true end
+  local bad = {}
+  for k in pairs(opts) do if not set[k] then bad[#bad + 1] = k end end
+  table.sort(bad)
+  if bad[1] then
+    error(("%sunknown option '%s' (valid: %s)"):format(what and (what .. ": ") or "", bad[1], table.concat(valid, ", ")), 0)
+  end
+end
+
+-- A yes/no option value as QEMU spells them.
+function cmdline.bool(what, v)
+  if v == nil then return nil end
+  if v == "on" or v == "yes" or v == "true" or v == "1" then return true end
+  if v == "off" or v == "no" or v == "false" or v == "0" then return false end
+  error(("%s=%s: expected on or off"):format(what, tostring(v)), 0)
+end
+
+-- -net KIND[,opts]: a dispatcher on the first word. Layers add kinds: net_kinds[kind] =
+-- function(opts, all, state) (opts from parse_opts, with opts.kind the first word).
+cmdline.net_kinds = {}
+
+-- -object TYPE,id=ID,...: object types by name, added the same way.
+cmdline.object_types = {}
+
+-- Netdevs by id (-netdev ID and the backends of -net): each { vlan = VLAN handle, port = the
+-- backend's port name }, so that filter-dump and NICs can find them.
+function cmdline.netdevs(state)
+  state.netdevs = state.netdevs or {}
+  return state.netdevs
+end
+
+local function kinds_list(t)
+  local names = {}
+  for k in pairs(t) do names[#names + 1] = k end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+cmdline.options.net = {
+  arg = "KIND[,opt=...]",
+  help = "legacy networking: -net dump,file=F[,vlan=N][,len=L] and the kinds other layers add",
+  apply = function(value, state)
+    local opts, all = cmdline.parse_opts(value, "kind")
+    local fn = cmdline.net_kinds[opts.kind or ""]
+    if not fn then
+      error(("unknown kind '%s' (valid: %s)"):format(tostring(opts.kind), kinds_list(cmdline.net_kinds)), 0)
+    end
+    return fn(opts, all, state)
+  end,
+}
+
+cmdline.options.object = {
+  arg = "TYPE,id=ID[,opt=...]",
+  help = "objects: filter-dump,id=ID,netdev=NETDEV,file=F[,maxlen=L] and the types other layers add",
+  apply = function(value, state)
+    local opts, all = cmdline.parse_opts(value, "qom-type")
+    local fn = cmdline.object_types[opts["qom-type"] or ""]
+    if not fn then
+      error(("unknown object type '%s' (valid: %s)"):format(tostring(opts["qom-type"]),
+        kinds_list(cmdline.object_types)), 0)
+    end
+    return fn(opts, all, state)
+  end,
+}
+
+-- -net dump[,vlan=N][,file=F][,len=L]: a pcap of everything on VLAN N (QEMU's legacy dump).
+cmdline.net_kinds.dump = function(opts)
+  cmdline.check_keys(nil, opts, { "vlan", "file", "len", "id", "name" })
+  local lemu = require "lemu"
+  local vlan = opts.vlan or "0"
+  if not vlan:match("^%d+$") then error(("vlan=%s: expected a VLAN number"):format(vlan), 0) end
+  local len = opts.len and tonumber(opts.len, 10)
+  if opts.len and (not len or len < 14 or len > 262144) then
+    error(("len=%s: expected a number of bytes from 14 to 262144"):format(opts.len), 0)
+  end
+  local file = opts.file or ("lemu-vlan%s.pcap"):format(vlan)
+  return lemu.vlan(tonumber(vlan)):capture { file = file, snaplen = len or 65535 }
+end
+
+-- -object filter-dump,id=ID,netdev=NETDEV,file=F[,maxlen=L]: a pcap of one netdev's traffic, both
+-- directions. The netdev is looked up once every option has been applied.
+cmdline.object_types["filter-dump"] = function(opts, _, state)
+  cmdline.check_keys(nil, opts, { "id", "netdev", "file", "maxlen" })
+  if not opts.id then error("filter-dump needs id=", 0) end
+  if not opts.netdev then error("filter-dump needs netdev= (the -netdev id whose traffic to dump)", 0) end
+  if not opts.file then error("filter-dump needs file= (the pcap file to write)", 0) end
+  local maxlen = opts.maxlen and tonumber(opts.maxlen, 10)
+  if opts.maxlen and (not maxlen or maxlen < 14 or maxlen > 262144) then
+    error(("maxlen=%s: expected a number of bytes from 14 to 262144"):format(opts.maxlen), 0)
+  end
+  state.started[#state.started + 1] = function()
+    local nd = cmdline.netdevs(state)[opts.netdev]
+    if not nd then
+      local ids = {}
+      for id in pairs(cmdline.netdevs(state)) do ids[#ids + 1] = id end
+      table.sort(ids)
+      error(("-object filter-dump,id=%s: netdev=%s: no such netdev (defined: %s)"):format(opts.id, opts.netdev,
+        #ids > 0 and table.concat(ids, ", ") or "none"), 0)
+    end
+    state.objects = state.objects or {}
+    state.objects[opts.id] = nd.vlan:capture { file = opts.file, snaplen = maxlen or 65535, port = nd.port }
+  end
+end
+
 return cmdline

@@ -183,6 +183,18 @@ end
 
 -- VLANs: lemu.vlan(0), lemu.vlan "lan" — the same VLAN for the same number or name.
 lemu.vlan = net.vlan
+-- Scripted endpoints: vlan:endpoint{mac=, name=, queue=}, ep:send, ep:recv{timeout=, match=}.
+require("lemu.endpoint").install(lemu)
+-- Socket backends: vlan:socket{}, vlan:stream{}, vlan:dgram{} (QEMU's -net socket, -netdev stream/dgram).
+require("lemu.sock").install(lemu)
+-- Host backends: vlan:tap{}, vlan:vde{}.
+require("lemu.hostnet").install(lemu)
+-- Host sockets for scripts: lemu.tcp_connect, lemu.tcp_listen, lemu.unix_listen, lemu.udp.
+require("lemu.stream").install(lemu)
+-- User-mode networking (libslirp): vlan:user{...}, QEMU's -netdev user / -net user.
+require("lemu.user").install(lemu)
+-- The packet library (also require "lemu.packet").
+lemu.packet = require "lemu.packet"
 
 -- Machines: lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, ...} (lua/lemu/machine.lua).
 lemu.machine = require("lemu.machine")(lemu)
