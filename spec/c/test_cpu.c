@@ -1,6 +1,8 @@
 /* test_cpu: runs lemu's bare-metal ISA tests (guest/isa, built with gcc-riscv64-unknown-elf and
  * committed as ELFs) on one hart; each reports through the sifive_test finisher which check
  * failed. */
+#include <stdio.h>
+
 #include "cpu_harness.h"
 #include "ctest.h"
 
@@ -62,5 +64,31 @@ TEST(cpu_trap_loop_returns) {
   cpu_get_csr(m->c, 0x343, &mtval);
   CHECK_EQ(mcause, 1);                          /* instruction access fault */
   CHECK_EQ(mtval, 0x50000000);
+  tm_free(m);
+}
+
+/* Differential FP test: guest/isa/fpdiff runs 105000 random F/D operations under random rounding
+ * modes; its per-operation hashes of results and flags must equal those qemu-system-riscv64 7.2
+ * (softfloat) printed for the same binary (guest/isa/fpdiff.expected). */
+TEST(isa_fp_matches_qemu) {
+  char want[4096];
+  FILE *f = fopen("guest/isa/fpdiff.expected", "r");
+  CHECK(f != NULL);
+  if (!f) return;
+  size_t n = fread(want, 1, sizeof want - 1, f);
+  fclose(f);
+  want[n] = 0;
+  tmach *m = tm_new(16 << 20);
+  CHECK_EQ(tm_load_elf(m, "guest/isa/bin/fpdiff.elf"), 0);
+  CHECK_EQ(tm_run(m, 200000000), 0x5555);
+  m->out[m->outn] = 0;
+  /* report the first operation whose hash differs */
+  const char *a = want, *b = m->out;
+  while (*a && *a == *b) a++, b++;
+  if (*a || *b) {
+    while (a > want && a[-1] != '\n') a--;
+    printf("# fpdiff: qemu says: %.40s\n", a);
+    CHECK(!"F/D results differ from QEMU's");
+  }
   tm_free(m);
 }
