@@ -67,28 +67,39 @@ TEST(cpu_trap_loop_returns) {
   tm_free(m);
 }
 
-/* Differential FP test: guest/isa/fpdiff runs 105000 random F/D operations under random rounding
- * modes; its per-operation hashes of results and flags must equal those qemu-system-riscv64 7.2
- * (softfloat) printed for the same binary (guest/isa/fpdiff.expected). */
-TEST(isa_fp_matches_qemu) {
-  char want[4096];
-  FILE *f = fopen("guest/isa/fpdiff.expected", "r");
+/* Runs a differential test program and compares its console output with what QEMU printed for
+ * the same binary; reports the first line that differs. */
+static void matches_qemu(const char *elf, const char *expected) {
+  char want[8192];
+  FILE *f = fopen(expected, "r");
   CHECK(f != NULL);
   if (!f) return;
   size_t n = fread(want, 1, sizeof want - 1, f);
   fclose(f);
   want[n] = 0;
   tmach *m = tm_new(16 << 20);
-  CHECK_EQ(tm_load_elf(m, "guest/isa/bin/fpdiff.elf"), 0);
+  CHECK_EQ(tm_load_elf(m, elf), 0);
   CHECK_EQ(tm_run(m, 200000000), 0x5555);
   m->out[m->outn] = 0;
-  /* report the first operation whose hash differs */
   const char *a = want, *b = m->out;
   while (*a && *a == *b) a++, b++;
   if (*a || *b) {
     while (a > want && a[-1] != '\n') a--;
-    printf("# fpdiff: qemu says: %.40s\n", a);
-    CHECK(!"F/D results differ from QEMU's");
+    while (b > m->out && b[-1] != '\n') b--;
+    printf("# %s: qemu printed: %.60s\n# %s: lemu printed: %.60s\n", elf, a, elf, b);
+    CHECK(!"output differs from QEMU's");
   }
   tm_free(m);
+}
+
+/* guest/isa/fpdiff runs 105000 random F/D operations under random rounding modes; its
+ * per-operation hashes of results and flags must equal QEMU 7.2's (softfloat). */
+TEST(isa_fp_matches_qemu) {
+  matches_qemu("guest/isa/bin/fpdiff.elf", "guest/isa/fpdiff.expected");
+}
+
+/* guest/isa/intdiff is 6000 random RV64IMC instructions (every ALU, M and compressed ALU
+ * encoding, loads and stores); the registers and a running sum of them must equal QEMU's. */
+TEST(isa_int_matches_qemu) {
+  matches_qemu("guest/isa/bin/intdiff.elf", "guest/isa/intdiff.expected");
 }
