@@ -103,3 +103,35 @@ TEST(isa_fp_matches_qemu) {
 TEST(isa_int_matches_qemu) {
   matches_qemu("guest/isa/bin/intdiff.elf", "guest/isa/intdiff.expected");
 }
+
+/* WFI parks the hart: cpu_run returns CPU_WFI at once until an enabled interrupt is pending,
+ * then resumes after the WFI; cpu_halt stops even a parked hart. */
+TEST(cpu_wfi_parks_until_interrupt) {
+  tmach *m = tm_new(1 << 20);
+  static const uint32_t prog[] = {
+    0x08000293,   /* li t0, 0x80 (MTIE) */
+    0x30429073,   /* csrw mie, t0 */
+    0x10500073,   /* wfi */
+    0x00100513,   /* li a0, 1 */
+    0x10500073,   /* wfi */
+    0x0000006f,   /* j . */
+  };
+  bus_ram_write(m->b, 0x80000000, prog, sizeof prog);
+  cpu_reset(m->c, 0x80000000);
+  uint64_t n = 0;
+  CHECK_EQ(cpu_run(m->c, 100, &n), CPU_WFI);
+  CHECK_EQ(n, 3);
+  CHECK_EQ(cpu_run(m->c, 100, &n), CPU_WFI);     /* still parked, nothing ran */
+  CHECK_EQ(n, 0);
+  cpu_set_irq(m->c, CPU_IRQ_MSIP, 1);             /* pending but not enabled in mie */
+  CHECK_EQ(cpu_run(m->c, 100, &n), CPU_WFI);
+  CHECK_EQ(n, 0);
+  cpu_set_irq(m->c, CPU_IRQ_MTIP, 1);             /* enabled (MIE clear: no trap, just wake) */
+  CHECK_EQ(cpu_run(m->c, 100, &n), CPU_BUDGET);
+  CHECK_EQ(cpu_get_x(m->c, 10), 1);
+  CHECK_EQ(cpu_get_pc(m->c), 0x80000014);
+  cpu_halt(m->c);
+  CHECK_EQ(cpu_run(m->c, 100, &n), CPU_HALT);
+  CHECK_EQ(n, 0);
+  tm_free(m);
+}
