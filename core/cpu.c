@@ -184,10 +184,21 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
   dinsn tmp[3];
   enum cpu_stop why = CPU_BUDGET;
 
+  /* Label addresses are code addresses, valid for the program's life: no dangling pointer. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
   cpu_lbl_none = &&L_NONE;
   cpu_lbl_pagex = &&L_PAGEX;
+#pragma GCC diagnostic pop
   tmp[1].h = tmp[2].h = &&L_PAGEX;
   c->budget = c->left = budget;
+  if (c->halt_req) {           /* halted while parked or between slices */
+    c->halt_req = 0;
+    c->budget = c->left = 0;
+    *executed = 0;
+    return CPU_HALT;
+  }
   if (c->wfi) {
     if (!(cpu_mip(c) & c->mie)) {
       c->budget = c->left = 0;

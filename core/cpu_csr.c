@@ -15,14 +15,12 @@
 
 uint64_t cpu_mip(const cpu *c) { return c->mip_sw | c->mip_dev; }
 
-static int set_index(int priv) { return priv == PRV_M ? 2 : priv; }
-
 void cpu_update_data_priv(cpu *c) {
   int p = c->priv;
   if (p == PRV_M && (c->mstatus & MS_MPRV)) p = (c->mstatus >> MS_MPP_SHIFT) & 3;
   c->data_priv = p;
-  c->dt = &c->tlbs[set_index(p)];
-  c->ft = &c->tlbs[set_index(c->priv)];
+  c->dt = &c->tlbs[p == PRV_M ? 3 : p == PRV_S ? ((c->mstatus & MS_SUM) ? 2 : 1) : 0];
+  c->ft = &c->tlbs[c->priv == PRV_M ? 3 : c->priv];
 }
 
 static void set_priv(cpu *c, int p) {
@@ -126,8 +124,8 @@ static void write_mstatus(cpu *c, uint64_t v) {
   if (((s >> MS_MPP_SHIFT) & 3) == 2) s &= ~MS_MPP;   /* MPP is WARL: no H-mode */
   s = (s & ~(MS_UXL | MS_SXL | MS_SD)) | (2ull << 32) | (2ull << 34);
   c->mstatus = s;
-  if ((old ^ s) & (MS_MPRV | MS_MPP)) cpu_update_data_priv(c);
-  if ((old ^ s) & (MS_SUM | MS_MXR)) cpu_tlb_flush(c);
+  if ((old ^ s) & (MS_MPRV | MS_MPP | MS_SUM)) cpu_update_data_priv(c);
+  if ((old ^ s) & MS_MXR) cpu_tlb_flush(c);
   c->attn = 1;
 }
 

@@ -113,9 +113,10 @@ struct cpu {
   volatile int attn;            /* something changed: re-check interrupts / halt at a boundary */
   int halt_req, wfi;
 
-  /* One TLB set per privilege (U, S, M), as the permissions differ; dt/ft point at the sets of
-   * the current data (MPRV applied) and fetch privilege, so traps and xRET flush nothing. */
-  tlbset tlbs[3];
+  /* One TLB set per kind of access rights (U, S, S with SUM, M); dt/ft point at the sets of the
+   * current data (MPRV and SUM applied) and fetch privilege, so traps, xRET and the SUM toggling
+   * around kernel user-copies flush nothing. */
+  tlbset tlbs[4];
   tlbset *dt, *ft;
   int tlb_maxlvl;               /* largest page level cached since the last full flush */
   int data_priv;                /* effective privilege of loads/stores (MPRV) */

@@ -100,7 +100,7 @@ void cpu_cc_detach(cpu *c) {
 }
 
 static void flush_fetch_tlb(cpu *c) {
-  for (int m = 0; m < 3; m++)
+  for (int m = 0; m < 4; m++)
     for (int i = 0; i < TLB_SIZE; i++) { c->tlbs[m].x[i].tag = TLB_NONE; c->tlbs[m].xd[i] = NULL; }
 }
 
@@ -126,7 +126,7 @@ static dpage *cc_get(cpu *c, uint64_t ppn, uint8_t *host) {
   cc->npages++;
   /* From now on stores to this page must take the slow path. */
   for (cpu *h = cc->cpus; h; h = h->cc_next)
-    for (int m = 0; m < 3; m++)
+    for (int m = 0; m < 4; m++)
       for (int i = 0; i < TLB_SIZE; i++) {
         tlb_ent *e = &h->tlbs[m].w[i];
         if (e->tag != TLB_NONE && (uint8_t *)(e->tag + e->add) == host) e->tag = TLB_NONE;
@@ -137,7 +137,7 @@ static dpage *cc_get(cpu *c, uint64_t ppn, uint8_t *host) {
 /* ---- TLB ---- */
 
 void cpu_tlb_flush(cpu *c) {
-  for (int m = 0; m < 3; m++)
+  for (int m = 0; m < 4; m++)
     for (int i = 0; i < TLB_SIZE; i++) {
       c->tlbs[m].r[i].tag = TLB_NONE;
       c->tlbs[m].w[i].tag = TLB_NONE;
@@ -151,7 +151,7 @@ void cpu_tlb_flush(cpu *c) {
 void cpu_tlb_flush_va(cpu *c, uint64_t va) {
   if (c->tlb_maxlvl >= 3) { cpu_tlb_flush(c); return; }
   uint64_t mask = ~((1ull << (12 + 9 * c->tlb_maxlvl)) - 1);
-  for (int m = 0; m < 3; m++) {
+  for (int m = 0; m < 4; m++) {
     tlbset *t = &c->tlbs[m];
     if (c->tlb_maxlvl == 0) {
       int i = (va >> 12) & (TLB_SIZE - 1);
