@@ -81,3 +81,44 @@ best qemu-system-riscv64 -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOA
 echo "   boot (OpenSBI + payload, power-off): lemu $lt s wall, $lc s CPU; qemu $wall s wall, $cpu s CPU"
 awk -v l="$lt" -v q="$wall" -v lc="$lc" -v qc="$cpu" 'BEGIN {
   printf "   ratio lemu/qemu boot: %.2fx wall, %.2fx CPU\n", l / q, (qc > 0 ? lc / qc : 0) }'
+
+# Linux boot: the project's guest (guest/images from the guest branch) from power-on to its shell
+# prompt ("lemu-guest: ready"), through Debian's OpenSBI on both, best of 3.
+IMG=guest/images/Image.gz
+INITRD=guest/images/initramfs.cpio.gz
+if [ ! -f "$IMG" ] || [ ! -f "$INITRD" ]; then
+  echo "   linux boot: needs $IMG and $INITRD (guest branch): skipped"
+  exit 0
+fi
+raw=$(mktemp)
+trap 'rm -f "$tmp" "$tms" "$raw"' EXIT
+gzip -dc "$IMG" >"$raw"    # QEMU 7.2 does not load a gzip'd Image; give both the same raw one
+ready() {   # seconds from start to the guest's shell prompt; the emulator is then stopped by pid
+  log=$(mktemp)
+  t0=$(now)
+  "$@" </dev/null >"$log" 2>&1 &
+  pid=$!
+  n=0
+  while ! grep -q "lemu-guest: ready" "$log" && kill -0 $pid 2>/dev/null && [ $n -lt 3000 ]; do
+    sleep 0.02
+    n=$((n + 1))
+  done
+  t1=$(now)
+  kill $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  if grep -q "lemu-guest: ready" "$log"; then echo "$t0 $t1" | awk '{ print $2 - $1 }'; else echo 999; fi
+  rm -f "$log"
+}
+bestready() {
+  b=999
+  for i in 1 2 3; do
+    t=$(ready "$@")
+    b=$(echo "$t $b" | awk '{ print ($1 < $2) ? $1 : $2 }')
+  done
+  echo "$b"
+}
+args="-M virt -m 256M -nographic -bios $FW -kernel $raw -initrd $INITRD -append console=ttyS0"
+lt=$(bestready "$B/lemu" $args)
+qt=$(bestready qemu-system-riscv64 $args)
+echo "   linux boot to the shell prompt (OpenSBI, 256M): lemu $lt s, qemu $qt s"
+awk -v l="$lt" -v q="$qt" 'BEGIN { printf "   ratio lemu/qemu linux boot: %.2fx\n", l / q }'
