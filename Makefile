@@ -12,7 +12,7 @@ OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -MMD -MP
 CFLAGS   += $(SANITIZE) -Icore -Idevices -Inetstack -Ilua -I$(BUILD)/gen
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug
+LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug -lmnl
 LDFLAGS  += $(SANITIZE)
 
 # Every .c under these directories is part of the library: adding a module needs no Makefile edit.

@@ -42,6 +42,8 @@ void cpu_reset(cpu *c, uint64_t pc) {
   c->mcounteren = c->scounteren = c->menvcfg = c->senvcfg = c->mcountinhibit = 0;
   c->instret = 0;
   c->fflags = c->frm = 0;
+  memset(c->hpm, 0, sizeof(c->hpm));
+  memset(c->hpmevent, 0, sizeof(c->hpmevent));
   memset(c->pmpcfg, 0, sizeof(c->pmpcfg));
   memset(c->pmpaddr, 0, sizeof(c->pmpaddr));
   c->resv_valid = 0;
@@ -73,7 +75,6 @@ int cpu_get_priv(const cpu *c) { return c->priv; }
 void cpu_set_priv(cpu *c, int priv) {
   c->priv = priv == PRV_M || priv == PRV_S ? priv : PRV_U;
   cpu_update_data_priv(c);
-  cpu_tlb_flush(c);
   c->attn = 1;
 }
 uint64_t cpu_instret(const cpu *c) { return cpu_cur_instret(c); }
@@ -143,33 +144,61 @@ static inline uint64_t ld16(uintptr_t p) { uint16_t v; memcpy(&v, (void *)p, 2);
 static inline uint64_t ld32(uintptr_t p) { uint32_t v; memcpy(&v, (void *)p, 4); return v; }
 static inline uint64_t ld64(uintptr_t p) { uint64_t v; memcpy(&v, (void *)p, 8); return v; }
 
+/* Handler addresses the decode cache needs outside cpu_run (computed-goto labels are local). */
+void *cpu_lbl_none, *cpu_lbl_pagex;
+
+/* The run loop. Every handler exists twice, for 2- and 4-byte encodings (H), so stepping to the
+ * next slot is a constant add and each dinsn carries its handler's address: dispatch is one
+ * load and an indirect jump, each handler with its own jump (no tail merging), which branch
+ * predictors like. */
+__attribute__((optimize("no-crossjumping", "no-gcse")))
 enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
+#define HL(o) [0][OP_##o] = &&L_##o##_4, [1][OP_##o] = &&L_##o##_2
+#define H1(o) [0][OP_##o] = &&L_##o, [1][OP_##o] = &&L_##o
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverride-init"
-  static void *const labels[OP_COUNT] = {
-    [0 ... OP_COUNT - 1] = &&L_FP,
-#define L(o) [OP_##o] = &&L_##o
-    L(NONE), L(ILLEGAL), L(STRADDLE), L(LUI), L(AUIPC), L(JAL), L(JALR), L(BEQ), L(BNE), L(BLT),
-    L(BGE), L(BLTU), L(BGEU), L(LB), L(LH), L(LW), L(LD), L(LBU), L(LHU), L(LWU), L(SB), L(SH),
-    L(SW), L(SD), L(ADDI), L(SLTI), L(SLTIU), L(XORI), L(ORI), L(ANDI), L(SLLI), L(SRLI),
-    L(SRAI), L(ADD), L(SUB), L(SLL), L(SLT), L(SLTU), L(XOR), L(SRL), L(SRA), L(OR), L(AND),
-    L(ADDIW), L(SLLIW), L(SRLIW), L(SRAIW), L(ADDW), L(SUBW), L(SLLW), L(SRLW), L(SRAW),
-    L(FENCE), L(FENCE_I), L(ECALL), L(EBREAK), L(MRET), L(SRET), L(WFI), L(SFENCE_VMA),
-    [OP_CSRRW ... OP_CSRRCI] = &&L_CSR, L(MUL), L(MULH), L(MULHSU), L(MULHU), L(DIV), L(DIVU),
-    L(REM), L(REMU), L(MULW), L(DIVW), L(DIVUW), L(REMW), L(REMUW),
-    [OP_LR_W ... OP_AMOMAXU_D] = &&L_AMO, L(FLW), L(FLD), L(FSW), L(FSD),
-#undef L
+  static void *const labels[2][OP_COUNT] = {
+    [0][0 ... OP_COUNT - 1] = &&L_FP_4, [1][0 ... OP_COUNT - 1] = &&L_FP_2,
+    H1(NONE), H1(STRADDLE), H1(PAGEX), HL(ILLEGAL), HL(LUI), HL(AUIPC), HL(JAL), HL(JALR),
+    HL(BEQ), HL(BNE), HL(BLT), HL(BGE), HL(BLTU), HL(BGEU), HL(LB), HL(LH), HL(LW), HL(LD),
+    HL(LBU), HL(LHU), HL(LWU), HL(SB), HL(SH), HL(SW), HL(SD), HL(ADDI), HL(SLTI), HL(SLTIU),
+    HL(XORI), HL(ORI), HL(ANDI), HL(SLLI), HL(SRLI), HL(SRAI), HL(ADD), HL(SUB), HL(SLL),
+    HL(SLT), HL(SLTU), HL(XOR), HL(SRL), HL(SRA), HL(OR), HL(AND), HL(ADDIW), HL(SLLIW),
+    HL(SRLIW), HL(SRAIW), HL(ADDW), HL(SUBW), HL(SLLW), HL(SRLW), HL(SRAW), HL(FENCE),
+    HL(FENCE_I), HL(ECALL), HL(EBREAK), HL(MRET), HL(SRET), HL(WFI), HL(SFENCE_VMA),
+    HL(CSRRW), HL(CSRRS), HL(CSRRC), HL(CSRRWI), HL(CSRRSI), HL(CSRRCI), HL(MUL), HL(MULH),
+    HL(MULHSU), HL(MULHU), HL(DIV), HL(DIVU), HL(REM), HL(REMU), HL(MULW), HL(DIVW),
+    HL(DIVUW), HL(REMW), HL(REMUW), HL(FLW), HL(FLD), HL(FSW), HL(FSD),
+    [0][OP_LR_W ... OP_AMOMAXU_D] = &&L_AMO_4, [1][OP_LR_W ... OP_AMOMAXU_D] = &&L_AMO_2,
   };
 #pragma GCC diagnostic pop
+#undef HL
+#undef H1
   uint64_t *const x = c->x;
   uint64_t pc, left, page = ~0ull;
+  tlb_ent *tr, *tw;             /* the data TLBs of the current privilege */
   dpage *dp = NULL;
   uint8_t *host = NULL;
   const dinsn *d;
-  dinsn tmp;
+  /* Instructions fetched outside the decode cache run from tmp[0]; tmp[1..2] are sentinels. */
+  dinsn tmp[3];
   enum cpu_stop why = CPU_BUDGET;
 
+  /* Label addresses are code addresses, valid for the program's life: no dangling pointer. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+  cpu_lbl_none = &&L_NONE;
+  cpu_lbl_pagex = &&L_PAGEX;
+#pragma GCC diagnostic pop
+  tmp[1].h = tmp[2].h = &&L_PAGEX;
   c->budget = c->left = budget;
+  if (c->halt_req) {           /* halted while parked or between slices */
+    c->halt_req = 0;
+    c->budget = c->left = 0;
+    *executed = 0;
+    return CPU_HALT;
+  }
   if (c->wfi) {
     if (!(cpu_mip(c) & c->mie)) {
       c->budget = c->left = 0;
@@ -180,11 +209,37 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
   }
   c->attn = 1;
 
+#define H(name, ...)                                                                          \
+  L_##name##_4: { enum { LEN = 4 }; __VA_ARGS__ }                                             \
+  L_##name##_2: { enum { LEN = 2 }; __VA_ARGS__ }
 #define SYNC() (c->pc = pc, c->left = left)
-#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull)
-#define NEXT() do { pc += d->len; left--; goto loop; } while (0)
-#define NEXT_CHECK() do { pc += d->len; left--; goto top; } while (0)
-#define TRAPPED() do { RELOAD(); goto top; } while (0)
+#define RELOAD() (pc = c->pc, left = c->left, page = ~0ull, tr = c->dt->r, tw = c->dt->w)
+#define DISPATCH() goto *d->h
+/* Straight-line flow steps d along the page's slots (the sentinel catches the page end); taken
+ * branches within the current page index from d, others go through the page lookup. */
+#define NEXT()                                                                                \
+  do {                                                                                        \
+    pc += LEN;                                                                                \
+    if (unlikely(--left == 0)) goto out;                                                      \
+    d += LEN / 2;                                                                             \
+    DISPATCH();                                                                               \
+  } while (0)
+#define JUMP(target)                                                                          \
+  do {                                                                                        \
+    uint64_t t_ = (target);                                                                   \
+    if (unlikely(--left == 0)) { pc = t_; goto out; }                                         \
+    if (likely((t_ & ~0xfffull) == page)) {                                                   \
+      d = (const dinsn *)((const char *)d + (int64_t)(t_ - pc) * (int64_t)(sizeof(dinsn) / 2)); \
+      pc = t_;                                                                                \
+      DISPATCH();                                                                             \
+    }                                                                                         \
+    pc = t_;                                                                                  \
+    goto loop;                                                                                \
+  } while (0)
+#define NEXT_CHECK() do { pc += LEN; left--; goto top; } while (0)
+/* A trapping instruction does not retire but uses budget, so a trap loop (a vector pointing
+ * at unmapped memory, say) still returns to the machine. */
+#define TRAPPED() do { RELOAD(); left--; goto top; } while (0)
 #define RAISE(cause, tval) do { SYNC(); cpu_trap(c, (cause), (tval)); TRAPPED(); } while (0)
 #define RD x[d->rd]
 #define RS1 x[d->rs1]
@@ -193,7 +248,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #define LOAD(type, size, ld)                                                                  \
   do {                                                                                        \
     uint64_t a_ = RS1 + IMM;                                                                  \
-    tlb_ent *t_ = &c->tlb_r[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    tlb_ent *t_ = &tr[(a_ >> 12) & (TLB_SIZE - 1)];                                         \
     if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
       RD = (uint64_t)(type)ld(a_ + t_->add);                                                  \
       NEXT();                                                                                 \
@@ -207,7 +262,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
 #define STORE(size, val)                                                                      \
   do {                                                                                        \
     uint64_t a_ = RS1 + IMM, v_ = (val);                                                      \
-    tlb_ent *t_ = &c->tlb_w[(a_ >> 12) & (TLB_SIZE - 1)];                                      \
+    tlb_ent *t_ = &tw[(a_ >> 12) & (TLB_SIZE - 1)];                                         \
     if (likely(t_->tag == (a_ & (~0xfffull | (size - 1))))) {                                 \
       memcpy((void *)(a_ + t_->add), &v_, size);                                              \
       NEXT();                                                                                 \
@@ -218,7 +273,7 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
   } while (0)
 #define BRANCH(cond)                                                                          \
   do {                                                                                        \
-    if (cond) { pc += IMM; left--; goto loop; }                                               \
+    if (cond) JUMP(pc + IMM);                                                                 \
     NEXT();                                                                                   \
   } while (0)
 #define FS_OFF() (!(c->mstatus & MS_FS))
@@ -243,151 +298,149 @@ loop:
     if (cpu_fetch_page(c, pc, &dp, &host) < 0) TRAPPED();
     if (!dp) {
       uint32_t raw;
+      int compressed;
       if (cpu_fetch_slow(c, pc, &raw) < 0) TRAPPED();
-      if ((raw & 3) != 3) {
+      compressed = (raw & 3) != 3;
+      if (compressed) {
         uint32_t e = cpu_rvc_expand(raw);
-        cpu_decode(e ? e : 0, &tmp);
-        if (!e) tmp.op = OP_ILLEGAL;
-        tmp.len = 2;
-        tmp.raw = raw;
+        cpu_decode(e, &tmp[0]);
+        if (!e) tmp[0].op = OP_ILLEGAL;
       } else {
-        cpu_decode(raw, &tmp);
+        cpu_decode(raw, &tmp[0]);
       }
-      d = &tmp;
+      tmp[0].h = labels[compressed][tmp[0].op];
+      d = &tmp[0];
       page = ~0ull;
-      goto *labels[d->op];
+      DISPATCH();
     }
     page = pc & ~0xfffull;
   }
   d = &dp->d[(pc >> 1) & 2047];
-  goto *labels[d->op];
+  DISPATCH();
 
 L_NONE: {
     uint32_t off = pc & 0xfff;
     dinsn *w = &dp->d[off >> 1];
     uint32_t lo = (uint32_t)ld16((uintptr_t)host + off);
-    if ((lo & 3) != 3) {
+    int compressed = (lo & 3) != 3;
+    if (compressed) {
       uint32_t e = cpu_rvc_expand(lo);
       cpu_decode(e, w);
       if (!e) w->op = OP_ILLEGAL;
-      w->len = 2;
-      w->raw = lo;
     } else if (off == 0xffe) {
       w->op = OP_STRADDLE;
-      w->len = 4;
     } else {
       cpu_decode(lo | (uint32_t)ld16((uintptr_t)host + off + 2) << 16, w);
     }
+    w->h = labels[compressed][w->op];
     d = w;
-    goto *labels[d->op];
+    DISPATCH();
   }
 L_STRADDLE: {
     uint32_t raw;
     SYNC();
     if (cpu_fetch_slow(c, pc, &raw) < 0) TRAPPED();
-    cpu_decode(raw, &tmp);
-    d = &tmp;
+    cpu_decode(raw, &tmp[0]);
+    tmp[0].h = labels[0][tmp[0].op];
+    d = &tmp[0];
     page = ~0ull;
-    goto *labels[d->op];
+    DISPATCH();
   }
-L_ILLEGAL: RAISE(EXC_ILLEGAL, d->raw);
-L_LUI: RD = IMM; NEXT();
-L_AUIPC: RD = pc + IMM; NEXT();
-L_JAL: RD = pc + d->len; pc += IMM; left--; goto loop;
-L_JALR: { uint64_t t = (RS1 + IMM) & ~1ull; RD = pc + d->len; pc = t; left--; goto loop; }
-L_BEQ: BRANCH(RS1 == RS2);
-L_BNE: BRANCH(RS1 != RS2);
-L_BLT: BRANCH((int64_t)RS1 < (int64_t)RS2);
-L_BGE: BRANCH((int64_t)RS1 >= (int64_t)RS2);
-L_BLTU: BRANCH(RS1 < RS2);
-L_BGEU: BRANCH(RS1 >= RS2);
-L_LB: LOAD(int8_t, 1, ld8);
-L_LH: LOAD(int16_t, 2, ld16);
-L_LW: LOAD(int32_t, 4, ld32);
-L_LD: LOAD(uint64_t, 8, ld64);
-L_LBU: LOAD(uint8_t, 1, ld8);
-L_LHU: LOAD(uint16_t, 2, ld16);
-L_LWU: LOAD(uint32_t, 4, ld32);
-L_SB: STORE(1, RS2);
-L_SH: STORE(2, RS2);
-L_SW: STORE(4, RS2);
-L_SD: STORE(8, RS2);
-L_ADDI: RD = RS1 + IMM; NEXT();
-L_SLTI: RD = (int64_t)RS1 < IMM; NEXT();
-L_SLTIU: RD = RS1 < (uint64_t)IMM; NEXT();
-L_XORI: RD = RS1 ^ IMM; NEXT();
-L_ORI: RD = RS1 | IMM; NEXT();
-L_ANDI: RD = RS1 & IMM; NEXT();
-L_SLLI: RD = RS1 << d->imm; NEXT();
-L_SRLI: RD = RS1 >> d->imm; NEXT();
-L_SRAI: RD = (uint64_t)((int64_t)RS1 >> d->imm); NEXT();
-L_ADD: RD = RS1 + RS2; NEXT();
-L_SUB: RD = RS1 - RS2; NEXT();
-L_SLL: RD = RS1 << (RS2 & 63); NEXT();
-L_SLT: RD = (int64_t)RS1 < (int64_t)RS2; NEXT();
-L_SLTU: RD = RS1 < RS2; NEXT();
-L_XOR: RD = RS1 ^ RS2; NEXT();
-L_SRL: RD = RS1 >> (RS2 & 63); NEXT();
-L_SRA: RD = (uint64_t)((int64_t)RS1 >> (RS2 & 63)); NEXT();
-L_OR: RD = RS1 | RS2; NEXT();
-L_AND: RD = RS1 & RS2; NEXT();
-L_ADDIW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 + IMM); NEXT();
-L_SLLIW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 << d->imm); NEXT();
-L_SRLIW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 >> d->imm); NEXT();
-L_SRAIW: RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RS1 >> d->imm); NEXT();
-L_ADDW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 + RS2); NEXT();
-L_SUBW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 - RS2); NEXT();
-L_SLLW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 << (RS2 & 31)); NEXT();
-L_SRLW: RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 >> (RS2 & 31)); NEXT();
-L_SRAW: RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RS1 >> (RS2 & 31)); NEXT();
-L_MUL: RD = RS1 * RS2; NEXT();
-L_MULH: RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(int64_t)RS2) >> 64); NEXT();
-L_MULHSU:
+L_PAGEX: goto loop;
+H(ILLEGAL, RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));)
+H(LUI, RD = IMM; NEXT();)
+H(AUIPC, RD = pc + IMM; NEXT();)
+H(JAL, RD = pc + LEN; JUMP(pc + IMM);)
+H(JALR, uint64_t t = (RS1 + IMM) & ~1ull; RD = pc + LEN; JUMP(t);)
+H(BEQ, BRANCH(RS1 == RS2);)
+H(BNE, BRANCH(RS1 != RS2);)
+H(BLT, BRANCH((int64_t)RS1 < (int64_t)RS2);)
+H(BGE, BRANCH((int64_t)RS1 >= (int64_t)RS2);)
+H(BLTU, BRANCH(RS1 < RS2);)
+H(BGEU, BRANCH(RS1 >= RS2);)
+H(LB, LOAD(int8_t, 1, ld8);)
+H(LH, LOAD(int16_t, 2, ld16);)
+H(LW, LOAD(int32_t, 4, ld32);)
+H(LD, LOAD(uint64_t, 8, ld64);)
+H(LBU, LOAD(uint8_t, 1, ld8);)
+H(LHU, LOAD(uint16_t, 2, ld16);)
+H(LWU, LOAD(uint32_t, 4, ld32);)
+H(SB, STORE(1, RS2);)
+H(SH, STORE(2, RS2);)
+H(SW, STORE(4, RS2);)
+H(SD, STORE(8, RS2);)
+H(ADDI, RD = RS1 + IMM; NEXT();)
+H(SLTI, RD = (int64_t)RS1 < IMM; NEXT();)
+H(SLTIU, RD = RS1 < (uint64_t)IMM; NEXT();)
+H(XORI, RD = RS1 ^ IMM; NEXT();)
+H(ORI, RD = RS1 | IMM; NEXT();)
+H(ANDI, RD = RS1 & IMM; NEXT();)
+H(SLLI, RD = RS1 << d->imm; NEXT();)
+H(SRLI, RD = RS1 >> d->imm; NEXT();)
+H(SRAI, RD = (uint64_t)((int64_t)RS1 >> d->imm); NEXT();)
+H(ADD, RD = RS1 + RS2; NEXT();)
+H(SUB, RD = RS1 - RS2; NEXT();)
+H(SLL, RD = RS1 << (RS2 & 63); NEXT();)
+H(SLT, RD = (int64_t)RS1 < (int64_t)RS2; NEXT();)
+H(SLTU, RD = RS1 < RS2; NEXT();)
+H(XOR, RD = RS1 ^ RS2; NEXT();)
+H(SRL, RD = RS1 >> (RS2 & 63); NEXT();)
+H(SRA, RD = (uint64_t)((int64_t)RS1 >> (RS2 & 63)); NEXT();)
+H(OR, RD = RS1 | RS2; NEXT();)
+H(AND, RD = RS1 & RS2; NEXT();)
+H(ADDIW, RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 + IMM); NEXT();)
+H(SLLIW, RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 << d->imm); NEXT();)
+H(SRLIW, RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 >> d->imm); NEXT();)
+H(SRAIW, RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RS1 >> d->imm); NEXT();)
+H(ADDW, RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 + RS2); NEXT();)
+H(SUBW, RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 - RS2); NEXT();)
+H(SLLW, RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 << (RS2 & 31)); NEXT();)
+H(SRLW, RD = (uint64_t)(int64_t)(int32_t)((uint32_t)RS1 >> (RS2 & 31)); NEXT();)
+H(SRAW, RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RS1 >> (RS2 & 31)); NEXT();)
+H(MUL, RD = RS1 * RS2; NEXT();)
+H(MULH, RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(int64_t)RS2) >> 64); NEXT();)
+H(MULHSU,
   RD = (uint64_t)(((__int128)(int64_t)RS1 * (__int128)(unsigned __int128)RS2) >> 64);
-  NEXT();
-L_MULHU: RD = (uint64_t)(((unsigned __int128)RS1 * RS2) >> 64); NEXT();
-L_DIV: {
-    int64_t a = RS1, b = RS2;
-    RD = b == 0 ? ~0ull : (a == INT64_MIN && b == -1) ? (uint64_t)a : (uint64_t)(a / b);
-    NEXT();
-  }
-L_DIVU: RD = RS2 == 0 ? ~0ull : RS1 / RS2; NEXT();
-L_REM: {
-    int64_t a = RS1, b = RS2;
-    RD = b == 0 ? (uint64_t)a : (a == INT64_MIN && b == -1) ? 0 : (uint64_t)(a % b);
-    NEXT();
-  }
-L_REMU: RD = RS2 == 0 ? RS1 : RS1 % RS2; NEXT();
-L_MULW: RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 * RS2); NEXT();
-L_DIVW: {
-    int32_t a = RS1, b = RS2;
-    RD = (uint64_t)(int64_t)(b == 0 ? -1 : (a == INT32_MIN && b == -1) ? a : a / b);
-    NEXT();
-  }
-L_DIVUW: {
-    uint32_t a = RS1, b = RS2;
-    RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? ~0u : a / b);
-    NEXT();
-  }
-L_REMW: {
-    int32_t a = RS1, b = RS2;
-    RD = (uint64_t)(int64_t)(b == 0 ? a : (a == INT32_MIN && b == -1) ? 0 : a % b);
-    NEXT();
-  }
-L_REMUW: {
-    uint32_t a = RS1, b = RS2;
-    RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? a : a % b);
-    NEXT();
-  }
-L_FENCE: NEXT();
-L_FENCE_I:
-  /* Stores already drop the code they overwrite; DMA through bus_ram_ptr does not, so FENCE.I
-   * forgets every decoded page. */
+  NEXT();)
+H(MULHU, RD = (uint64_t)(((unsigned __int128)RS1 * RS2) >> 64); NEXT();)
+H(DIV,
+  int64_t a = RS1; int64_t b = RS2;
+  RD = b == 0 ? ~0ull : (a == INT64_MIN && b == -1) ? (uint64_t)a : (uint64_t)(a / b);
+  NEXT();)
+H(DIVU, RD = RS2 == 0 ? ~0ull : RS1 / RS2; NEXT();)
+H(REM,
+  int64_t a = RS1; int64_t b = RS2;
+  RD = b == 0 ? (uint64_t)a : (a == INT64_MIN && b == -1) ? 0 : (uint64_t)(a % b);
+  NEXT();)
+H(REMU, RD = RS2 == 0 ? RS1 : RS1 % RS2; NEXT();)
+H(MULW, RD = (uint64_t)(int64_t)(int32_t)(uint32_t)(RS1 * RS2); NEXT();)
+H(DIVW,
+  int32_t a = RS1; int32_t b = RS2;
+  RD = (uint64_t)(int64_t)(b == 0 ? -1 : (a == INT32_MIN && b == -1) ? a : a / b);
+  NEXT();)
+H(DIVUW,
+  uint32_t a = RS1; uint32_t b = RS2;
+  RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? ~0u : a / b);
+  NEXT();)
+H(REMW,
+  int32_t a = RS1; int32_t b = RS2;
+  RD = (uint64_t)(int64_t)(b == 0 ? a : (a == INT32_MIN && b == -1) ? 0 : a % b);
+  NEXT();)
+H(REMUW,
+  uint32_t a = RS1; uint32_t b = RS2;
+  RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? a : a % b);
+  NEXT();)
+H(FENCE, NEXT();)
+/* Stores already drop the code they overwrite; DMA through bus_ram_ptr does not, so FENCE.I
+ * forgets every decoded page (d itself is freed by the flush). */
+H(FENCE_I,
   SYNC();
   cpu_cc_flush(c);
   page = ~0ull;
-  NEXT();
-L_ECALL:
+  pc += LEN;
+  left--;
+  goto loop;)
+H(ECALL,
   SYNC();
   if (c->priv == PRV_S && c->hooks.sbi && c->hooks.sbi(c->hooks.ud, c)) {
     RELOAD();
@@ -395,87 +448,89 @@ L_ECALL:
     left--;
     goto top;
   }
-  RAISE(EXC_ECALL_U + c->priv, 0);
-L_EBREAK: RAISE(EXC_BREAKPOINT, pc);
-L_MRET:
+  RAISE(EXC_ECALL_U + c->priv, 0);)
+H(EBREAK, RAISE(EXC_BREAKPOINT, pc);)
+H(MRET,
   SYNC();
-  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_mret(c) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   RELOAD();
   left--;
-  goto top;
-L_SRET:
+  goto top;)
+H(SRET,
   SYNC();
-  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, d->raw);
+  if (cpu_sret(c) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   RELOAD();
   left--;
-  goto top;
-L_WFI:
-  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, d->raw);
-  pc += d->len;
+  goto top;)
+H(WFI,
+  if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  pc += LEN;
   left--;
   if (cpu_mip(c) & c->mie) goto top;
   c->wfi = 1;
   why = CPU_WFI;
   SYNC();
-  goto out;
-L_SFENCE_VMA:
+  goto out;)
+H(SFENCE_VMA,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TVM)))
-    RAISE(EXC_ILLEGAL, d->raw);
-  cpu_tlb_flush(c);
+    RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  if (d->rs1) cpu_tlb_flush_va(c, RS1);
+  else cpu_tlb_flush(c);
   page = ~0ull;
-  NEXT();
-L_CSR:
-  SYNC();
-  if (cpu_csr_op(c, d) < 0) TRAPPED();
-  /* A CSR write can flush the TLB, change privilege-relevant state or enable interrupts. */
-  {
-    uint64_t len = d->len;
-    RELOAD();
-    pc += len;
-    left--;
-  }
+  pc += LEN;
+  left--;
+  goto loop;)
+/* A CSR write can flush the TLB, change privilege-relevant state or enable interrupts. */
+#define CSR_OP()                                                                              \
+  SYNC();                                                                                     \
+  if (cpu_csr_op(c, d) < 0) TRAPPED();                                                        \
+  RELOAD();                                                                                   \
+  pc += LEN;                                                                                  \
+  left--;                                                                                     \
   goto top;
-L_AMO:
+H(CSRRW, CSR_OP())
+H(CSRRS, CSR_OP())
+H(CSRRC, CSR_OP())
+H(CSRRWI, CSR_OP())
+H(CSRRSI, CSR_OP())
+H(CSRRCI, CSR_OP())
+H(AMO,
   SYNC();
   if (do_amo(c, d) < 0) TRAPPED();
-  NEXT_CHECK();
-L_FLW:
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
-  {
-    uint64_t a = RS1 + IMM, v;
-    tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
-    if (likely(t->tag == (a & (~0xfffull | 3)))) v = ld32(a + t->add);
-    else {
-      SYNC();
-      if (cpu_load_slow(c, a, 4, &v) < 0) TRAPPED();
-    }
-    c->f[d->rd] = 0xffffffff00000000ull | (uint32_t)v;
-    c->mstatus |= MS_FS;
-    NEXT_CHECK();
+  NEXT_CHECK();)
+H(FLW,
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  uint64_t a = RS1 + IMM; uint64_t v;
+  tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
+  if (likely(t->tag == (a & (~0xfffull | 3)))) v = ld32(a + t->add);
+  else {
+    SYNC();
+    if (cpu_load_slow(c, a, 4, &v) < 0) TRAPPED();
   }
-L_FLD:
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
-  {
-    uint64_t a = RS1 + IMM, v;
-    tlb_ent *t = &c->tlb_r[(a >> 12) & (TLB_SIZE - 1)];
-    if (likely(t->tag == (a & (~0xfffull | 7)))) v = ld64(a + t->add);
-    else {
-      SYNC();
-      if (cpu_load_slow(c, a, 8, &v) < 0) TRAPPED();
-    }
-    c->f[d->rd] = v;
-    c->mstatus |= MS_FS;
-    NEXT_CHECK();
+  c->f[d->rd] = 0xffffffff00000000ull | (uint32_t)v;
+  c->mstatus |= MS_FS;
+  NEXT_CHECK();)
+H(FLD,
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  uint64_t a = RS1 + IMM; uint64_t v;
+  tlb_ent *t = &tr[(a >> 12) & (TLB_SIZE - 1)];
+  if (likely(t->tag == (a & (~0xfffull | 7)))) v = ld64(a + t->add);
+  else {
+    SYNC();
+    if (cpu_load_slow(c, a, 8, &v) < 0) TRAPPED();
   }
-L_FSW:
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
-  STORE(4, c->f[d->rs2]);
-L_FSD:
-  if (FS_OFF()) RAISE(EXC_ILLEGAL, d->raw);
-  STORE(8, c->f[d->rs2]);
-L_FP:
-  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, d->raw);
-  NEXT();
+  c->f[d->rd] = v;
+  c->mstatus |= MS_FS;
+  NEXT_CHECK();)
+H(FSW,
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  STORE(4, c->f[d->rs2]);)
+H(FSD,
+  if (FS_OFF()) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  STORE(8, c->f[d->rs2]);)
+H(FP,
+  if (cpu_fp_op(c, d) < 0) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
+  NEXT();)
 
 out:
   SYNC();

@@ -9,7 +9,9 @@
 #define SSTATUS_MASK (MS_SIE | MS_SPIE | MS_SPP | MS_FS | MS_SUM | MS_MXR | MS_UXL | MS_SD)
 #define S_INTS 0x222ull
 #define ALL_INTS 0xaaaull
-#define MEDELEG_MASK 0xb3ffull    /* every synchronous exception except ECALL from M */
+/* Delegable exceptions as QEMU has them (ECALL from M included: writable, never taken from
+ * below M, so it can never delegate). */
+#define MEDELEG_MASK 0xbbffull
 
 uint64_t cpu_mip(const cpu *c) { return c->mip_sw | c->mip_dev; }
 
@@ -17,13 +19,13 @@ void cpu_update_data_priv(cpu *c) {
   int p = c->priv;
   if (p == PRV_M && (c->mstatus & MS_MPRV)) p = (c->mstatus >> MS_MPP_SHIFT) & 3;
   c->data_priv = p;
+  c->dt = &c->tlbs[p == PRV_M ? 3 : p == PRV_S ? ((c->mstatus & MS_SUM) ? 2 : 1) : 0];
+  c->ft = &c->tlbs[c->priv == PRV_M ? 3 : c->priv];
 }
 
 static void set_priv(cpu *c, int p) {
-  int old = c->priv, olddp = c->data_priv;
   c->priv = p;
   cpu_update_data_priv(c);
-  if (old != p || olddp != c->data_priv) cpu_tlb_flush(c);
 }
 
 void cpu_trap(cpu *c, uint64_t cause, uint64_t tval) {
@@ -122,11 +124,8 @@ static void write_mstatus(cpu *c, uint64_t v) {
   if (((s >> MS_MPP_SHIFT) & 3) == 2) s &= ~MS_MPP;   /* MPP is WARL: no H-mode */
   s = (s & ~(MS_UXL | MS_SXL | MS_SD)) | (2ull << 32) | (2ull << 34);
   c->mstatus = s;
-  uint64_t vm = MS_MPRV | MS_MPP | MS_SUM | MS_MXR;
-  if ((old ^ s) & vm) {
-    cpu_update_data_priv(c);
-    cpu_tlb_flush(c);
-  }
+  if ((old ^ s) & (MS_MPRV | MS_MPP | MS_SUM)) cpu_update_data_priv(c);
+  if ((old ^ s) & MS_MXR) cpu_tlb_flush(c);
   c->attn = 1;
 }
 
@@ -197,10 +196,12 @@ static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
     return 0;
   }
   if (csr >= 0x3b0 && csr < 0x3b0 + NPMP) { *v = c->pmpaddr[csr - 0x3b0]; return 0; }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) { *v = 0; return 0; }
+  /* 16 programmable counters as on QEMU (firmware counts them); they hold what is written. */
+  if (csr >= 0xb03 && csr <= 0xb1f) { *v = csr <= 0xb12 ? c->hpm[csr - 0xb03] : 0; return 0; }
+  if (csr >= 0x323 && csr <= 0x33f) { *v = csr <= 0x332 ? c->hpmevent[csr - 0x323] : 0; return 0; }
   if (csr >= 0xc03 && csr <= 0xc1f) {
     if (checked && !counter_ok(c, csr)) return -1;
-    *v = 0;
+    *v = csr <= 0xc12 ? c->hpm[csr - 0xc03] : 0;
     return 0;
   }
   return -1;
@@ -243,7 +244,7 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
   case 0x180: {
     if (checked && c->priv == PRV_S && (c->mstatus & MS_TVM)) return -1;
     uint64_t mode = v >> 60;
-    if (mode != 0 && mode != 8 && mode != 9) return 0;    /* WARL: unsupported modes ignored */
+    if (mode != 0 && mode != 8 && mode != 9 && mode != 10) return 0;   /* WARL: ignore others */
     c->satp = v;
     cpu_tlb_flush(c);
     return 0;
@@ -282,7 +283,8 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
     cpu_tlb_flush(c);
     return 0;
   }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return 0;
+  if (csr >= 0xb03 && csr <= 0xb1f) { if (csr <= 0xb12) c->hpm[csr - 0xb03] = v; return 0; }
+  if (csr >= 0x323 && csr <= 0x33f) { if (csr <= 0x332) c->hpmevent[csr - 0x323] = v; return 0; }
   return -1;
 }
 
@@ -311,7 +313,7 @@ int cpu_csr_op(cpu *c, const dinsn *d) {
   c->x[32] = 0;
   return 0;
 illegal:
-  cpu_trap(c, EXC_ILLEGAL, d->raw);
+  cpu_trap(c, EXC_ILLEGAL, cpu_insn_bits(c, c->pc));
   return -1;
 }
 

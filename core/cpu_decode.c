@@ -119,15 +119,13 @@ void cpu_decode(uint32_t i, dinsn *d) {
   int opc = i & 0x7f, rd = (i >> 7) & 31, f3 = (i >> 12) & 7, rs1 = (i >> 15) & 31,
       rs2 = (i >> 20) & 31, f7 = i >> 25;
   int32_t immi = (int32_t)i >> 20;
-  int32_t imms = ((int32_t)i >> 25 << 5) | rd;
+  int32_t imms = sext(((i >> 25) << 5) | rd, 12);
   int32_t immb = sext(((i >> 31) << 12) | (((i >> 7) & 1) << 11) | (((i >> 25) & 0x3f) << 5) |
                       (((i >> 8) & 0xf) << 1), 13);
   int32_t immj = sext(((i >> 31) << 20) | (((i >> 12) & 0xff) << 12) | (((i >> 20) & 1) << 11) |
                       (((i >> 21) & 0x3ff) << 1), 21);
   int op = OP_ILLEGAL;
   int32_t imm = 0;
-  d->rs3 = i >> 27;
-  d->rm = f3;
   switch (opc) {
   case 0x37: op = OP_LUI; imm = (int32_t)(i & 0xfffff000); break;
   case 0x17: op = OP_AUIPC; imm = (int32_t)(i & 0xfffff000); break;
@@ -250,9 +248,7 @@ void cpu_decode(uint32_t i, dinsn *d) {
   d->rd = (rd == 0 && !fp_dest(op)) ? 32 : rd;
   d->rs1 = rs1;
   d->rs2 = rs2;
-  d->len = 4;
-  d->imm = imm;
-  d->raw = i;
+  d->imm = op >= OP_FP_FIRST ? (int32_t)(f3 | (i >> 27) << 8) : imm;
 }
 
 /* RVC expansion to the equivalent 32-bit encoding (RV64C: C.LD/C.SD/C.ADDIW, C.FLD/C.FSD). */

@@ -2,9 +2,10 @@
  * rounding mode (fenv), and the host's exception flags become fflags. What the host cannot do the
  * RISC-V way is done here: canonical NaNs, NaN boxing, fmin/fmax and comparison flag rules,
  * float-to-int saturation, and round-to-nearest-ties-to-max-magnitude (RMM), which x86 lacks and
- * which only differs from ties-to-even on exact ties (add, sub, mul, int-to-float; division and
- * square root cannot produce ties). */
+ * which only differs from ties-to-even on exact ties (add, sub, mul, fma, conversions; division
+ * and square root cannot produce ties): those are found from the exact error of the result. */
 #include <fenv.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -59,14 +60,59 @@ static uint32_t fe_end(int rm) {
 /* RMM: r is the ties-to-even result, err = exact - r. On an exact tie broken toward zero, step
  * away from zero. */
 static double rmm_d(double r, double err) {
-  if (err == 0 || r == 0 || !isfinite(r) || signbit(err) != signbit(r)) return r;
-  double away = nextafter(r, copysign(INFINITY, r));
+  if (err == 0 || !isfinite(r) || (r != 0 && !signbit(err) != !signbit(r))) return r;
+  double away = nextafter(r, err > 0 ? INFINITY : -INFINITY);
   return fabs(err) * 2 == fabs(away - r) ? away : r;
 }
 static float rmm_s(float r, double err) {
-  if (err == 0 || r == 0 || !isfinite(r) || signbit(err) != signbit(r)) return r;
-  float away = nextafterf(r, copysignf(INFINITY, r));
+  if (err == 0 || !isfinite(r) || (r != 0 && !signbit(err) != !signbit(r))) return r;
+  float away = nextafterf(r, err > 0 ? INFINITY : -INFINITY);
   return fabs(err) * 2 == fabs((double)away - (double)r) ? away : r;
+}
+
+/* RMM for a product whose result is tiny (subnormal, zero, or so close that the error of the
+ * rounded product falls below the subnormals): that error is not representable there, so redo the product scaled by 2^200 (the smaller operand, so nothing
+ * overflows), where it is, and compare with the scaled midpoint between r and its neighbour away
+ * from zero. */
+static double rmm_mul_tiny(double a, double b, double r) {
+  if (fabs(a) > fabs(b)) { double t = a; a = b; b = t; }
+  double A = ldexp(a, 200);
+  double p = A * b, e = fma(A, b, -p);
+  if (p == 0) return r;
+  double away = nextafter(r, copysign(INFINITY, p));
+  double mid = ldexp(r, 200) + ldexp(away - r, 199);
+  return mid - p == e ? away : r;
+}
+
+static void two_sum(double a, double b, double *s, double *t) {
+  *s = a + b;
+  double bb = *s - a;
+  *t = (a - (*s - bb)) + (b - bb);
+}
+
+/* RMM for FMA: the exact error of the ties-to-even result v of a*b+c as r2 + r3 (Boldo and
+ * Muller's ErrFma); a tie is r2 = half the gap to the neighbour away from zero, r3 = 0. */
+static double rmm_fma_d(double a, double b, double c, double v) {
+  double u1 = a * b, u2 = fma(a, b, -u1), a1, a2, b1, b2;
+  if (!isfinite(u1) || !isfinite(v)) return v;
+  two_sum(c, u2, &a1, &a2);
+  two_sum(u1, a1, &b1, &b2);
+  double g = (b1 - v) + b2;
+  double r2 = g + a2, r3 = a2 - (r2 - g);
+  if (r2 == 0 || r3 != 0 || (v != 0 && !signbit(r2) != !signbit(v))) return v;
+  double away = nextafter(v, r2 > 0 ? INFINITY : -INFINITY);
+  return fabs(r2) * 2 == fabs(away - v) ? away : v;
+}
+
+/* The same for single precision: a*b is exact in double, so the exact a*b+c is s + t. */
+static float rmm_fma_s(float a, float b, float c, float v) {
+  double s, t, e1, e2;
+  if (!isfinite(v)) return v;
+  two_sum((double)a * (double)b, c, &s, &t);
+  two_sum(s - (double)v, t, &e1, &e2);
+  if (e1 == 0 || e2 != 0 || (v != 0 && !signbit(e1) != !signbit(v))) return v;
+  float away = nextafterf(v, e1 > 0 ? INFINITY : -INFINITY);
+  return fabs(e1) * 2 == fabs((double)away - (double)v) ? away : v;
 }
 
 /* float -> integer with the RISC-V saturation rules. v is exact (floats promote exactly). */
@@ -130,7 +176,8 @@ static uint32_t cvt_int_s(__int128 X, int rm, uint32_t *fl) {
 int cpu_fp_op(cpu *c, const dinsn *d) {
   if (!(c->mstatus & MS_FS)) return -1;
   int op = d->op;
-  int rm = d->rm == 7 ? (int)c->frm : d->rm;
+  int rs3 = (d->imm >> 8) & 31, rm = d->imm & 7;
+  if (rm == 7) rm = c->frm;
   uint32_t fl = 0;
   uint64_t *x = c->x;
   int uses_rm = 1;
@@ -176,7 +223,7 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     break;
   }
   case OP_FMADD_S: case OP_FMSUB_S: case OP_FNMSUB_S: case OP_FNMADD_S: {
-    float a = f32(get_s(c, d->rs1)), b = f32(get_s(c, d->rs2)), e = f32(get_s(c, d->rs3));
+    float a = f32(get_s(c, d->rs1)), b = f32(get_s(c, d->rs2)), e = f32(get_s(c, rs3));
     if (op == OP_FNMSUB_S || op == OP_FNMADD_S) a = -a;
     if (op == OP_FMSUB_S || op == OP_FNMADD_S) e = -e;
     volatile float va = a, vb = b, ve = e, r;
@@ -184,6 +231,7 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     r = fmaf(va, vb, ve);
     fl = fe_end(rm);
     float v = r;
+    if (rm == RM_RMM && (fl & FL_NX)) v = rmm_fma_s(a, b, e, v);
     /* inf * 0 + NaN is invalid in RISC-V even when the addend is quiet */
     if (isnan(e) && ((isinf(a) && b == 0) || (isinf(b) && a == 0))) fl |= FL_NV;
     set_s(c, d->rd, isnan(v) ? CNAN_S : b32(v));
@@ -251,7 +299,10 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     double v = r;
     if (rm == RM_RMM && (fl & FL_NX) && isfinite(v) && op != OP_FDIV_D) {
       double err;
-      if (op == OP_FMUL_D) err = fma(a, b, -v);
+      if (op == OP_FMUL_D && fabs(v) < 0x1p-900) {   /* error may be below the subnormals */
+        v = rmm_mul_tiny(a, b, v);
+        err = 0;
+      } else if (op == OP_FMUL_D) err = fma(a, b, -v);
       else {
         double bb = op == OP_FADD_D ? b : -b;
         double t = v - a;
@@ -272,7 +323,7 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     break;
   }
   case OP_FMADD_D: case OP_FMSUB_D: case OP_FNMSUB_D: case OP_FNMADD_D: {
-    double a = f64(c->f[d->rs1]), b = f64(c->f[d->rs2]), e = f64(c->f[d->rs3]);
+    double a = f64(c->f[d->rs1]), b = f64(c->f[d->rs2]), e = f64(c->f[rs3]);
     if (op == OP_FNMSUB_D || op == OP_FNMADD_D) a = -a;
     if (op == OP_FMSUB_D || op == OP_FNMADD_D) e = -e;
     volatile double va = a, vb = b, ve = e, r;
@@ -280,6 +331,7 @@ int cpu_fp_op(cpu *c, const dinsn *d) {
     r = fma(va, vb, ve);
     fl = fe_end(rm);
     double v = r;
+    if (rm == RM_RMM && (fl & FL_NX)) v = rmm_fma_d(a, b, e, v);
     if (isnan(e) && ((isinf(a) && b == 0) || (isinf(b) && a == 0))) fl |= FL_NV;
     set_d(c, d->rd, isnan(v) ? CNAN_D : b64(v));
     break;

@@ -12,7 +12,7 @@
 
 /* Decoded operations. Everything from OP_FMADD_S on is executed by cpu_fp_op. */
 enum {
-  OP_NONE, OP_ILLEGAL, OP_STRADDLE, OP_LUI, OP_AUIPC, OP_JAL, OP_JALR, OP_BEQ, OP_BNE, OP_BLT,
+  OP_NONE, OP_ILLEGAL, OP_STRADDLE, OP_PAGEX, OP_LUI, OP_AUIPC, OP_JAL, OP_JALR, OP_BEQ, OP_BNE, OP_BLT,
   OP_BGE, OP_BLTU, OP_BGEU, OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU, OP_SB, OP_SH,
   OP_SW, OP_SD, OP_ADDI, OP_SLTI, OP_SLTIU, OP_XORI, OP_ORI, OP_ANDI, OP_SLLI, OP_SRLI, OP_SRAI,
   OP_ADD, OP_SUB, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_SRA, OP_OR, OP_AND, OP_ADDIW,
@@ -34,19 +34,22 @@ enum {
 };
 #define OP_FP_FIRST OP_FMADD_S
 
-/* Decoded instruction: op selects the handler; rd is 32 (a scratch register) when the
- * instruction names x0, so handlers write rd unconditionally. */
+/* Decoded instruction (16 bytes): op and handler; rd is 32 (a scratch register) when the
+ * instruction names x0, so handlers write rd unconditionally. The raw bits are not kept: an
+ * illegal instruction re-reads them for mtval (cpu_insn_bits). */
 typedef struct dinsn {
-  uint8_t op, rd, rs1, rs2, rs3, rm, len, pad;
-  int32_t imm;
-  uint32_t raw;                 /* the instruction as fetched (mtval of illegal instructions) */
+  void *h;                      /* handler in cpu_run, which also encodes the length */
+  uint8_t op, rd, rs1, rs2;
+  int32_t imm;                  /* F/D arithmetic: rm | rs3 << 8 */
 } dinsn;
 
-/* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded. */
+/* Decoded instructions of one guest-physical page, one slot per halfword; op 0 = not decoded.
+ * d[2048] is a sentinel (OP_PAGEX) that sends straight-line execution running off the page
+ * back to the page lookup. */
 typedef struct dpage {
   uint64_t ppn;
   struct dpage *next;
-  dinsn d[2048];
+  dinsn d[2049];
 } dpage;
 
 #define TLB_BITS 8
@@ -55,6 +58,11 @@ typedef struct dpage {
  * va, or TLB_NONE. */
 typedef struct tlb_ent { uint64_t tag; uintptr_t add; } tlb_ent;
 #define TLB_NONE 1ull
+
+typedef struct tlbset {
+  tlb_ent r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
+  dpage *xd[TLB_SIZE];
+} tlbset;
 
 typedef struct ccache ccache;
 
@@ -105,9 +113,12 @@ struct cpu {
   volatile int attn;            /* something changed: re-check interrupts / halt at a boundary */
   int halt_req, wfi;
 
-  /* TLBs for the current fetch and data modes; flushed when either changes. */
-  tlb_ent tlb_r[TLB_SIZE], tlb_w[TLB_SIZE], tlb_x[TLB_SIZE];
-  dpage *tlb_xd[TLB_SIZE];
+  /* One TLB set per kind of access rights (U, S, S with SUM, M); dt/ft point at the sets of the
+   * current data (MPRV and SUM applied) and fetch privilege, so traps, xRET and the SUM toggling
+   * around kernel user-copies flush nothing. */
+  tlbset tlbs[4];
+  tlbset *dt, *ft;
+  int tlb_maxlvl;               /* largest page level cached since the last full flush */
   int data_priv;                /* effective privilege of loads/stores (MPRV) */
 
   ccache *cc;
@@ -121,6 +132,7 @@ struct cpu {
   uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
+  uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
   uint64_t pmpaddr[NPMP];
@@ -141,15 +153,16 @@ void cpu_update_data_priv(cpu *c);
 
 /* cpu_mmu.c */
 void cpu_tlb_flush(cpu *c);
-void cpu_tlb_flush_write(cpu *c);
+void cpu_tlb_flush_va(cpu *c, uint64_t va);   /* SFENCE.VMA with an address */
 /* Slow paths: return 0, or -1 after raising the exception. */
 int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v);
 int cpu_store_slow(cpu *c, uint64_t va, int size, uint64_t v);
-/* Atomic memory op: translate for write, return host pointer or NULL with bus fallback. */
+/* Atomics: checks alignment and translates (for write unless LR); 0 with *pa, or -1 raised. */
 int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa);
 /* Fetch: fills *dp (NULL if the page is not RAM) and returns 0, or -1 after raising. */
 int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host);
 int cpu_fetch_slow(cpu *c, uint64_t va, uint32_t *insn);
+uint32_t cpu_insn_bits(cpu *c, uint64_t va);    /* the instruction at va, 0 if unreadable */
 void cpu_cc_attach(cpu *c);
 void cpu_cc_detach(cpu *c);
 void cpu_cc_flush(cpu *c);
@@ -157,6 +170,9 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len);
 
 /* cpu_fp.c: executes an F/D op; 0 ok, -1 illegal (caller raises). */
 int cpu_fp_op(cpu *c, const dinsn *d);
+
+/* cpu.c: handler addresses for slots the cache resets (not decoded, page end). */
+extern void *cpu_lbl_none, *cpu_lbl_pagex;
 
 static inline uint64_t cpu_cur_instret(const cpu *c) { return c->instret + (c->budget - c->left); }
 

@@ -1,4 +1,4 @@
-/* cpu_mmu: address translation (bare, Sv39, Sv48) with hardware A/D updates, the software TLB
+/* cpu_mmu: address translation (bare, Sv39, Sv48, Sv57) with hardware A/D updates, the software TLB
  * from guest-virtual pages to host RAM, the slow load/store/fetch paths (TLB misses, MMIO,
  * misaligned and page-crossing accesses), PMP checks, and the decoded-code cache shared by the
  * harts of one bus.
@@ -61,7 +61,10 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len) {
     if (p) {
       uint64_t lo = start > page ? start - page : 0;
       uint64_t hi = end - page < 4096 ? end - page : 4096;
-      for (uint64_t o = lo >> 1; o < (hi + 1) >> 1; o++) p->d[o].op = OP_NONE;
+      for (uint64_t o = lo >> 1; o < (hi + 1) >> 1; o++) {
+        p->d[o].op = OP_NONE;
+        p->d[o].h = cpu_lbl_none;
+      }
     }
     if (page + 4096 < page) break;
   }
@@ -97,7 +100,8 @@ void cpu_cc_detach(cpu *c) {
 }
 
 static void flush_fetch_tlb(cpu *c) {
-  for (int i = 0; i < TLB_SIZE; i++) { c->tlb_x[i].tag = TLB_NONE; c->tlb_xd[i] = NULL; }
+  for (int m = 0; m < 4; m++)
+    for (int i = 0; i < TLB_SIZE; i++) { c->tlbs[m].x[i].tag = TLB_NONE; c->tlbs[m].xd[i] = NULL; }
 }
 
 /* Drops every decoded page (FENCE.I, cache full); every hart of the bus refetches. */
@@ -114,29 +118,55 @@ static dpage *cc_get(cpu *c, uint64_t ppn, uint8_t *host) {
   p = calloc(1, sizeof(*p));
   if (!p) abort();
   p->ppn = ppn;
+  for (int i = 0; i < 2048; i++) p->d[i].h = cpu_lbl_none;
+  p->d[2048].op = OP_PAGEX;
+  p->d[2048].h = cpu_lbl_pagex;
   p->next = cc->hash[ppn & (CC_BUCKETS - 1)];
   cc->hash[ppn & (CC_BUCKETS - 1)] = p;
   cc->npages++;
   /* From now on stores to this page must take the slow path. */
   for (cpu *h = cc->cpus; h; h = h->cc_next)
-    for (int i = 0; i < TLB_SIZE; i++)
-      if (h->tlb_w[i].tag != TLB_NONE && (uint8_t *)(h->tlb_w[i].tag + h->tlb_w[i].add) == host)
-        h->tlb_w[i].tag = TLB_NONE;
+    for (int m = 0; m < 4; m++)
+      for (int i = 0; i < TLB_SIZE; i++) {
+        tlb_ent *e = &h->tlbs[m].w[i];
+        if (e->tag != TLB_NONE && (uint8_t *)(e->tag + e->add) == host) e->tag = TLB_NONE;
+      }
   return p;
 }
 
 /* ---- TLB ---- */
 
 void cpu_tlb_flush(cpu *c) {
-  for (int i = 0; i < TLB_SIZE; i++) {
-    c->tlb_r[i].tag = TLB_NONE;
-    c->tlb_w[i].tag = TLB_NONE;
-  }
+  for (int m = 0; m < 4; m++)
+    for (int i = 0; i < TLB_SIZE; i++) {
+      c->tlbs[m].r[i].tag = TLB_NONE;
+      c->tlbs[m].w[i].tag = TLB_NONE;
+    }
   flush_fetch_tlb(c);
+  c->tlb_maxlvl = 0;
 }
 
-void cpu_tlb_flush_write(cpu *c) {
-  for (int i = 0; i < TLB_SIZE; i++) c->tlb_w[i].tag = TLB_NONE;
+/* SFENCE.VMA va: drops the translations the leaf PTE for va may have produced. Entries are 4 KiB
+ * granules, so with superpages cached every granule of the largest such page around va goes. */
+void cpu_tlb_flush_va(cpu *c, uint64_t va) {
+  if (c->tlb_maxlvl >= 3) { cpu_tlb_flush(c); return; }
+  uint64_t mask = ~((1ull << (12 + 9 * c->tlb_maxlvl)) - 1);
+  for (int m = 0; m < 4; m++) {
+    tlbset *t = &c->tlbs[m];
+    if (c->tlb_maxlvl == 0) {
+      int i = (va >> 12) & (TLB_SIZE - 1);
+      uint64_t page = va & ~0xfffull;
+      if (t->r[i].tag == page) t->r[i].tag = TLB_NONE;
+      if (t->w[i].tag == page) t->w[i].tag = TLB_NONE;
+      if (t->x[i].tag == page) { t->x[i].tag = TLB_NONE; t->xd[i] = NULL; }
+      continue;
+    }
+    for (int i = 0; i < TLB_SIZE; i++) {
+      if ((t->r[i].tag & mask) == (va & mask)) t->r[i].tag = TLB_NONE;
+      if ((t->w[i].tag & mask) == (va & mask)) t->w[i].tag = TLB_NONE;
+      if ((t->x[i].tag & mask) == (va & mask)) { t->x[i].tag = TLB_NONE; t->xd[i] = NULL; }
+    }
+  }
 }
 
 /* ---- PMP ---- */
@@ -174,11 +204,9 @@ static int pmp_ok(cpu *c, uint64_t pa, int size, int acc, int priv, int *whole) 
     int need = acc == ACC_R ? 1 : acc == ACC_W ? 2 : 4;
     return (cfg & need) != 0;
   }
-  /* No match: M-mode allowed; S/U allowed only if no entry is active. */
-  if (priv == PRV_M) return 1;
-  for (int i = 0; i < NPMP; i++)
-    if ((c->pmpcfg[i] >> 3) & 3) return 0;
-  return 1;
+  /* No match: M-mode is allowed, S and U are not (PMP entries are implemented), as in the
+   * privileged spec and QEMU: firmware must open memory before entering S-mode. */
+  return priv == PRV_M;
 }
 
 /* ---- translation ---- */
@@ -193,14 +221,16 @@ static int access_fault(int acc) {
 /* Translates va for acc at privilege priv. Returns -1 on success (with *pa and *perm, the access
  * kinds the same translation allows: bit ACC_R/ACC_W set when a TLB entry may cache them), or
  * the exception cause. */
-static int translate(cpu *c, uint64_t va, int acc, int priv, uint64_t *pa, int *perm) {
+static int translate(cpu *c, uint64_t va, int acc, int priv, uint64_t *pa, int *perm,
+                     int *level) {
   uint64_t mode = c->satp >> 60;
+  *level = 0;
   if (priv == PRV_M || mode == 0) {
     *pa = va;
     *perm = 3;
     return -1;
   }
-  int levels = mode == 8 ? 3 : 4;
+  int levels = mode == 8 ? 3 : mode == 9 ? 4 : 5;
   int vabits = 12 + 9 * levels;
   if ((uint64_t)((int64_t)(va << (64 - vabits)) >> (64 - vabits)) != va) return page_fault(acc);
   uint64_t a = (c->satp & PPN_MASK) << 12;
@@ -233,6 +263,7 @@ static int translate(cpu *c, uint64_t va, int acc, int priv, uint64_t *pa, int *
         return access_fault(acc);
     }
     *pa = ((ppn << 12) & ~(span - 1)) | (va & (span - 1));
+    *level = lvl;
     *perm = (can_r ? 1 : 0) | (((npte & PTE_W) && (npte & PTE_D)) ? 2 : 0);
     if (acc == ACC_X) *perm = 0;
     return -1;
@@ -244,10 +275,12 @@ static int translate(cpu *c, uint64_t va, int acc, int priv, uint64_t *pa, int *
  * Returns -1 or the exception cause. */
 static int xlate(cpu *c, uint64_t va, int size, int acc, uint64_t *pa) {
   int priv = acc == ACC_X ? c->priv : c->data_priv;
-  int perm, whole;
-  int e = translate(c, va, acc, priv, pa, &perm);
+  int perm, whole, level;
+  int e = translate(c, va, acc, priv, pa, &perm, &level);
   if (e >= 0) return e;
   if (!pmp_ok(c, *pa, size, acc, priv, &whole)) return access_fault(acc);
+  /* the caller may cache this translation in a TLB (fetch TLB included) */
+  if (level > c->tlb_maxlvl) c->tlb_maxlvl = level;
   if (!whole || acc == ACC_X) return -1;
   uint64_t ppage = *pa & ~0xfffull;
   uint8_t *host = bus_ram_ptr(c->bus, ppage, 4096);
@@ -256,13 +289,13 @@ static int xlate(cpu *c, uint64_t va, int size, int acc, uint64_t *pa) {
   int idx = (va >> 12) & (TLB_SIZE - 1);
   uintptr_t add = (uintptr_t)host - (uintptr_t)(va & ~0xfffull);
   if ((perm & 1) && (acc == ACC_R || pmp_ok(c, ppage, 4096, ACC_R, priv, &whole))) {
-    c->tlb_r[idx].tag = va & ~0xfffull;
-    c->tlb_r[idx].add = add;
+    c->dt->r[idx].tag = va & ~0xfffull;
+    c->dt->r[idx].add = add;
   }
   if ((perm & 2) && !cc_find(c->cc, ppage >> 12) &&
       (acc == ACC_W || pmp_ok(c, ppage, 4096, ACC_W, priv, &whole))) {
-    c->tlb_w[idx].tag = va & ~0xfffull;
-    c->tlb_w[idx].add = add;
+    c->dt->w[idx].tag = va & ~0xfffull;
+    c->dt->w[idx].add = add;
   }
   return -1;
 }
@@ -288,15 +321,13 @@ static int load_one(cpu *c, uint64_t va, int size, uint64_t *v) {
 
 int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v) {
   if ((va & 0xfff) + size <= 4096) return load_one(c, va, size, v);
-  /* Crosses a page: QEMU's virt CPU handles misaligned accesses, so do two parts. */
-  int n1 = 4096 - (va & 0xfff);
-  uint64_t lo, hi, r = 0;
+  /* Crosses a page: QEMU's virt CPU performs misaligned accesses, so load byte by byte. */
+  uint64_t r = 0;
   for (int i = 0; i < size; i++) {
     uint64_t b;
     if (load_one(c, va + i, 1, &b) < 0) return -1;
     r |= b << (8 * i);
   }
-  (void)n1; (void)lo; (void)hi;
   *v = r;
   return 0;
 }
@@ -344,9 +375,10 @@ int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa) {
 int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host) {
   int idx = (va >> 12) & (TLB_SIZE - 1);
   uint64_t page = va & ~0xfffull;
-  if (c->tlb_x[idx].tag == page) {
-    *dp = c->tlb_xd[idx];
-    *host = (uint8_t *)(page + c->tlb_x[idx].add);
+  tlbset *t = c->ft;
+  if (t->x[idx].tag == page) {
+    *dp = t->xd[idx];
+    *host = (uint8_t *)(page + t->x[idx].add);
     return 0;
   }
   uint64_t pa;
@@ -363,9 +395,9 @@ int cpu_fetch_page(cpu *c, uint64_t va, dpage **dp, uint8_t **host) {
     return 0;
   }
   dpage *p = cc_get(c, ppage >> 12, h);
-  c->tlb_x[idx].tag = page;
-  c->tlb_x[idx].add = (uintptr_t)h - (uintptr_t)page;
-  c->tlb_xd[idx] = p;
+  t->x[idx].tag = page;
+  t->x[idx].add = (uintptr_t)h - (uintptr_t)page;
+  t->xd[idx] = p;
   *dp = p;
   *host = h;
   return 0;
@@ -387,4 +419,12 @@ int cpu_fetch_slow(cpu *c, uint64_t va, uint32_t *insn) {
   if (fetch16(c, va + 2, &hi) < 0) return -1;
   *insn = lo | hi << 16;
   return 0;
+}
+
+uint32_t cpu_insn_bits(cpu *c, uint64_t va) {
+  uint64_t pa, lo, hi;
+  if (xlate(c, va, 2, ACC_X, &pa) >= 0 || bus_read(c->bus, pa, 2, &lo) < 0) return 0;
+  if ((lo & 3) != 3) return (uint32_t)lo;
+  if (xlate(c, va + 2, 2, ACC_X, &pa) >= 0 || bus_read(c->bus, pa, 2, &hi) < 0) return 0;
+  return (uint32_t)(lo | hi << 16);
 }

@@ -17,6 +17,7 @@
 
 #define SLICE_NS   4000000ull   /* return to the loop at least this often (responsiveness) */
 #define BUDGET     20000        /* instructions per hart per turn: interleaving for SMP guests */
+#define CONSOLE_INPUT_MAX  (1u << 20)  /* console input bytes queued for the guest at most */
 #define OPENSBI_FW_DYNAMIC "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 
 /* ---- time ---- */
@@ -63,7 +64,14 @@ static void feed_uart(machine *m) {
   if (n) buf_take(&m->in, n);
 }
 
+/* SBI's console getchar reads the UART as OpenSBI's would (so bytes are never split between the
+ * UART and SBI); a board without a UART reads the input queue directly. */
 int machine_getchar(machine *m) {
+  if (m->uart) {
+    feed_uart(m);
+    if (!(uart_ops.read(m->uart, 5, 1) & 1)) return -1;
+    return (int)uart_ops.read(m->uart, 0, 1);
+  }
   if (!m->in.n) return -1;
   int c = m->in.p[0];
   buf_take(&m->in, 1);
@@ -71,6 +79,8 @@ int machine_getchar(machine *m) {
 }
 
 void machine_console_input(machine *m, const uint8_t *buf, size_t len) {
+  /* Input a guest never reads (no UART on spike, a guest that ignores it) is bounded. */
+  if (m->in.n + len > CONSOLE_INPUT_MAX) len = m->in.n < CONSOLE_INPUT_MAX ? CONSOLE_INPUT_MAX - m->in.n : 0;
   buf_add(&m->in, buf, len);
   feed_uart(m);
 }
@@ -308,10 +318,46 @@ uint64_t machine_dtb_addr(const machine *m) { return m->fdt_addr; }
 int machine_harts(const machine *m) { return m->nharts; }
 const char *machine_type(const machine *m) { return m->spike ? "spike" : "virt"; }
 
+int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv) {
+  if (hart < 0 || hart >= m->nharts) return -1;
+  *pc = cpu_get_pc(m->harts[hart].c);
+  *priv = cpu_get_priv(m->harts[hart].c);
+  return (int)m->harts[hart].run;
+}
+
 uint64_t machine_instret(const machine *m) {
   uint64_t n = 0;
   for (int i = 0; i < m->nharts; i++) n += cpu_instret(m->harts[i].c);
   return n;
+}
+
+/* ---- what device layers plug in ---- */
+
+static uint64_t slot_read(void *dev, uint64_t off, int size) {
+  vslot *v = dev;
+  return v->ops->read(v->dev, off, size);
+}
+
+static void slot_write(void *dev, uint64_t off, uint64_t val, int size) {
+  vslot *v = dev;
+  v->ops->write(v->dev, off, val, size);
+}
+
+static const bus_dev_ops slot_ops = {slot_read, slot_write};
+
+bus *machine_bus(machine *m) { return m->bus; }
+
+int machine_set_irq_line(machine *m, int source, int level) {
+  if (!m->plic || source < 1 || source > PLIC_SOURCES) return -1;
+  plic_set_irq(m->plic, source, level);
+  return 0;
+}
+
+int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev) {
+  if (m->spike || slot < 0 || slot >= VIRTIO_SLOTS) return -1;
+  m->slots[slot].ops = ops ? ops : &virtio_slot_ops;
+  m->slots[slot].dev = ops ? dev : NULL;
+  return 0;
 }
 
 /* ---- building and booting ---- */
@@ -384,6 +430,11 @@ static int load_images(machine *m, char *err, size_t errlen) {
   return 0;
 }
 
+void machine_invalidate_code(machine *m, int hart) {
+  cpu_invalidate(m->harts[hart].c, VIRT_MROM, VIRT_MROM_SIZE);
+  cpu_invalidate(m->harts[hart].c, VIRT_DRAM, m->cfg.ram_size);
+}
+
 static int boot(machine *m, char *err, size_t errlen) {
   if (load_images(m, err, errlen) < 0) return -1;
   if (mfdt_build(m, err, errlen) < 0) return -1;
@@ -400,7 +451,7 @@ static int boot(machine *m, char *err, size_t errlen) {
   uint64_t start = m->bios ? m->fw.entry : m->kernel_entry;
   write_rom(m, start);
   for (int i = 0; i < m->nharts; i++) {
-    cpu_invalidate(m->harts[i].c, 0, UINT64_MAX);
+    machine_invalidate_code(m, i);
     cpu_reset(m->harts[i].c, VIRT_MROM);
     m->harts[i].run = HART_RUN;
   }
@@ -411,8 +462,9 @@ static int boot(machine *m, char *err, size_t errlen) {
   return 0;
 }
 
+/* Like QEMU's system reset, RAM keeps its contents: only the images, the device tree and the ROM
+ * are loaded again (a guest may count its reboots in memory). */
 int machine_reset(machine *m, char *err, size_t errlen) {
-  memset(m->ram, 0, m->cfg.ram_size);
   clint_reset(m->clint);
   if (m->plic) plic_reset(m->plic);
   if (m->uart) uart_reset(m->uart);
@@ -556,7 +608,11 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
     bus_add_mmio(m->bus, VIRT_RTC, GOLDFISH_RTC_SIZE, &goldfish_rtc_ops, m->rtc, "rtc");
     bus_add_mmio(m->bus, VIRT_PLIC, PLIC_SIZE, &plic_ops, m->plic, "plic");
     bus_add_mmio(m->bus, VIRT_UART0, UART_SIZE, &uart_ops, m->uart, "uart0");
-    mvirtio_init(m);
+    for (int i = 0; i < VIRTIO_SLOTS; i++) {
+      m->slots[i].ops = &virtio_slot_ops;
+      bus_add_mmio(m->bus, VIRTIO_SLOT_BASE + (uint64_t)i * VIRTIO_SLOT_SIZE, VIRTIO_SLOT_SIZE,
+                   &slot_ops, &m->slots[i], "virtio-mmio");
+    }
   }
 
   /* No -bios: lemu's SBI serves an S-mode kernel, unless the kernel is a bare-metal HTIF test

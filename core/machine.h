@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus.h"
 #include "lemu.h"
 
 typedef struct machine machine;
@@ -66,10 +67,20 @@ void machine_console_input(machine *m, const uint8_t *buf, size_t len);
 /* Also writes console output to fd (-1: none), e.g. 1 for -serial stdio / -nographic. */
 void machine_set_serial_fd(machine *m, int fd);
 
+/* For device layers (virtio, PCI): the machine's bus (DMA goes through bus_ram_ptr), a PLIC source
+ * line to drive, and plugging a device into virtio-mmio slot i (0..7, IRQ 1 + i) in place of the
+ * empty transport. ops NULL empties the slot again. Returns -1 for a bad slot or source. */
+bus *machine_bus(machine *m);
+int machine_set_irq_line(machine *m, int source, int level);
+int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev);
+
 /* The flattened device tree the machine hands its firmware. */
 const void *machine_dtb(const machine *m, size_t *len);
 uint64_t machine_dtb_addr(const machine *m);
 uint64_t machine_instret(const machine *m);
+/* A hart's pc, privilege (0 U, 1 S, 3 M) and whether it runs (0), waits in WFI (1) or is stopped
+ * (2); -1 for a bad index. For debugging and scenario checks. */
+int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv);
 int machine_harts(const machine *m);
 const char *machine_type(const machine *m);
 

@@ -39,17 +39,20 @@ typedef struct hart {
   int start_pending;     /* HSM: started, waiting for its first slice */
 } hart;
 
-/* A virtio-mmio slot: empty, or a transport with its device (mvirtio.c). */
-typedef struct mslot {
+/* A virtio device model plugged into a slot through its transport (mvirtio.c). */
+typedef struct mvdev {
   machine *m;
   int index;
   virtio *vd;
   const virtio_device_ops *ops;
   void *dev;
   void (*dev_free)(void *dev);
-} mslot;
+} mvdev;
 
 typedef struct outbuf { uint8_t *p; size_t n, cap; } outbuf;
+
+/* A virtio-mmio slot: the bus region forwards to whatever device is plugged in. */
+typedef struct vslot { const bus_dev_ops *ops; void *dev; } vslot;
 
 struct machine {
   rt_obj obj;
@@ -71,7 +74,8 @@ struct machine {
   uart *uart;
   goldfish_rtc *rtc;
   sifive_test test;
-  mslot slots[VIRTIO_SLOTS];
+  vslot slots[VIRTIO_SLOTS];
+  mvdev vdevs[VIRTIO_SLOTS];
 
   uv_idle_t idle;
   uv_timer_t timer;
@@ -96,8 +100,7 @@ int mfdt_build(machine *m, char *err, size_t errlen);
 /* msbi.c: the built-in SBI (cpu_hooks.sbi) and the S-mode hand-over it starts harts with. */
 int msbi_call(void *ud, cpu *c);
 void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1);
-/* mvirtio.c: maps the slots, resets and frees what is plugged into them. */
-void mvirtio_init(machine *m);
+/* mvirtio.c: resets and frees the virtio devices plugged into the slots. */
 void mvirtio_reset(machine *m);
 void mvirtio_free(machine *m);
 /* machine.c helpers the parts use. */
@@ -107,5 +110,7 @@ void machine_finish(machine *m, int status);
 void machine_wake(machine *m, int hart);
 void machine_request_reset(machine *m);
 uint64_t machine_ticks(const machine *m);
+/* Drops a hart's decoded instructions for all of ROM and RAM (reset, remote FENCE.I). */
+void machine_invalidate_code(machine *m, int hart);
 
 #endif

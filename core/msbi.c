@@ -76,15 +76,15 @@ static void send_ipi(machine *m, uint64_t harts) {
   }
 }
 
-/* Remote fences: a hart's decoded instructions and translations are dropped by rewriting satp with
- * its own value, which flushes that hart's TLB, and by invalidating its decode cache. */
-static void fence(machine *m, uint64_t harts) {
+/* Remote fences: rewriting a hart's satp with its own value flushes its TLB (cpu_set_csr does);
+ * a remote FENCE.I also drops its decoded instructions. */
+static void fence(machine *m, uint64_t harts, int code) {
   for (int i = 0; i < m->nharts; i++) {
     if (!(harts >> i & 1)) continue;
     uint64_t satp = 0;
     cpu_get_csr(m->harts[i].c, CSR_SATP, &satp);
     cpu_set_csr(m->harts[i].c, CSR_SATP, satp);
-    cpu_invalidate(m->harts[i].c, 0, UINT64_MAX);
+    if (code) machine_invalidate_code(m, i);
   }
 }
 
@@ -118,7 +118,7 @@ static int legacy(machine *m, cpu *c, uint64_t ext, uint64_t a0) {
     else if (bus_ram_read(m->bus, a0, &harts, 8) < 0) { r = ERR_INVALID_ADDRESS; break; }
     if (m->nharts < 64) harts &= (1ull << m->nharts) - 1;
     if (ext == 0x04) send_ipi(m, harts);
-    else fence(m, harts);
+    else fence(m, harts, ext == 0x05);
     break;
   }
   case 0x08: machine_finish(m, 0); break;
@@ -163,7 +163,7 @@ int msbi_call(void *ud, cpu *c) {
   case EXT_RFENCE:
     if (fid > 6) { ret(c, ERR_NOT_SUPPORTED, 0); return 1; }
     if (targets(m, a0, a1, &harts) < 0) { ret(c, ERR_INVALID_PARAM, 0); return 1; }
-    fence(m, harts);
+    fence(m, harts, fid == 0);
     ret(c, SBI_OK, 0);
     return 1;
   case EXT_HSM:

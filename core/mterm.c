@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -23,7 +24,7 @@ static const char help[] =
   "C-a C-a  sends C-a\r\n";
 
 static void say(const char *s) {
-  ssize_t r = write(2, s, __builtin_strlen(s));
+  ssize_t r = write(2, s, strlen(s));
   (void)r;
 }
 
@@ -74,7 +75,7 @@ static void closed(uv_handle_t *h) {
 
 static void obj_close(rt_obj *o) {
   mterm *t = (mterm *)o;
-  if (t->is_tty) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_NORMAL);
+  if (t->is_tty && t->escapes) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_NORMAL);
   uv_close((uv_handle_t *)&t->h.stream, closed);
 }
 
@@ -91,7 +92,9 @@ mterm *mterm_open(lemu_rt *rt, int fd, int escapes, const mterm_hooks *h) {
   if (k == UV_TTY) {
     t->is_tty = 1;
     r = uv_tty_init(rt_loop(rt), &t->h.tty, fd, 1);
-    if (r == 0) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_RAW);
+    /* Raw mode only with the escapes (-nographic): otherwise the terminal keeps its line editing
+     * and Ctrl-C, as QEMU's -serial stdio does. */
+    if (r == 0 && escapes) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_RAW);
   } else {
     r = uv_pipe_init(rt_loop(rt), &t->h.pipe, 0);
     if (r == 0) {

@@ -1,7 +1,8 @@
 /* mterm: a machine's console on the host terminal, as QEMU's -nographic gives it — stdin in raw
  * mode (when it is a terminal) feeding the guest's console, with QEMU's Ctrl-A escapes: Ctrl-A x
  * quits, Ctrl-A h prints help, Ctrl-A c (the monitor) says lemu has none, Ctrl-A Ctrl-A sends a
- * Ctrl-A. A pipe on stdin is read the same way, without the escapes unless asked. */
+ * Ctrl-A. Without the escapes (-serial stdio) a terminal stays in its normal, line-edited mode. A
+ * pipe on stdin is read the same way. */
 #ifndef LEMU_MTERM_H
 #define LEMU_MTERM_H
 

@@ -8,7 +8,7 @@ static uint64_t st_read(void *dev, uint64_t off, int size) {
 
 static void st_write(void *dev, uint64_t off, uint64_t val, int size) {
   sifive_test *t = dev;
-  if (off != 0 || size < 4) return;
+  if (off != 0 || size < 2) return;  /* OpenSBI writes the 16-bit status alone */
   uint32_t v = (uint32_t)val;
   switch (v & 0xffff) {
   case 0x5555: t->finish(t->ud, SIFIVE_TEST_PASS, 0); break;

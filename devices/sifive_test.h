@@ -1,5 +1,6 @@
 /* sifive_test: the test finisher at 0x100000. A 32-bit write of 0x5555 powers off (pass), 0x7777
- * reboots, (code << 16) | 0x3333 fails with code; anything else is ignored. */
+ * reboots, (code << 16) | 0x3333 fails with code; anything else is ignored. A 16-bit write of the
+ * status alone is accepted, as on QEMU (OpenSBI does that). */
 #ifndef LEMU_SIFIVE_TEST_H
 #define LEMU_SIFIVE_TEST_H
 

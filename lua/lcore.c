@@ -14,6 +14,8 @@
 #include "lmachine.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "lsock.h"
+#include "lhostnet.h"
 #include "rt.h"
 
 static const char PENDING[] = "lemu.pending";
@@ -25,6 +27,9 @@ static const luaL_Reg cmodules[] = {
   {"lemu.cmachine", luaopen_lemu_cmachine},
   {"lemu.cdevices", luaopen_lemu_cdevices},
   {"lemu.cendpoint", luaopen_lemu_cendpoint},
+  {"lemu.csock", luaopen_lemu_csock},
+  {"lemu.ctap", luaopen_lemu_ctap},
+  {"lemu.cvde", luaopen_lemu_cvde},
   {"lemu.capture", luaopen_lemu_capture},
   {"lemu.bench", luaopen_lemu_bench},
   {"lemu.stream.core", luaopen_lemu_stream},

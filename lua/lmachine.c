@@ -158,6 +158,22 @@ static int lm_info(lua_State *L) {
   lua_setfield(L, -2, "dtb_addr");
   lua_pushinteger(L, (lua_Integer)machine_instret(lm->m));
   lua_setfield(L, -2, "instret");
+  static const char *const runs[] = {"running", "wfi", "stopped"};
+  static const char *const privs[] = {"U", "S", "?", "M"};
+  lua_createtable(L, machine_harts(lm->m), 0);
+  for (int i = 0; i < machine_harts(lm->m); i++) {
+    uint64_t pc;
+    int priv, run = machine_hart_state(lm->m, i, &pc, &priv);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)pc);
+    lua_setfield(L, -2, "pc");
+    lua_pushstring(L, privs[priv & 3]);
+    lua_setfield(L, -2, "priv");
+    lua_pushstring(L, runs[run]);
+    lua_setfield(L, -2, "state");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "harts");
   return 1;
 }
 

@@ -30,6 +30,18 @@ static void push_counters(lua_State *L, const net_counters *c) {
   lua_setfield(L, -2, "drops");
 }
 
+static struct { const char *kind; lnet_info_fn fn; } info_fns[16];
+
+void lnet_register_info(const char *kind, lnet_info_fn fn) {
+  for (int i = 0; i < 16; i++) {
+    if (!info_fns[i].kind || strcmp(info_fns[i].kind, kind) == 0) {
+      info_fns[i].kind = kind;
+      info_fns[i].fn = fn;
+      return;
+    }
+  }
+}
+
 void lnet_push_port_info(lua_State *L, const net_port *p) {
   lua_createtable(L, 0, 8);
   lua_pushstring(L, p->ops->kind);
@@ -48,6 +60,8 @@ void lnet_push_port_info(lua_State *L, const net_port *p) {
   lua_setfield(L, -2, "rx");
   push_counters(L, &p->tx);
   lua_setfield(L, -2, "tx");
+  for (int i = 0; i < 16 && info_fns[i].kind; i++)
+    if (strcmp(info_fns[i].kind, p->ops->kind) == 0) info_fns[i].fn(L, p);
 }
 
 /* lemu.vlan(id): the VLAN with that number or name, created on first use. */

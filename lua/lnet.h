@@ -31,6 +31,11 @@ int lnet_parse_mac(const char *s, uint8_t mac[6]);
 /* Finds the port of hub h named name (NULL if none). */
 net_port *lnet_find_port(net_hub *h, const char *name);
 
+/* Backends whose ports carry more state (a socket's peer, its wire counters) register a function
+ * per port kind; lnet_push_port_info calls it with the info table on top of the stack. */
+typedef void (*lnet_info_fn)(lua_State *L, const net_port *p);
+void lnet_register_info(const char *kind, lnet_info_fn fn);
+
 int luaopen_lemu_net(lua_State *L);
 
 #endif

@@ -2,24 +2,24 @@
  * net_user, forwarding rules in QEMU's syntax, the local DNS table, smbd for `smb=`, the DHCP
  * leases seen on the wire, and user:info(). Option names and lists are normalised by
  * lua/lemu/user.lua before they get here. */
-#define _GNU_SOURCE   /* nftw */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "dnshosts.h"
 #include "lmods.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "luser.h"
+#include "smb.h"
 #include "user.h"
 
 #define USER "lemu.user"
@@ -27,7 +27,8 @@
 #define MAXLEASE 64
 
 typedef struct fwd {
-  char rule[160];
+  char rule[256];
+  char path[108];     /* a Unix-domain host socket (libslirp >= 4.7), else "" */
   int udp;
   struct in_addr haddr, gaddr;
   int hport, gport;
@@ -180,7 +181,7 @@ static int port_of(const char *s, int min, long *out) {
   return 0;
 }
 
-#define RULE_SYNTAX "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport"
+#define RULE_SYNTAX "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport or unix:PATH-[guestaddr]:guestport"
 
 /* hostfwd: "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport". full=0 accepts QEMU's
  * hostfwd_remove form "[tcp|udp]:[hostaddr]:hostport" as well. */
@@ -191,8 +192,24 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
   memset(f, 0, sizeof *f);
   if (strlen(rule) >= sizeof f->rule) luaL_error(L, "hostfwd rule '%s' is too long", rule);
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
+  if (!strcmp(buf, "unix")) {
+    /* unix:PATH-[guestaddr]:guestport; the guest part has no '-', so the path may. */
+    const char *dash = strrchr(p, '-');
+    size_t n = dash && full ? (size_t)(dash - p) : strlen(p);
+    if (!full && dash && strchr(dash, ':')) n = (size_t)(dash - p);
+    if (n == 0 || n >= sizeof f->path || p[0] != '/')
+      luaL_error(L, "hostfwd rule '%s': the Unix socket path must be absolute and under %d bytes", rule,
+                 (int)sizeof f->path);
+    memcpy(f->path, p, n);
+    f->path[n] = 0;
+    snprintf(f->rule, sizeof f->rule, "%s", rule);
+    if (!full && (!dash || !strchr(dash, ':'))) return;
+    if (!dash) goto syntax;
+    p = dash + 1;
+    goto guest;
+  }
   if (!strcmp(buf, "udp")) f->udp = 1;
-  else if (strcmp(buf, "tcp") && buf[0]) luaL_error(L, "hostfwd rule '%s': protocol '%s' is not tcp or udp", rule, buf);
+  else if (strcmp(buf, "tcp") && buf[0]) luaL_error(L, "hostfwd rule '%s': protocol '%s' is not tcp, udp or unix", rule, buf);
   if (*p == '[') luaL_error(L, "hostfwd rule '%s': IPv6 host addresses are not supported", rule);
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
   /* Unlike QEMU, an empty host address is loopback: exposing a port needs an explicit 0.0.0.0. */
@@ -207,6 +224,8 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
   }
   if (take(buf, sizeof buf, &p, '-') < 0) goto syntax;
   if (port_of(buf, 0, &hp) < 0) luaL_error(L, "hostfwd rule '%s': host port '%s' is not 0..65535", rule, buf);
+  f->hport = (int)hp;
+guest:
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
   if (!buf[0]) f->gaddr = lu->dhcpstart;
   else if (inet_pton(AF_INET, buf, &f->gaddr) != 1)
@@ -217,7 +236,6 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
                ip4(f->gaddr, b1), ip4(lu->net, b2), prefix_bits(lu->mask));
   }
   if (port_of(p, 1, &gp) < 0) luaL_error(L, "hostfwd rule '%s': guest port '%s' is not 1..65535", rule, p);
-  f->hport = (int)hp;
   f->gport = (int)gp;
   snprintf(f->rule, sizeof f->rule, "%s", rule);
   return;
@@ -236,8 +254,12 @@ static void push_fwd(lua_State *L, const fwd *f) {
   lua_createtable(L, 0, 6);
   lua_pushstring(L, f->rule);
   lua_setfield(L, -2, "rule");
-  lua_pushstring(L, f->udp ? "udp" : "tcp");
+  lua_pushstring(L, f->path[0] ? "unix" : f->udp ? "udp" : "tcp");
   lua_setfield(L, -2, "proto");
+  if (f->path[0]) {
+    lua_pushstring(L, f->path);
+    lua_setfield(L, -2, "host_path");
+  }
   lua_pushstring(L, ip4(f->haddr, b));
   lua_setfield(L, -2, "host_addr");
   lua_pushinteger(L, f->hport);
@@ -269,11 +291,24 @@ static int user_hostfwd_add(lua_State *L) {
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 1);
   if (lu->nfwd == MAXFWD) return luaL_error(L, "hostfwd rule '%s': too many rules (%d)", rule, MAXFWD);
+  if (f.path[0]) {
+    for (int i = 0; i < lu->nfwd; i++)
+      if (!strcmp(lu->fwds[i].path, f.path))
+        return luaL_error(L, "hostfwd rule '%s': %s is already forwarded by '%s'", rule, f.path, lu->fwds[i].rule);
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    struct sockaddr_in gi = {.sin_family = AF_INET, .sin_addr = f.gaddr, .sin_port = htons((uint16_t)f.gport)};
+    strcpy(su.sun_path, f.path);
+    int r = net_user_hostxfwd_add(lu->u, (struct sockaddr *)&su, sizeof su, (struct sockaddr *)&gi, sizeof gi, 0);
+    if (r < 0) return luaL_error(L, "hostfwd rule '%s': cannot listen on %s: %s", rule, f.path, strerror(-r));
+    lu->fwds[lu->nfwd++] = f;
+    push_fwd(L, &f);
+    return 1;
+  }
   if (f.hport == 0 && (f.hport = pick_port(f.udp, f.haddr)) < 0)
     return luaL_error(L, "hostfwd rule '%s': no free port: %s", rule, strerror(errno));
   for (int i = 0; i < lu->nfwd; i++) {
     fwd *o = &lu->fwds[i];
-    if (o->udp == f.udp && o->hport == f.hport && f.hport != 0 && o->haddr.s_addr == f.haddr.s_addr)
+    if (!o->path[0] && o->udp == f.udp && o->hport == f.hport && o->haddr.s_addr == f.haddr.s_addr)
       return luaL_error(L, "hostfwd rule '%s': host port %d is already forwarded by '%s'", rule, f.hport, o->rule);
   }
   int r = net_user_hostfwd_add(lu->u, f.udp, f.haddr, f.hport, f.gaddr, f.gport);
@@ -295,8 +330,17 @@ static int user_hostfwd_remove(lua_State *L) {
   parse_hostfwd(L, lu, rule, &f, 0);
   for (int i = 0; i < lu->nfwd; i++) {
     fwd *o = &lu->fwds[i];
-    if (o->udp != f.udp || o->hport != f.hport || o->haddr.s_addr != f.haddr.s_addr) continue;
-    int r = net_user_hostfwd_remove(lu->u, f.udp, f.haddr, f.hport);
+    int r;
+    if (f.path[0] || o->path[0]) {
+      if (strcmp(o->path, f.path)) continue;
+      struct sockaddr_un su = {.sun_family = AF_UNIX};
+      strcpy(su.sun_path, f.path);
+      r = net_user_hostxfwd_remove(lu->u, (struct sockaddr *)&su, sizeof su, 0);
+      if (r == 0) unlink(f.path);
+    } else {
+      if (o->udp != f.udp || o->hport != f.hport || o->haddr.s_addr != f.haddr.s_addr) continue;
+      r = net_user_hostfwd_remove(lu->u, f.udp, f.haddr, f.hport);
+    }
     if (r < 0) return luaL_error(L, "hostfwd rule '%s': slirp could not remove it: %s", rule, strerror(-r));
     memmove(o, o + 1, sizeof *o * (lu->nfwd - i - 1));
     lu->nfwd--;
@@ -406,60 +450,16 @@ static int filter(net_user *u, const uint8_t *f, size_t len, void *ud) {
 
 /* ---- smb ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st; (void)flag; (void)ftw;
-  return remove(path);
-}
-
 static void smb_cleanup(luser *lu) {
-  if (!lu->smbdir[0]) return;
-  nftw(lu->smbdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  smb_rmtree(lu->smbdir);
   lu->smbdir[0] = 0;
 }
 
-static const char *find_smbd(char *buf, size_t cap) {
-  const char *dirs[] = {"/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", NULL};
-  for (int i = 0; dirs[i]; i++) {
-    snprintf(buf, cap, "%s/smbd", dirs[i]);
-    if (access(buf, X_OK) == 0) return buf;
-  }
-  return NULL;
-}
-
-/* As QEMU: a private directory with an smb.conf sharing dir as [qemu], and smbd started per
- * connection to smbserver:139 and :445 with its stdio as the connection. */
-static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd_override) {
-  char smbd[PATH_MAX], conf[PATH_MAX + 16], cmd[4 * PATH_MAX];
-  struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    luaL_error(L, "option 'smb': '%s' is not a directory", dir);
-  const char *bin = smbd_override ? smbd_override : find_smbd(smbd, sizeof smbd);
-  if (smbd_override && access(smbd_override, X_OK) != 0)
-    luaL_error(L, "option 'smb': smbd '%s' is not an executable file", smbd_override);
-  if (!bin) luaL_error(L, "option 'smb': smbd was not found (install Debian's samba package, or set LEMU_SMBD)");
-  char real[PATH_MAX];
-  if (!realpath(dir, real)) luaL_error(L, "option 'smb': '%s': %s", dir, strerror(errno));
-  snprintf(lu->smbdir, sizeof lu->smbdir, "/tmp/lemu-smb.XXXXXX");
-  if (!mkdtemp(lu->smbdir)) {
-    lu->smbdir[0] = 0;
-    luaL_error(L, "option 'smb': cannot create a private directory: %s", strerror(errno));
-  }
-  snprintf(conf, sizeof conf, "%s/smb.conf", lu->smbdir);
-  FILE *f = fopen(conf, "w");
-  if (!f) luaL_error(L, "option 'smb': cannot write %s: %s", conf, strerror(errno));
-  struct passwd *pw = getpwuid(geteuid());
-  fprintf(f,
-          "[global]\n"
-          "private dir=%s\ninterfaces=127.0.0.1\nbind interfaces only=yes\npid directory=%s\n"
-          "lock directory=%s\nstate directory=%s\ncache directory=%s\nncalrpc dir=%s/ncalrpc\n"
-          "log file=%s/log.smbd\nsmb passwd file=%s/smbpasswd\nsecurity = user\n"
-          "map to guest = Bad User\nload printers = no\nprinting = bsd\ndisable spoolss = yes\n"
-          "usershare max shares = 0\n"
-          "[qemu]\npath=%s\nread only=no\nguest ok=yes\nforce user=%s\n",
-          lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir, lu->smbdir,
-          lu->smbdir, real, pw ? pw->pw_name : "root");
-  fclose(f);
-  snprintf(cmd, sizeof cmd, "%s -l %s -s %s", bin, lu->smbdir, conf);
+/* As QEMU: smbd started per connection to smbserver:139 and :445 with its stdio as the connection. */
+static void smb_setup(lua_State *L, luser *lu, const char *dir, const char *smbd) {
+  char cmd[4 * PATH_MAX], err[PATH_MAX + 128];
+  if (smb_prepare(dir, smbd, lu->smbdir, sizeof lu->smbdir, cmd, sizeof cmd, err, sizeof err) != 0)
+    luaL_error(L, "option 'smb': %s", err);
   if (net_user_add_exec(lu->u, cmd, lu->smbserver, 139) < 0 || net_user_add_exec(lu->u, cmd, lu->smbserver, 445) < 0)
     luaL_error(L, "option 'smb': slirp could not forward %s:139 and :445 to smbd", inet_ntoa(lu->smbserver));
 }
@@ -471,6 +471,8 @@ static void closed_hook(net_user *u, void *ud) {
   (void)u;
   lu->u = NULL;
   smb_cleanup(lu);
+  for (int i = 0; i < lu->nfwd; i++)
+    if (lu->fwds[i].path[0]) unlink(lu->fwds[i].path);   /* slirp leaves its socket files */
 }
 
 /* user:_dns_hosts(table): the local DNS table (set once, right after creation). */
@@ -792,7 +794,7 @@ static int l_mkdtemp(lua_State *L) {
 static int l_rmtree(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   if (strncmp(dir, "/tmp/", 5) != 0) return luaL_error(L, "rmtree: refusing '%s' (only /tmp)", dir);
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  smb_rmtree(dir);
   return 0;
 }
 
@@ -811,7 +813,8 @@ int luaopen_lemu_usernet(lua_State *L) {
   lua_pushcclosure(L, user_guestfwd_exec, 1);
   lua_setfield(L, -2, "_guestfwd_unix");
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"new", l_new}, {"mkdtemp", l_mkdtemp}, {"rmtree", l_rmtree}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"new", l_new}, {"mkdtemp", l_mkdtemp}, {"rmtree", l_rmtree},
+                                {"bench_ping", luser_bench_ping}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

@@ -467,6 +467,19 @@ int net_user_hostfwd_remove(net_user *u, int udp, struct in_addr haddr, int hpor
   return leave(u, r);
 }
 
+int net_user_hostxfwd_add(net_user *u, const struct sockaddr *haddr, int hlen,
+                          const struct sockaddr *gaddr, int glen, int flags) {
+  ENTER(u);
+  return leave(u, slirp_add_hostxfwd(u->slirp, haddr, (socklen_t)hlen, gaddr, (socklen_t)glen, flags));
+}
+
+int net_user_hostxfwd_remove(net_user *u, const struct sockaddr *haddr, int hlen, int flags) {
+  ENTER(u);
+  int r = slirp_remove_hostxfwd(u->slirp, haddr, (socklen_t)hlen, flags);
+  errno = ENOENT;
+  return leave(u, r);
+}
+
 int net_user_add_exec(net_user *u, const char *cmd, struct in_addr gaddr, int gport) {
   ENTER(u);
   return leave(u, slirp_add_exec(u->slirp, cmd, &gaddr, gport));

@@ -47,6 +47,10 @@ int net_user_send(net_user *u, const void *frame, size_t len);
 int net_user_hostfwd_add(net_user *u, int udp, struct in_addr haddr, int hport,
                          struct in_addr gaddr, int gport);
 int net_user_hostfwd_remove(net_user *u, int udp, struct in_addr haddr, int hport);
+/* A host socket of any family (a Unix-domain path, IPv6) to a guest address: slirp_add_hostxfwd. */
+int net_user_hostxfwd_add(net_user *u, const struct sockaddr *haddr, int hlen,
+                          const struct sockaddr *gaddr, int glen, int flags);
+int net_user_hostxfwd_remove(net_user *u, const struct sockaddr *haddr, int hlen, int flags);
 int net_user_add_exec(net_user *u, const char *cmd, struct in_addr gaddr, int gport);
 int net_user_add_unix(net_user *u, const char *path, struct in_addr gaddr, int gport);
 int net_user_remove_guestfwd(net_user *u, struct in_addr gaddr, int gport);

@@ -47,4 +47,23 @@ describe("the default guest on qemu-system-riscv64", function()
       if not done then error(err, 0) end
     end)
   end)
+
+  it("runs its shell on the SBI console with console=hvc0 earlycon=sbi", function()
+    if not ok then return pending(why) end
+    lemu.run(function()
+      local g = Q.boot { append = "console=hvc0 earlycon=sbi" }
+      local done, err = pcall(function()
+        g:expect("earlycon: sbi0", 30000)
+        g:expect("lemu%-guest: ready", 30000)
+        g:expect("# ")
+        local out, st = g:run("tty")
+        assert.equal(0, st, out)
+        assert.matches("/dev/hvc0", out)
+        g:send("poweroff")
+        assert.equal(0, (g.proc:wait { timeout = 15000 }))
+      end)
+      g:close()
+      if not done then error(err, 0) end
+    end)
+  end)
 end)

@@ -98,7 +98,9 @@ function Q:send(line) self.input:write(line .. "\n") end
 function Q:run(cmd, timeout)
   self.serial = (self.serial or 0) + 1
   local tag = "@@" .. self.serial
-  self:send(cmd .. "; echo " .. tag .. "=$?")
+  -- a command put in the background ends with "&", which "; " may not follow
+  local sep = cmd:match("&%s*$") and " " or "; "
+  self:send(cmd .. sep .. "echo " .. tag .. "=$?")
   -- the echo of the typed line contains "tag=$?", never "tag=<digits>"
   local start = self.pos
   local status = self:expect(tag .. "=(%d+)", timeout)

@@ -57,6 +57,9 @@ describe("hostfwd", function()
         if k.proto == "TCP" and k.dst_port == 8080 and k.dst_addr == "10.0.2.15" then found = k end
       end
       assert.is_truthy(found, "the connection is listed in user:info().connections")
+      local text = tostring(u:info())
+      assert.matches(("hostfwd tcp 127.0.0.1:%d -> 10.0.2.15:8080"):format(hp), text, 1, true)
+      assert.matches("TCP[ESTABLISHED]", text, 1, true)
       c:close { timeout = 3000 }
       assert.is_nil(client:read { timeout = 2000 })
     end)
@@ -97,6 +100,35 @@ describe("hostfwd", function()
       assert.equal(0, #u:info().forwards)
       assert.has_error(function() lemu.tcp_connect("127.0.0.1", hp, { timeout = 2000 }) end)
     end)
+  end)
+end)
+
+describe("hostfwd from a Unix-domain socket", function()
+  after_each(function() lemu.closeall() end)
+
+  it("unix:PATH-:port forwards connections to the socket and removes it", function()
+    local H = require "helper"
+    local dir = H.tmpdir()
+    local path = dir .. "/vm-ssh.sock"
+    lemu.run(function()
+      local u, g = guest("ufwd", { hostfwd = "unix:" .. path .. "-:22" })
+      assert.equal(0, select(2, H.sh("test -S " .. H.quote(path))))
+      local f = u:info().forwards[1]
+      assert.equal("unix", f.proto)
+      assert.equal(path, f.host_path)
+      local l = g:tcp_listen(22)
+      local t = lemu.spawn(function() return lemu.unix_connect(path) end)
+      local c = l:accept { timeout = 3000 }
+      local s = lemu.join(t)
+      s:write("over unix")
+      assert.equal("over unix", c:recv { timeout = 3000 })
+      c:send("back")
+      assert.equal("back", s:read { timeout = 2000 })
+      u:hostfwd_remove("unix:" .. path)
+      assert.equal(1, select(2, H.sh("test -e " .. H.quote(path))))
+      assert.equal(0, #u:info().forwards)
+    end)
+    H.sh("rm -rf " .. H.quote(dir))
   end)
 end)
 

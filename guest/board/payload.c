@@ -16,7 +16,7 @@ static struct sbiret sbi(long ext, long fid, long a0, long a1, long a2) {
 void putc_(char c) { sbi(0x01, 0, c, 0, 0); }
 
 static volatile int ticks;
-static volatile int second_up;
+static volatile int second_up, ipis;
 
 void strap_entry(void);
 __asm__(".align 4\n strap_entry:\n"
@@ -32,6 +32,11 @@ __asm__(".align 4\n strap_entry:\n"
 
 void strap(void) {
   uint64_t cause = csrr(scause);
+  if (cause == ((1ull << 63) | 1)) {   /* supervisor software interrupt: an IPI */
+    csrc(sip, 1u << 1);
+    ipis++;
+    return;
+  }
   if (cause == ((1ull << 63) | 5)) {
     ticks++;
     sbi(0x54494d45, 0, -1, 0, 0);     /* no next timer: clears STIP */
@@ -45,6 +50,9 @@ void strap(void) {
 
 void second(uint64_t hartid) {
   (void)hartid;
+  csrw(stvec, (uint64_t)strap_entry);
+  csrs(sie, 1u << 1);
+  csrs(sstatus, 1u << 1);
   second_up = 1;
   for (;;) __asm__ volatile("wfi");
 }
@@ -84,6 +92,14 @@ int main(uint64_t hartid, const void *dtb) {
     sbi(0x48534d, 0, (long)other, (long)second_entry, 0);
     while (!second_up) {}
     puts_("payload: another hart started through HSM\n");
+    struct sbiret r = sbi(0x735049, 0, 1, (long)other, 0);       /* IPI to it */
+    while (r.error == 0 && !ipis) {}
+    puts_("payload: IPI delivered, error ");
+    putdec((uint64_t)r.error);
+    r = sbi(0x52464e43, 1, 1, (long)other, 0);                  /* remote sfence.vma, all */
+    puts_(", remote sfence.vma error ");
+    putdec((uint64_t)r.error);
+    puts_("\n");
   } else {
     puts_("payload: no other hart\n");
   }

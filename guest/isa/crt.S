@@ -8,41 +8,23 @@ _start:
   csrw mtvec, t0
   li t0, 0x2000            # mstatus.FS = Initial
   csrs mstatus, t0
+  # PMP: with entries implemented and none matching, S and U may access nothing (as on QEMU).
+  # Open everything, as firmware does before entering S-mode.
+  li t0, -1
+  srli t0, t0, 10
+  csrw pmpaddr0, t0
+  li t0, 0x1f              # NAPOT, RWX
+  csrw pmpcfg0, t0
   call main
   call exit
 
-# Saves all registers in a frame, calls mtrap(frame) (C), restores, mret. The frame holds x1..x31
-# at index 1..31; the handler may change them and mepc.
+# Trap entries: save x1..x31 in a frame on the current stack (tests keep one identity-mapped
+# stack in every mode), call mtrap/strap(frame) in C, restore — including sp from its slot, so a
+# handler may redirect execution — and return.
+  .macro TRAP_ENTRY name, handler, ret
   .align 4
-  .globl mtrap_entry
-mtrap_entry:
-  csrrw sp, mscratch, sp
-  bnez sp, 1f
-  csrr sp, mscratch        # mscratch was 0: trap on the current stack
-1:
-  addi sp, sp, -256
-  .irp r,1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-  sd x\r, \r*8(sp)
-  .endr
-  csrr t0, mscratch
-  sd t0, 2*8(sp)
-  mv a0, sp
-  call mtrap
-  ld t0, 2*8(sp)
-  csrw mscratch, t0
-  .irp r,1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-  ld x\r, \r*8(sp)
-  .endr
-  addi sp, sp, 256
-  csrrw sp, mscratch, sp
-  bnez sp, 2f
-  csrr sp, mscratch
-2:
-  mret
-
-  .align 4
-  .globl strap_entry
-strap_entry:
+  .globl \name
+\name:
   addi sp, sp, -256
   .irp r,1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
   sd x\r, \r*8(sp)
@@ -50,9 +32,13 @@ strap_entry:
   addi t0, sp, 256
   sd t0, 2*8(sp)
   mv a0, sp
-  call strap
+  call \handler
   .irp r,1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
   ld x\r, \r*8(sp)
   .endr
-  addi sp, sp, 256
-  sret
+  ld sp, 2*8(sp)
+  \ret
+  .endm
+
+  TRAP_ENTRY mtrap_entry, mtrap, mret
+  TRAP_ENTRY strap_entry, strap, sret

@@ -44,7 +44,7 @@ u64 mtrap(u64 *regs) {
   mt.priv = (csr_read(mstatus) >> 11) & 3;
   if (mtrap_hook && mtrap_hook(regs, cause)) return 0;
   if ((i64)cause < 0) fail(0xfff0, "unexpected M interrupt");
-  if ((cause == 8 || cause == 9) && in_mode) {
+  if ((cause == 8 || cause == 9 || cause == 3) && in_mode) {
     in_mode = 0;
     regs[2] = ctx[0];
     regs[8] = ctx[2];

@@ -185,6 +185,10 @@ end
 lemu.vlan = net.vlan
 -- Scripted endpoints: vlan:endpoint{mac=, name=, queue=}, ep:send, ep:recv{timeout=, match=}.
 require("lemu.endpoint").install(lemu)
+-- Socket backends: vlan:socket{}, vlan:stream{}, vlan:dgram{} (QEMU's -net socket, -netdev stream/dgram).
+require("lemu.sock").install(lemu)
+-- Host backends: vlan:tap{}, vlan:vde{}.
+require("lemu.hostnet").install(lemu)
 -- Host sockets for scripts: lemu.tcp_connect, lemu.tcp_listen, lemu.unix_listen, lemu.udp.
 require("lemu.stream").install(lemu)
 -- User-mode networking (libslirp): vlan:user{...}, QEMU's -netdev user / -net user.

@@ -6,6 +6,7 @@ local cmachine = require "lemu.cmachine"
 
 return function(lemu)
   local Machine, Console = {}, {}
+  local MAX_PENDING = 1 << 20   -- bytes of console output kept for expect/wait_line
   Machine.__index, Console.__index = Machine, Console
   local count = 0
 
@@ -31,7 +32,8 @@ return function(lemu)
   -- The console: output accumulates in buf (consumed by expect up to pos); complete lines also go
   -- to a queue for the line iterator.
   local function new_console(m)
-    local c = setmetatable({ machine = m, buf = "", pos = 1, partial = "", waiters = {},
+    local c = setmetatable({ machine = m, buf = "", pos = 1, chunks = {}, pending = 0,
+                             partial = "", waiters = {},
                              lines_q = lemu.queue("a console line", 100000), fails = {},
                              all = "" }, Console)
     return c
@@ -40,7 +42,11 @@ return function(lemu)
   function Console:_output(s)
     if self.log then self.log:write(s) self.log:flush() end
     for _, f in ipairs(self.taps or {}) do f(s) end
-    self.buf = self.buf .. s
+    -- Output is kept in chunks and joined only when a wait looks at it, so a chatty guest nobody
+    -- waits on costs no copying; unconsumed output is capped at MAX_PENDING bytes.
+    self.chunks[#self.chunks + 1] = s
+    self.pending = self.pending + #s
+    if self.pending > 2 * MAX_PENDING then self:_join() end
     self.all = (self.all .. s):sub(-4096)
     local text = self.partial .. s
     local start = 1
@@ -55,6 +61,16 @@ return function(lemu)
       end
     end
     self:_check()
+  end
+
+  function Console:_join()
+    if #self.chunks > 0 then
+      self.buf = self.buf:sub(self.pos) .. table.concat(self.chunks)
+      self.pos, self.chunks, self.pending = 1, {}, 0
+    end
+    if #self.buf - self.pos + 1 > MAX_PENDING then
+      self.buf, self.pos = self.buf:sub(-MAX_PENDING), 1
+    end
   end
 
   function Console:_check()
@@ -74,7 +90,6 @@ return function(lemu)
         end
       end
     end
-    if self.pos > 65536 then self.buf, self.pos = self.buf:sub(self.pos), 1 end
   end
 
   -- Waits until try() returns results; raises on timeout, a registered failure, or machine exit.
@@ -82,6 +97,10 @@ return function(lemu)
     local r = table.pack(try())
     if r[1] then return r end
     if self.failed then error(self.failed .. " (while waiting for " .. what .. ")", 3) end
+    if self.machine._exited then
+      error(("the machine exited (status %s) while waiting for %s; console's last output: \"%s\"")
+        :format(tostring(self.machine._status), what, tail(self.all)), 3)
+    end
     local ok, done, res = pcall(lemu.wait, what, opts, function(wake)
       local w = { try = try, wake = wake }
       table.insert(self.waiters, w)
@@ -105,6 +124,7 @@ return function(lemu)
     if type(pattern) ~= "string" then error("console:expect: pattern must be a string", 2) end
     opts = opts or {}
     local r = self:_wait(("console output matching '%s'"):format(pattern), opts, function()
+      self:_join()
       local f = table.pack(self.buf:find(pattern, self.pos, opts.plain))
       if not f[1] then return nil end
       self.pos = f[2] + 1
@@ -117,6 +137,7 @@ return function(lemu)
   function Console:wait_line(pattern, opts)
     opts = opts or {}
     local r = self:_wait(("a console line matching '%s'"):format(pattern), opts, function()
+      self:_join()
       local p = self.pos
       while true do
         local e = self.buf:find("\n", p, true)
@@ -278,7 +299,7 @@ return function(lemu)
     if not n then error(("cannot read a hart count from '%s'"):format(v)) end
     mopts(st).smp = math.tointeger(n)
   end }
-  simple("bios", "bios", "firmware: an ELF or raw image at 0x80000000, 'none', or 'default' (OpenSBI); without it lemu's built-in SBI boots -kernel in S-mode")
+  simple("bios", "bios", "firmware (ELF or raw), none, or default (OpenSBI); omitted: built-in SBI")
   simple("kernel", "kernel", "kernel: ELF, raw RISC-V Image (at 0x80200000) or gzip of either")
   simple("initrd", "initrd", "initial ramdisk")
   simple("dtb", "dtb", "a device tree to use instead of the generated one")
@@ -336,10 +357,21 @@ return function(lemu)
     m:start()
   end
 
+  local KNOWN = { ram = true, smp = true, bios = true, kernel = true, initrd = true, append = true,
+                  dtb = true, type = true, name = true, log = true, start = true, on_exit = true }
+
   -- lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, dtb=, type=, name=, log=,
   --              start=true, on_exit=fn(m, status)}
   return function(opts)
     if type(opts) ~= "table" then error("lemu.machine: expected a table of options", 2) end
+    for k in pairs(opts) do
+      if not KNOWN[k] then
+        local names = {}
+        for n in pairs(KNOWN) do names[#names + 1] = n end
+        table.sort(names)
+        error(("lemu.machine: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 2)
+      end
+    end
     count = count + 1
     local m = setmetatable({ name = opts.name or ("m" .. count), _exit_waiters = {} }, Machine)
     m.console = new_console(m)

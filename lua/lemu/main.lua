@@ -95,13 +95,13 @@ function M.main(argv)
     chunks[#chunks + 1] = { fn = fn, args = script_args }
   end
 
-  local qstate, optserr = {}, nil
+  local optserr, ostate
   local ok, err = pcall(lemu.run, function()
     -- A bad option ends lemu with just its message, no traceback.
     if #qopts > 0 then
       local oko, e = pcall(cmdline.apply, qopts)
       if not oko then optserr = tostring(e) return end
-      qstate = e
+      ostate = e
     end
     for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
   end)
@@ -113,10 +113,11 @@ function M.main(argv)
     return 0
   end
   -- A machine from the QEMU-style options ends the program when the guest ends it, with its status.
+  local qstate = ostate or {}
   if qstate.exit_status then return qstate.exit_status end
   -- A network built from options (state.hold) serves until interrupted, even while idle: other
   -- processes may join it later (a user-net gateway behind a socket backend).
-  local hold = qstate.hold and lemu.core.timer(86400000, 86400000, function() end)
+  local hold = ostate and ostate.hold and lemu.core.timer(86400000, 86400000, function() end)
   ok, err = pcall(lemu.serve, function() return qstate.exit_status ~= nil end)
   if hold and not hold:closed() then hold:close() end
   if not ok then report(err) return 1 end

@@ -124,6 +124,30 @@ function M.install(lemu)
     error(("guestfwd rule '%s': no such forward (see user:info().forwards)"):format(rule), 2)
   end
 
+  -- tostring(u:info()) reads like QEMU's `info usernet`, with the forwards and leases added.
+  local infomt = { __tostring = function(t)
+    local c = t.config
+    local lines = { ("user net %s: net %s, host %s, dns %s, dhcp from %s%s"):format(t.name, c.net, c.host,
+      c.dns, c.dhcpstart, c.restrict and ", restricted" or "") }
+    for _, f in ipairs(t.forwards) do
+      if f.kind == "hostfwd" then
+        lines[#lines + 1] = ("  hostfwd %s %s -> %s:%d (%s)"):format(f.proto,
+          f.host_path or (f.host_addr .. ":" .. f.host_port), f.guest_addr, f.guest_port, f.rule)
+      else
+        lines[#lines + 1] = ("  guestfwd %s:%d -> %s (%s)"):format(f.guest_addr, f.guest_port, f.target, f.rule)
+      end
+    end
+    for _, l in ipairs(t.leases) do lines[#lines + 1] = ("  lease %s %s"):format(l.mac, l.ip) end
+    lines[#lines + 1] = ("  %-18s %4s %15s %5s %15s %5s %5s %5s"):format("Protocol[State]", "FD",
+      "Source Address", "Port", "Dest. Address", "Port", "RecvQ", "SendQ")
+    for _, k in ipairs(t.connections) do
+      lines[#lines + 1] = ("  %-18s %4d %15s %5d %15s %5d %5d %5d"):format(
+        k.proto .. (k.state and ("[" .. k.state .. "]") or ""), k.fd, k.src_addr, k.src_port,
+        k.dst_addr, k.dst_port, k.recvq, k.sendq)
+    end
+    return table.concat(lines, "\n")
+  end }
+
   local cinfo = U.info
   function U.info(u)
     local t = cinfo(u)
@@ -131,7 +155,8 @@ function M.install(lemu)
       t.forwards[#t.forwards + 1] = { rule = g.rule, kind = "guestfwd", proto = "tcp",
         guest_addr = g.addr, guest_port = g.port, target = g.target }
     end
-    return t
+    t.name = t.counters.name
+    return setmetatable(t, infomt)
   end
 
   for _, name in ipairs { "hostfwd_add", "hostfwd_remove" } do
@@ -204,7 +229,8 @@ function M.install(lemu)
     for k, v in pairs(opts) do
       if k ~= "kind" and k ~= "type" and k ~= "id" and k ~= "vlan" then
         if not valid[canon(k)] then
-          error(("%s: unknown option '%s' (valid: %s)"):format(what, k, table.concat(M.options, ", ")), 0)
+          error(("%s: unknown option '%s' (valid: %s, %s)"):format(what, k,
+            what == "-net user" and "vlan, id" or "id", table.concat(M.options, ", ")), 0)
         end
         t[k] = v
       end

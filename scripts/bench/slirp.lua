@@ -1,11 +1,12 @@
 -- slirp.lua: the user-mode network (libslirp) as a scripted endpoint sees it.
+--   0. ICMP echo to 10.0.2.2 from a C port (lemu.usernet.bench_ping): slirp's own cost;
 --   1. ICMP echo round trip to the host address 10.0.2.2 (answered inside slirp);
 --   2. UDP request/response: endpoint -> 10.0.2.2:PORT -> slirp's host socket -> a UDP echo server on
 --      127.0.0.1:PORT (lemu.udp) -> back to the endpoint: one real host socket round trip;
 --   3. TCP throughput host -> endpoint through hostfwd: a host client (lemu.tcp_connect) streams
 --      data to a TCP listener on the endpoint (lemu.host's small TCP, all in Lua).
--- Every figure includes the Lua endpoint that stands in for the guest (it builds and matches every
--- frame), so these are upper bounds on slirp's own cost.
+-- Figures 1-3 include the Lua endpoint that stands in for the guest (it builds and matches every
+-- frame), so they are upper bounds on slirp's own cost; 0 is the floor.
 local lemu = require "lemu"
 local P = lemu.packet
 
@@ -16,6 +17,16 @@ local function stats(samples)
   local sum = 0
   for _, s in ipairs(samples) do sum = sum + s end
   return sum / #samples, samples[math.max(1, #samples // 2)], samples[math.max(1, math.floor(#samples * 0.99))]
+end
+
+-- 0. slirp's own ICMP round trip, driven from C (no Lua per frame): the floor under the rest.
+do
+  local usernet = require "lemu.usernet"
+  usernet.bench_ping(10000)
+  local n = N * 40
+  local secs, replies = usernet.bench_ping(n)
+  print(("ICMP echo, C driver:     %6d round trips, mean %6.2f us, %9.0f/s (%d replies)")
+    :format(n, secs / n * 1e6, n / secs, replies))
 end
 
 local v = lemu.vlan("bench-slirp")

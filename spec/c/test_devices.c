@@ -222,6 +222,11 @@ TEST(sifive_test_decodes_pass_fail_and_reset) {
   sifive_test_ops.write(&t, 0, 0x7777, 4);
   CHECK_EQ(e.kind, SIFIVE_TEST_RESET);
   CHECK_EQ(e.calls, 3);
+  sifive_test_ops.write(&t, 0, 0x5555, 2);   /* OpenSBI's 16-bit store */
+  CHECK_EQ(e.kind, SIFIVE_TEST_PASS);
+  CHECK_EQ(e.calls, 4);
+  sifive_test_ops.write(&t, 0, 0x55, 1);
+  CHECK_EQ(e.calls, 4);
 }
 
 typedef struct { uint64_t ns; int irq; } rtc_env;
