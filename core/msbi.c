@@ -21,13 +21,15 @@ enum { CSR_MSTATUS = 0x300, CSR_MEDELEG = 0x302, CSR_MIDELEG = 0x303, CSR_MIE = 
 void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1) {
   cpu *c = m->harts[hart].c;
   cpu_reset(c, pc);
-  /* What OpenSBI delegates: misaligned fetch, breakpoint, user ecall, page faults; the
-   * supervisor's software, timer and external interrupts. */
-  cpu_set_csr(c, CSR_MEDELEG, (1u << 0) | (1u << 3) | (1u << 8) | (1u << 12) | (1u << 13) |
-                                  (1u << 15));
+  /* OpenSBI delegates fewer exceptions and redirects the rest to S-mode from its own handler;
+   * with no M-mode software here, every exception but the S-mode ecall (our SBI calls) goes
+   * straight to the supervisor: illegal instructions, misaligned and access faults included. */
+  cpu_set_csr(c, CSR_MEDELEG, 0x1ffu | (1u << 12) | (1u << 13) | (1u << 15));
   cpu_set_csr(c, CSR_MIDELEG, CPU_IRQ_SSIP | CPU_IRQ_STIP | CPU_IRQ_SEIP);
   cpu_set_csr(c, CSR_MCOUNTEREN, 0xffffffff);
-  cpu_set_csr(c, CSR_SCOUNTEREN, 0);
+  /* As OpenSBI: user mode may read cycle, time and instret (the vDSO's clock_gettime uses
+   * rdtime), the other counters stay the supervisor's to grant. */
+  cpu_set_csr(c, CSR_SCOUNTEREN, 7);
   cpu_set_csr(c, CSR_MENVCFG, 0);
   /* One PMP entry granting everything (NAPOT over the whole address space). */
   cpu_set_csr(c, CSR_PMPADDR0, ~0ull >> 10);

@@ -22,6 +22,8 @@ struct vnet {
   uint8_t mac[6];
   int link_up;
   vq_chain first, c;                  /* a frame's first receive chain (it gets the header), others */
+  vq_chain tx;                        /* apart from the receive chains: sending a frame can make a
+                                       * backend answer at once, re-entering vnet_receive */
   uint8_t buf[HDR_MAX + NET_FRAME_MAX];
 };
 
@@ -107,13 +109,13 @@ static void transmit(vnet *n) {
   int hl = hdr_len(n);
   int sent = 0;
   for (;;) {
-    int r = vq_pop(vd, Q_TX, &n->c);
+    int r = vq_pop(vd, Q_TX, &n->tx);
     if (r <= 0) break;
-    size_t len = n->c.out_len;
+    size_t len = n->tx.out_len;
     if (len < (size_t)hl + NET_FRAME_MIN || len > (size_t)hl + NET_FRAME_MAX) {
       n->port.tx.drops++;
     } else {
-      vq_chain_read(&n->c, 0, n->buf, len);
+      vq_chain_read(&n->tx, 0, n->buf, len);
       uint8_t *frame = n->buf + hl;
       size_t flen = len - (size_t)hl;
       int ok = 1;
@@ -125,7 +127,7 @@ static void transmit(vnet *n) {
       if (ok) net_port_send(&n->port, frame, flen);
       else n->port.tx.drops++;
     }
-    vq_push(vd, Q_TX, &n->c, 0);
+    vq_push(vd, Q_TX, &n->tx, 0);
     sent++;
   }
   if (sent) vq_notify(vd, Q_TX);
