@@ -18,6 +18,7 @@ describe("the Linux guest on the virt board", function()
                               append = opts.append }
       m.console:fail_on("Kernel panic")
       m.console:expect("lemu%-guest: ready", { timeout = 60000 })
+      m.console:expect("# ", { timeout = 20000 })   -- the shell reads its terminal from here on
       -- One command at a time: on hvc0 the echo of typed input may interleave with output.
       m.console:send("echo sum=$((40+2))\n")
       assert.equal("sum=42", m.console:expect("sum=%d+", { timeout = 20000 }))

@@ -1,0 +1,86 @@
+-- The default guest on lemu's own machine with a virtio-net NIC: the seed's user-net checks — a
+-- DHCP lease from 10.0.2.15 and a ping of the gateway — plus link status seen by the guest.
+local lemu = require "lemu"
+local H = require "helper"
+
+local IMAGE, INITRD = "guest/images/Image.gz", "guest/images/initramfs.cpio.gz"
+
+local function boot(v, extra)
+  local m = lemu.machine{ ram = "256M", kernel = IMAGE, initrd = INITRD, append = "console=ttyS0",
+                          start = false }
+  m.console:fail_on("Kernel panic")
+  m.console:fail_on("is not a head")
+  local nic = m:nic{ vlan = v }
+  if extra then extra(m) end
+  m:start()
+  m.console:expect("lemu%-guest: ready", { timeout = 60000 })
+  m.console:expect("# ", { timeout = 20000 })
+  return m, nic
+end
+
+-- Runs a shell command and returns its output (between two markers the command cannot echo).
+local function run(m, cmd, timeout)
+  m.console:send(cmd .. "; echo END$((6*7))\n")
+  local out = m.console:expect("\n(.-)END42", { timeout = timeout or 20000 })
+  m.console:expect("# ", { timeout = 5000 })
+  return out
+end
+
+describe("the default guest with a virtio-net NIC", function()
+  after_each(function() lemu.closeall() end)
+  if not (H.read(IMAGE) and H.read(INITRD)) then
+    it("needs the guest images", function() pending("guest/images is not in this tree") end)
+    return
+  end
+
+  it("gets 10.0.2.15 from user-net and pings 10.0.2.2", function()
+    lemu.run(function()
+      local v = lemu.vlan("guestnet")
+      local u = v:user{}
+      local m, nic = boot(v)
+      local out = run(m, "udhcpc -i eth0 -q -n -t 5 -T 1", 30000)
+      assert.matches("lease of 10%.0%.2%.15 obtained", out)
+      out = run(m, "ping -c 3 -W 2 10.0.2.2", 30000)
+      assert.matches("3 packets transmitted, 3 packets received", out)
+      assert.matches("10.0.2.15", tostring(u:info()))
+      local info = nic:info()
+      assert.is_true(info.tx.frames >= 5)
+      assert.is_true(info.rx.frames >= 4)
+    end)
+  end)
+
+  it("sees its link go down and up from Lua, and a scripted endpoint sees its frames", function()
+    lemu.run(function()
+      local v = lemu.vlan("guestlink")
+      local ep = v:endpoint{}
+      local m, nic = boot(v, function(mm) mm:rng() end)
+      run(m, "ip link set eth0 up; ip addr add 192.168.9.2/24 dev eth0")
+      lemu.sleep(100)
+      assert.matches("LOWER_UP", run(m, "ip link show eth0"))   -- busybox ip shows carrier so
+      nic:link(false)
+      lemu.sleep(100)
+      assert.not_matches("LOWER_UP", run(m, "ip link show eth0"))
+      nic:link(true)
+      lemu.sleep(100)
+      assert.matches("LOWER_UP", run(m, "ip link show eth0"))
+      local host = ep:host{ ip = "192.168.9.1" }
+      m.console:send("ping -c 2 -W 2 192.168.9.1; echo END$((6*7))\n")
+      local out = m.console:expect("\n(.-)END42", { timeout = 30000 })
+      assert.matches("2 packets received", out)
+      assert.matches("virtio", run(m, "ls /sys/bus/virtio/drivers/"))
+    end)
+  end)
+
+  it("refuses a NIC once the machine runs, and an unknown model by name", function()
+    lemu.run(function()
+      local m = lemu.machine{ ram = "64M", kernel = IMAGE, start = false }
+      local ok, err = pcall(m.nic, m, { model = "ne2k_isa" })
+      assert.is_false(ok)
+      assert.matches("unknown model 'ne2k_isa'", err)
+      m:start()
+      ok, err = pcall(m.nic, m, { vlan = lemu.vlan(3) })
+      assert.is_false(ok)
+      assert.matches("before the machine starts", err)
+    end)
+  end)
+end)
