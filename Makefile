@@ -7,6 +7,14 @@ CC       ?= gcc
 PREFIX   ?= /usr/local
 SANITIZE ?=
 
+# Packages first: the pkg-config look-ups below are made when this file is read, so on a fresh
+# machine they must find the -dev packages already installed.
+ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
+ifneq ($(shell sh scripts/deps.sh >&2; echo $$?),0)
+$(error make deps failed: the Debian packages lemu needs could not be installed)
+endif
+endif
+
 PKGS     := lua5.4 libuv libedit zlib
 OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -MMD -MP
@@ -24,7 +32,7 @@ HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
 .PHONY: all deps test asan bench install clean run
-all: deps $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
+all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
 	@sh scripts/deps.sh

@@ -62,10 +62,11 @@ static int64_t targets(machine *m, uint64_t mask, uint64_t base, uint64_t *out) 
   return 0;
 }
 
+/* The comparator drives STIP through the CLINT's own level tracking: clearing STIP here behind
+ * its back would lose the interrupt of a deadline that is already due (the CLINT still sees its
+ * line high and reports no change), leaving the hart asleep in WFI. */
 static void set_timer(machine *m, cpu *c, uint64_t when) {
-  int h = cpu_hartid(c);
-  cpu_set_irq(c, CPU_IRQ_STIP, 0);
-  clint_set_mtimecmp(m->clint, h, when);
+  clint_set_mtimecmp(m->clint, cpu_hartid(c), when);
 }
 
 static void send_ipi(machine *m, uint64_t harts) {

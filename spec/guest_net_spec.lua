@@ -84,3 +84,48 @@ describe("the default guest with a virtio-net NIC", function()
     end)
   end)
 end)
+
+describe("the main job and the QEMU-style NIC options", function()
+  if not (H.read(IMAGE) and H.read(INITRD)) then
+    it("needs the guest images", function() pending("guest/images is not in this tree") end)
+    return
+  end
+
+  it("make run's script boots, leases, pings, serves through hostfwd and exits 0", function()
+    local port = 20000 + math.random(0, 9999)
+    local out, status = H.lemu({ "scripts/default.lua" }, "LEMU_HTTP_PORT=" .. port)
+    assert.equal(0, status, out)
+    assert.matches("DHCP lease: 10%.0%.2%.15", out)
+    assert.matches("ping 10%.0%.2%.2: 3 packets transmitted, 3 packets received", out)
+    assert.matches("host%.lemu resolves to 10%.0%.2%.2", out)
+    assert.matches("through hostfwd: lemu%-guest", out)
+    assert.matches("guest powered off with status 0", out)
+  end)
+
+  it("-nic user and -netdev/-device give the guest a lease, like QEMU's command line", function()
+    for _, net in ipairs({ { "-nic", "user,model=virtio-net-device" },
+                           { "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0" } }) do
+      local args = { "-M", "virt", "-m", "256M", "-kernel", IMAGE, "-initrd", INITRD,
+                     "-append", "console=ttyS0" }
+      for _, a in ipairs(net) do args[#args + 1] = a end
+      local q = {}
+      for _, a in ipairs(args) do q[#q + 1] = H.quote(a) end
+      local out, status = H.sh("(sleep 4; echo 'udhcpc -i eth0 -q -n -t 5 -T 1; poweroff -f') | "
+        .. H.lemu_env .. H.lemu_bin .. " " .. table.concat(q, " "))
+      assert.equal(0, status, out)
+      assert.matches("lease of 10%.0%.2%.15 obtained", out)
+    end
+  end)
+
+  it("lists its NIC models and refuses unknown ones by name", function()
+    local out, status = H.lemu({ "-net", "nic,model=help" })
+    assert.equal(0, status)
+    assert.matches("virtio%-net%-device", out)
+    out, status = H.lemu({ "-net", "nic,model=rtl8139", "-kernel", IMAGE })
+    assert.equal(1, status)
+    assert.matches("model=rtl8139: unknown NIC model", out)
+    out, status = H.lemu({ "-device", "virtio-net-device,netdev=nope", "-kernel", IMAGE })
+    assert.equal(1, status)
+    assert.matches("netdev=nope: no %-netdev with that id", out)
+  end)
+end)

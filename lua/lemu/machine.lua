@@ -317,6 +317,105 @@ return function(lemu)
   cmdline.options.display = { arg = "none", help = "accepted for QEMU compatibility (lemu has no display)",
     apply = function(v) if v ~= "none" then error("lemu has no display; only 'none' is accepted") end end }
 
+  -- Devices and NICs on the command line, QEMU's way. They are plugged when the machine is built,
+  -- after every -netdev has been applied, so the order of options does not matter.
+  local device_help = "virtio-net-device (netdev=, mac=), virtio-rng-device, virtio-blk-device (drive=)"
+  local function devices(st)
+    local o = mopts(st)
+    o.devices = o.devices or {}
+    return o.devices
+  end
+  local function nic_model(model)
+    if model == nil or nic_models[model] then return "virtio-net" end
+    if model == "help" or model == "?" then return "help" end
+    error(("model=%s: unknown NIC model (lemu has: %s)"):format(model, table.concat(Machine.nic_models, ", ")), 0)
+  end
+  local function model_help(st)
+    io.stdout:write("Available NIC models:\nvirtio-net-device\n")
+    st.exit_status = 0
+    mopts(st)
+  end
+  cmdline.options.device = { arg = "DRIVER[,opt=...]", help = "a device: " .. device_help,
+    apply = function(v, st)
+      local o = cmdline.parse_opts(v, "driver")
+      local d = o.driver
+      if d == "help" or d == "?" then
+        io.stdout:write("Devices lemu has: ", device_help, "\n")
+        st.exit_status = 0
+        return
+      end
+      if d == "virtio-net-device" then
+        cmdline.check_keys("-device virtio-net-device", o, { "driver", "netdev", "mac", "id", "romfile" })
+        table.insert(devices(st), { kind = "nic", netdev = o.netdev, mac = o.mac })
+      elseif d == "virtio-rng-device" then
+        cmdline.check_keys("-device virtio-rng-device", o, { "driver", "id", "rng" })
+        table.insert(devices(st), { kind = "rng" })
+      elseif d == "virtio-blk-device" then
+        cmdline.check_keys("-device virtio-blk-device", o, { "driver", "id", "drive" })
+        if not o.drive then error("-device virtio-blk-device needs drive=ID (from -drive ...,id=ID)", 0) end
+        table.insert(devices(st), { kind = "disk", drive = o.drive })
+      else
+        error(("unknown device '%s' (lemu has: %s)"):format(tostring(d), device_help), 0)
+      end
+    end }
+  cmdline.options.drive = { arg = "file=F[,if=virtio|none][,id=ID][,format=raw][,readonly=on]",
+    help = "a raw disk image: if=virtio plugs it, if=none leaves it for -device virtio-blk-device",
+    apply = function(v, st)
+      local o = cmdline.parse_opts(v, "file")
+      cmdline.check_keys("-drive", o, { "file", "if", "id", "format", "readonly", "media", "cache" })
+      if not o.file then error("-drive needs file=IMAGE", 0) end
+      if o.format and o.format ~= "raw" then error(("format=%s: lemu reads raw images only"):format(o.format), 0) end
+      local d = { file = o.file, readonly = cmdline.bool("readonly", o.readonly) or false }
+      st.drives = st.drives or {}
+      if o.id then st.drives[o.id] = d end
+      if (o["if"] or "virtio") == "virtio" then table.insert(devices(st), { kind = "disk", disk = d }) end
+    end }
+  -- -nic user[,model=virtio-net-device][,mac=M][,user options]: a user-net and its NIC in one go.
+  cmdline.options.nic = { arg = "user[,model=M][,mac=M][,...]", help = "a NIC with its own backend (user, socket, ...)",
+    apply = function(v, st)
+      local o, all = cmdline.parse_opts(v, "type")
+      local model = nic_model(o.model)
+      if model == "help" then return model_help(st) end
+      local fn = cmdline.netdev_kinds and cmdline.netdev_kinds[o.type or ""]
+      if not fn then error(("-nic %s: unknown backend type"):format(tostring(o.type)), 0) end
+      st.nic_count = (st.nic_count or 0) + 1
+      local id = o.id or ("nic" .. st.nic_count)
+      local mac = o.mac
+      o.model, o.mac, o.id = nil, nil, id
+      all.model, all.mac = nil, nil
+      fn(o, all, st)
+      table.insert(devices(st), { kind = "nic", netdev = id, mac = mac })
+    end }
+  -- -net nic[,vlan=N][,model=virtio][,macaddr=M]: the seed's legacy NIC on VLAN N.
+  cmdline.net_kinds.nic = function(o, _, st)
+    cmdline.check_keys("-net nic", o, { "vlan", "model", "macaddr", "name", "id", "netdev" })
+    local model = nic_model(o.model)
+    if model == "help" then return model_help(st) end
+    table.insert(devices(st), { kind = "nic", vlan = o.vlan or "0", netdev = o.netdev, mac = o.macaddr })
+  end
+
+  local function plug_devices(m, st)
+    for _, d in ipairs((st.machine_opts or {}).devices or {}) do
+      if d.kind == "nic" then
+        local vlan
+        if d.netdev then
+          local nd = cmdline.netdevs(st)[d.netdev]
+          if not nd then error(("netdev=%s: no -netdev with that id"):format(d.netdev), 0) end
+          vlan = nd.vlan
+        else
+          vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
+        end
+        m:nic{ vlan = vlan, mac = d.mac }
+      elseif d.kind == "rng" then
+        m:rng()
+      else
+        local disk = d.disk or (st.drives or {})[d.drive]
+        if not disk then error(("drive=%s: no -drive with that id"):format(d.drive), 0) end
+        m:disk(disk)
+      end
+    end
+  end
+
   function Machine._from_cmdline(st)
     local ok, err = pcall(Machine._build_from_cmdline, st)
     if not ok then
@@ -326,6 +425,7 @@ return function(lemu)
   end
 
   function Machine._build_from_cmdline(st)
+    if st.exit_status then return end   -- a help option answered already
     local o = st.machine_opts
     if o.dumpdtb then
       local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp,
@@ -343,6 +443,7 @@ return function(lemu)
                               st.exit_status = status
                               lemu.core.stop()
                             end }
+    plug_devices(m, st)
     local serial = o.serial or "stdio"
     if serial == "stdio" or serial == "mon:stdio" then
       m.h:serial_fd(1)
