@@ -394,7 +394,20 @@ return function(lemu)
     table.insert(devices(st), { kind = "nic", vlan = o.vlan or "0", netdev = o.netdev, mac = o.macaddr })
   end
 
+  -- -global virtio-mmio.force-legacy=on|off: QEMU's switch between the version 1 (legacy) and
+  -- version 2 register layouts, for every virtio-mmio device of the machine.
+  cmdline.options.global = { arg = "virtio-mmio.force-legacy=on|off",
+    help = "virtio-mmio register layout: on = legacy version 1, off = version 2 (lemu's default)",
+    apply = function(v, st)
+      local driver, prop, val = v:match("^([^.=]+)%.([^=]+)=(.*)$")
+      if driver ~= "virtio-mmio" or prop ~= "force-legacy" then
+        error("lemu knows only virtio-mmio.force-legacy=on|off", 0)
+      end
+      mopts(st).legacy = cmdline.bool("force-legacy", val)
+    end }
+
   local function plug_devices(m, st)
+    local legacy = (st.machine_opts or {}).legacy or false
     for _, d in ipairs((st.machine_opts or {}).devices or {}) do
       if d.kind == "nic" then
         local vlan
@@ -405,13 +418,13 @@ return function(lemu)
         else
           vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
         end
-        m:nic{ vlan = vlan, mac = d.mac }
+        m:nic{ vlan = vlan, mac = d.mac, legacy = legacy }
       elseif d.kind == "rng" then
-        m:rng()
+        m:rng{ legacy = legacy }
       else
         local disk = d.disk or (st.drives or {})[d.drive]
         if not disk then error(("drive=%s: no -drive with that id"):format(d.drive), 0) end
-        m:disk(disk)
+        m:disk{ file = disk.file, readonly = disk.readonly, legacy = legacy }
       end
     end
   end
