@@ -49,8 +49,18 @@ describe("the REPL in a terminal", function()
     wait_for("\nhi!\n")
   end)
 
+  it("keeps a chunk open over several '>>' lines until it is complete", function()
+    -- -l: tmux would take a lone "end" for the End key.
+    for _, l in ipairs({ "for i = 1, 2 do", "local sq = i * i", "print('sq' .. sq)", "end" }) do
+      tmux("send-keys -t repl -l " .. H.quote(l))
+      tmux("send-keys -t repl Enter")
+    end
+    wait_for("\nsq1\nsq4\n")
+  end)
+
   it("prints a timer callback while the prompt waits, keeping the typed text", function()
-    tmux("send-keys -t repl 'lemu = require \"lemu\"; lemu.after(300, function() print(\"TIMER\" .. \" FIRED\") end)' Enter")
+    -- `lemu` is a global at the prompt: no require needed.
+    tmux("send-keys -t repl 'lemu.after(300, function() print(\"TIMER\" .. \" FIRED\") end)' Enter")
     tmux("send-keys -t repl 'partial'")
     local screen = wait_for("TIMER FIRED", 5000)
     assert.matches("TIMER FIRED\n> partial", screen)

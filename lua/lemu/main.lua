@@ -17,7 +17,7 @@ usage: lemu [options] [script.lua [args...]]
   -h, --help         print this help and exit
 
 With no script and no -e code, lemu starts the REPL. The guests and networks keep running while the
-prompt waits; Ctrl-D leaves.
+prompt waits; Ctrl-D leaves. The module is the global `lemu` in scripts, -e code and the REPL.
 
 QEMU-style options (translated into the same Lua calls):
 ]==]
@@ -82,6 +82,9 @@ function M.main(argv)
   local argt = { [0] = script or "lemu" }
   for j, v in ipairs(script_args) do argt[j] = v end
   _G.arg = argt
+  -- The host program's scripts, -e code and REPL see the module as the global `lemu`, as lua5.4's
+  -- -l would give it: at the prompt a `local` would not outlive its line.
+  _G.lemu = lemu
 
   local chunks = {}
   for n, code in ipairs(codes) do
