@@ -340,9 +340,22 @@ static const SlirpCb callbacks = {
 
 /* ---- the port ---- */
 
+/* slirp takes every frame it is handed as addressed to it, but the hub floods: a frame from one
+ * guest to another on the VLAN reaches it too, and slirp would NAT it to the host (a guest's SYN to
+ * 10.0.2.16:80 becomes a connect to 127.0.0.1:80 whose RST races the other guest's SYN-ACK; an echo
+ * request goes out to the real network). Like a NIC, take only broadcast and multicast frames and
+ * unicast ones to slirp's own MACs: 52:55:<IPv4 address> and 52:56:<IPv6 address's low 4 bytes>. */
+static int for_slirp(const uint8_t *dst) {
+  return (dst[0] & 1) || (dst[0] == 0x52 && (dst[1] == 0x55 || dst[1] == 0x56));
+}
+
 static int port_receive(net_port *p, net_frame *f) {
   net_user *u = p->owner;
   if (u->closing) return 1;
+  if (!for_slirp(f->data)) {   /* frames hold at least an Ethernet header */
+    u->stats.foreign_frames++;
+    return 1;
+  }
   if (u->depth > 0) return 0;   /* slirp is not re-entrant: the frame waits in the port queue */
   if (u->filter && u->filter(u, f->data, f->len, u->hook_ud)) return 1;
   u->depth++;

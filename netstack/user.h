@@ -62,6 +62,7 @@ char *net_user_connection_info(net_user *u);
 typedef struct net_user_stats {
   int polls;
   uint64_t cycles, timer_wakeups, guest_errors, to_guest_drops;
+  uint64_t foreign_frames;       /* unicast frames for other MACs on the VLAN, not given to slirp */
 } net_user_stats;
 net_user_stats net_user_get_stats(const net_user *u);
 

@@ -80,6 +80,63 @@ TEST(user_answers_arp_for_the_host_address_and_closes_cleanly) {
   lemu_rt_free(rt);                        /* closes the backend: no handle may be left */
 }
 
+static uint16_t csum(const uint8_t *p, size_t n) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i < n; i += 2) sum += (uint32_t)p[i] << 8 | (i + 1 < n ? p[i + 1] : 0);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* An ICMP echo request from 10.0.2.15 to 10.0.2.2, sent to the MAC dst. */
+static size_t echo_request(uint8_t *f, const uint8_t dst[6]) {
+  memset(f, 0, 60);
+  memcpy(f, dst, 6);
+  memcpy(f + 6, guest_mac, 6);
+  f[12] = 0x08;
+  uint8_t *ip = f + 14;
+  ip[0] = 0x45; ip[3] = 28; ip[8] = 64; ip[9] = 1;
+  inet_pton(AF_INET, "10.0.2.15", ip + 12);
+  inet_pton(AF_INET, "10.0.2.2", ip + 16);
+  uint16_t c = csum(ip, 20);
+  ip[10] = (uint8_t)(c >> 8); ip[11] = (uint8_t)c;
+  uint8_t *icmp = ip + 20;
+  icmp[0] = 8; icmp[7] = 7;   /* echo, id 0, seq 7 */
+  c = csum(icmp, 8);
+  icmp[2] = (uint8_t)(c >> 8); icmp[3] = (uint8_t)c;
+  return 60;
+}
+
+TEST(user_takes_only_frames_for_its_macs_as_a_nic_would) {
+  const char *err;
+  char msg[128];
+  lemu_rt *rt = lemu_rt_new(&err);
+  net_hub *h = net_hub_new(rt, "lan");
+  sink s;
+  memset(&s, 0, sizeof s);
+  net_port_init(&s.port, &sink_ops, &s, "guest");
+  net_port_attach(&s.port, h);
+  net_user_cfg c;
+  cfg_default(&c);
+  net_user *u = net_user_new(rt, h, &c, msg, sizeof msg);
+  CHECK(u != NULL);
+  uint8_t f[60];
+  net_port_send(&s.port, f, arp_request(f, "10.0.2.2"));   /* broadcast: slirp learns our MAC */
+  CHECK_EQ(s.got, 1);
+  /* Flooded by the hub from one guest to another: slirp must not answer (nor NAT it out). */
+  static const uint8_t other_guest[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x57};
+  net_port_send(&s.port, f, echo_request(f, other_guest));
+  CHECK_EQ(s.got, 1);
+  CHECK_EQ(net_user_get_stats(u).foreign_frames, 1);
+  static const uint8_t gateway[6] = {0x52, 0x55, 10, 0, 2, 2};
+  net_port_send(&s.port, f, echo_request(f, gateway));
+  CHECK_EQ(s.got, 2);
+  CHECK_EQ(s.last[34], 0);                 /* echo reply */
+  CHECK_EQ(s.last[41], 7);                 /* to our sequence number */
+  CHECK_EQ(net_user_get_stats(u).foreign_frames, 1);
+  net_port_detach(&s.port);
+  lemu_rt_free(rt);
+}
+
 TEST(dns_table_replies_with_valid_checksums) {
   dns_hosts *d = dns_hosts_new();
   struct in_addr a, dns;
