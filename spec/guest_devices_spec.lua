@@ -4,26 +4,9 @@
 local lemu = require "lemu"
 local H = require "helper"
 
-local IMAGE, INITRD = "guest/images/Image.gz", "guest/images/initramfs.cpio.gz"
-
-local function boot(plug)
-  local m = lemu.machine{ ram = "256M", kernel = IMAGE, initrd = INITRD, append = "console=ttyS0",
-                          start = false }
-  m.console:fail_on("Kernel panic")
-  plug(m)
-  m:start()
-  m.console:expect("lemu%-guest: ready", { timeout = 60000 })
-  m.console:expect("# ", { timeout = 20000 })
-  return m
-end
-
--- Runs a shell command and returns its output (between two markers the command cannot echo).
-local function run(m, cmd, timeout)
-  m.console:send(cmd .. "; echo END$((6*7))\n")
-  local _, out = m.console:expect("\n(.-)END42", { timeout = timeout or 20000 })
-  m.console:expect("# ", { timeout = 5000 })
-  return out
-end
+local G = require "guest"
+local run = G.run
+local IMAGE, INITRD = G.IMAGE, G.INITRD
 
 -- A raw image of `sectors` 512-byte sectors whose first sector starts with `head`.
 local function image(dir, head, sectors)
@@ -42,7 +25,7 @@ describe("the default guest's virtio devices", function()
     lemu.closeall()
     H.sh("rm -rf " .. H.quote(dir))
   end)
-  if not (H.read(IMAGE) and H.read(INITRD)) then
+  if not G.available() then
     it("needs the guest images", function() pending("guest/images is not in this tree") end)
     return
   end
@@ -50,7 +33,7 @@ describe("the default guest's virtio devices", function()
   it("a virtio-blk disk reads the image, and what the guest writes lands in the file", function()
     local path = image(dir, "lemu-disk-sector0", 2048)
     lemu.run(function()
-      local m = boot(function(mm) mm:disk{ file = path } end)
+      local m = G.boot{ plug = function(mm) mm:disk{ file = path } end }
       assert.equal("2048", run(m, "cat /sys/block/vda/size"):match("%d+"))
       assert.matches("lemu%-disk%-sector0", run(m, "head -c 17 /dev/vda"))
       run(m, "echo written-by-the-guest | dd of=/dev/vda bs=512 seek=7 conv=sync; sync")
@@ -64,7 +47,7 @@ describe("the default guest's virtio devices", function()
     local path = image(dir, "keep-me", 64)
     local before = H.read(path)
     lemu.run(function()
-      local m = boot(function(mm) mm:disk{ file = path, readonly = true } end)
+      local m = G.boot{ plug = function(mm) mm:disk{ file = path, readonly = true } end }
       assert.equal("1", run(m, "cat /sys/block/vda/ro"):match("%d"))
       local out = run(m, "echo x | dd of=/dev/vda conv=sync 2>&1; echo dd=$?")
       assert.not_matches("dd=0", out)
@@ -83,7 +66,7 @@ describe("the default guest's virtio devices", function()
 
   it("virtio-rng becomes the kernel's hardware RNG and gives it bytes", function()
     lemu.run(function()
-      local m = boot(function(mm) mm:rng() end)
+      local m = G.boot{ plug = function(mm) mm:rng() end }
       assert.matches("virtio_rng", run(m, "cat /sys/class/misc/hw_random/rng_current"))
       local a = run(m, "head -c 16 /dev/hwrng | od -An -tx1"):gsub("%s", "")
       local b = run(m, "head -c 16 /dev/hwrng | od -An -tx1"):gsub("%s", "")
@@ -96,12 +79,12 @@ describe("the default guest's virtio devices", function()
     lemu.run(function()
       local v = lemu.vlan("legacynet")
       v:user{}
-      local m = boot(function(mm) mm:nic{ vlan = v, legacy = true } end)
+      local m = G.boot{ plug = function(mm) mm:nic{ vlan = v, legacy = true } end }
       assert.equal("0", feature_bit(run(m, "cat /sys/bus/virtio/devices/virtio0/features"), 32))
       assert.matches("lease of 10%.0%.2%.15 obtained", run(m, "udhcpc -i eth0 -q -n -t 5 -T 1", 30000))
     end)
     lemu.run(function()
-      local m = boot(function(mm) mm:nic{ vlan = lemu.vlan("modernnet") } end)
+      local m = G.boot{ plug = function(mm) mm:nic{ vlan = lemu.vlan("modernnet") } end }
       assert.equal("1", feature_bit(run(m, "cat /sys/bus/virtio/devices/virtio0/features"), 32))
     end)
   end)

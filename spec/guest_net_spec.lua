@@ -3,32 +3,13 @@
 local lemu = require "lemu"
 local H = require "helper"
 
-local IMAGE, INITRD = "guest/images/Image.gz", "guest/images/initramfs.cpio.gz"
-
-local function boot(v, extra)
-  local m = lemu.machine{ ram = "256M", kernel = IMAGE, initrd = INITRD, append = "console=ttyS0",
-                          start = false }
-  m.console:fail_on("Kernel panic")
-  m.console:fail_on("is not a head")
-  local nic = m:nic{ vlan = v }
-  if extra then extra(m) end
-  m:start()
-  m.console:expect("lemu%-guest: ready", { timeout = 60000 })
-  m.console:expect("# ", { timeout = 20000 })
-  return m, nic
-end
-
--- Runs a shell command and returns its output (between two markers the command cannot echo).
-local function run(m, cmd, timeout)
-  m.console:send(cmd .. "; echo END$((6*7))\n")
-  local out = m.console:expect("\n(.-)END42", { timeout = timeout or 20000 })
-  m.console:expect("# ", { timeout = 5000 })
-  return out
-end
+local G = require "guest"
+local run = G.run
+local IMAGE, INITRD = G.IMAGE, G.INITRD
 
 describe("the default guest with a virtio-net NIC", function()
   after_each(function() lemu.closeall() end)
-  if not (H.read(IMAGE) and H.read(INITRD)) then
+  if not G.available() then
     it("needs the guest images", function() pending("guest/images is not in this tree") end)
     return
   end
@@ -37,7 +18,7 @@ describe("the default guest with a virtio-net NIC", function()
     lemu.run(function()
       local v = lemu.vlan("guestnet")
       local u = v:user{}
-      local m, nic = boot(v)
+      local m, nic = G.boot{ vlan = v }
       local out = run(m, "udhcpc -i eth0 -q -n -t 5 -T 1", 30000)
       assert.matches("lease of 10%.0%.2%.15 obtained", out)
       out = run(m, "ping -c 3 -W 2 10.0.2.2", 30000)
@@ -53,7 +34,7 @@ describe("the default guest with a virtio-net NIC", function()
     lemu.run(function()
       local v = lemu.vlan("guestlink")
       local ep = v:endpoint{}
-      local m, nic = boot(v, function(mm) mm:rng() end)
+      local m, nic = G.boot{ vlan = v, plug = function(mm) mm:rng() end }
       run(m, "ip link set eth0 up; ip addr add 192.168.9.2/24 dev eth0")
       lemu.sleep(100)
       assert.matches("LOWER_UP", run(m, "ip link show eth0"))   -- busybox ip shows carrier so
@@ -86,7 +67,7 @@ describe("the default guest with a virtio-net NIC", function()
 end)
 
 describe("the main job and the QEMU-style NIC options", function()
-  if not (H.read(IMAGE) and H.read(INITRD)) then
+  if not G.available() then
     it("needs the guest images", function() pending("guest/images is not in this tree") end)
     return
   end

@@ -7,30 +7,8 @@ local lemu = require "lemu"
 local H = require "helper"
 local Q = require "qemu_guest"
 
-local IMAGE, INITRD = "guest/images/Image.gz", "guest/images/initramfs.cpio.gz"
-
--- Boots the default guest with one NIC on vlan v; opts.mac, opts.name. Returns once the shell
--- prompts.
-local function boot(v, opts)
-  opts = opts or {}
-  local m = lemu.machine{ ram = "256M", kernel = IMAGE, initrd = INITRD, append = "console=ttyS0",
-                          name = opts.name, start = false }
-  m.console:fail_on("Kernel panic")
-  m:nic{ vlan = v, mac = opts.mac }
-  m:start()
-  m.console:expect("lemu%-guest: ready", { timeout = 30000 })
-  m.console:expect("# ", { timeout = 10000 })
-  return m
-end
-
--- Runs a shell command in the guest; returns its output (without the echoed line) and its exit
--- status. The typed line holds "END$((6*7))", never "END42", so the echo cannot match.
-local function run(m, cmd, timeout)
-  m.console:send(cmd .. "; echo END$((6*7)) $?\n")
-  local _, out, st = m.console:expect("\n(.-)END42 (%d+)", { timeout = timeout or 20000 })
-  m.console:expect("# ", { timeout = 5000 })
-  return out, tonumber(st)
-end
+local G = require "guest"
+local run = G.run
 
 local function lease(m, ip)
   local out, st = run(m, "udhcpc -i eth0 -q -n -t 5 -T 1", 20000)
@@ -111,7 +89,7 @@ describe("guest scenarios on lemu's virt machine", function()
     for _, d in ipairs(dirs) do H.sh("rm -rf " .. H.quote(d)) end
     dirs = {}
   end)
-  if not (H.read(IMAGE) and H.read(INITRD)) then
+  if not G.available() then
     it("needs the guest images", function() pending("guest/images is not in this tree") end)
     return
   end
@@ -122,7 +100,7 @@ describe("guest scenarios on lemu's virt machine", function()
       H.write(d .. "/blob.bin", random_bytes(300 * 1024 + 77))   -- 601 blocks, a short last one
       local v = lemu.vlan "tftp"
       v:user{ tftp = d }
-      local m = boot(v)
+      local m = G.boot{ vlan = v }
       lease(m)
       local out, st = run(m, "cd /tmp && tftp -g -r blob.bin 10.0.2.2 && ls -l blob.bin && md5sum blob.bin", 30000)
       assert.equal(0, st, out)
@@ -142,7 +120,7 @@ describe("guest scenarios on lemu's virt machine", function()
       local srv = http_server(body)
       local v = lemu.vlan "wget"
       v:user{}
-      local m = boot(v)
+      local m = G.boot{ vlan = v }
       lease(m)
       local out, st = run(m, ("wget -T 10 -q -O /tmp/body http://10.0.2.2:%d/body && ls -l /tmp/body && md5sum /tmp/body")
         :format(srv.port), 30000)
@@ -157,7 +135,7 @@ describe("guest scenarios on lemu's virt machine", function()
     lemu.run(function()
       local v = lemu.vlan "fwd"
       local u = v:user{ hostfwd = { "tcp:127.0.0.1:0-:80" } }
-      local m = boot(v)
+      local m = G.boot{ vlan = v }
       lease(m)
       local out, st = run(m, "httpd -h /www -p 80")   -- it listens before it goes to the background
       assert.equal(0, st, out)
@@ -188,7 +166,7 @@ describe("guest scenarios on lemu's virt machine", function()
       local srv = http_server("not for a restricted guest\n")
       local v = lemu.vlan "restrict"
       local u = v:user{ restrict = true, hostfwd = { "tcp:127.0.0.1:0-:80" } }
-      local m = boot(v)
+      local m = G.boot{ vlan = v }
       lease(m)
       local out, st = run(m, ("wget -T 3 -q -O - http://10.0.2.2:%d/x"):format(srv.port), 15000)
       assert.are_not.equal(0, st, out)
@@ -209,7 +187,7 @@ describe("guest scenarios on lemu's virt machine", function()
     lemu.run(function()
       local v = lemu.vlan "dns"
       local u = v:user{ dns_hosts = { ["server.test"] = "10.0.2.2", ["files.test"] = "10.0.2.77" } }
-      local m = boot(v)
+      local m = G.boot{ vlan = v }
       lease(m)
       local out, st = run(m, "nslookup files.test", 15000)
       assert.equal(0, st, out)
@@ -234,8 +212,8 @@ describe("guest scenarios on lemu's virt machine", function()
     lemu.run(function()
       local v = lemu.vlan "two"
       local u = v:user{}
-      local a = boot(v, { name = "a" })
-      local b = boot(v, { name = "b" })
+      local a = G.boot{ vlan = v, name = "a" }
+      local b = G.boot{ vlan = v, name = "b" }
       lease(a, "10.0.2.15")
       lease(b, "10.0.2.16")
       -- The hub floods their frames to user-net too; only the other guest may answer (no DUP
@@ -277,7 +255,7 @@ describe("guest scenarios on lemu's virt machine", function()
         end
         c = v:socket { connect = published("listen") }
         c:wait { timeout = 5000 }
-        local m = boot(v)
+        local m = G.boot{ vlan = v }
         static(m, "192.168.77.1/24")
         local out, st = run(m, "ping -c 2 -W 3 192.168.77.2", 20000)
         assert.equal(0, st, out)
@@ -302,7 +280,7 @@ describe("guest scenarios on lemu's virt machine", function()
                          device = "virtio-net-device,netdev=n0,mac=52:54:00:aa:00:02" }
       local ok, err = pcall(function()
         l:wait { timeout = 10000 }
-        local m = boot(v, { mac = "52:54:00:aa:00:01" })
+        local m = G.boot{ vlan = v, mac = "52:54:00:aa:00:01" }
         static(m, "192.168.78.1/24")
         g:expect("lemu%-guest: ready", 40000)
         g:expect("# ")
@@ -325,7 +303,7 @@ describe("guest scenarios on lemu's virt machine", function()
     lemu.run(function()
       local v = lemu.vlan "ipv6"
       v:user{}
-      local m = boot(v, { mac = "52:54:00:12:34:56" })
+      local m = G.boot{ vlan = v, mac = "52:54:00:12:34:56" }
       run(m, "ip link set eth0 up")
       -- the router advertisement, then duplicate address detection, take a moment
       local out, st = run(m, "for i in $(seq 20); do ip -6 addr show dev eth0 | "
