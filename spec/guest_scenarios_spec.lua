@@ -255,7 +255,8 @@ describe("guest scenarios on lemu's virt machine", function()
         end
         c = v:socket { connect = published("listen") }
         c:wait { timeout = 5000 }
-        local m = G.boot{ vlan = v }
+        -- the peer's guest has the first default MAC; two machines on one wire need their own
+        local m = G.boot{ vlan = v, mac = "52:54:00:aa:00:01" }
         static(m, "192.168.77.1/24")
         local out, st = run(m, "ping -c 2 -W 3 192.168.77.2", 20000)
         assert.equal(0, st, out)
