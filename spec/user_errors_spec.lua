@@ -164,7 +164,8 @@ describe("command line -netdev user / -net user", function()
     local l = lemu.tcp_listen("127.0.0.1", 0)
     local _, port = l:address()
     l:close()
-    local script = H.tmpdir() .. "/check.lua"
+    local dir = H.tmpdir()
+    local script = dir .. "/check.lua"
     H.write(script, ([[
       local lemu = require "lemu"
       local u = assert(lemu.vlan(1):ports()[1])
@@ -176,6 +177,7 @@ describe("command line -netdev user / -net user", function()
     ]]))
     local out, status = H.lemu { "-net", "user,vlan=1,hostfwd=tcp::" .. port .. "-:22,hostfwd=udp::" .. port .. "-:53",
       "-netdev", "user,id=gw,restrict=on,dns_hosts=a.test=10.0.2.2", script }
+    H.sh("rm -rf " .. H.quote(dir))
     assert.equal(0, status, out)
     assert.matches("netdev\tuser\tgw", out)
     -- No script: the network runs until SIGINT.
