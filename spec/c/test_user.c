@@ -49,18 +49,25 @@ static size_t arp_request(uint8_t *f, const char *tpa) {
   return 60;
 }
 
-TEST(user_answers_arp_for_the_host_address_and_closes_cleanly) {
+/* A runtime with one VLAN holding a user-net with the default options and a sink standing in
+ * for the guest. Returns the user-net (NULL if it could not be made). */
+static net_user *lan_with_user(lemu_rt **rt, sink *s) {
   const char *err;
   char msg[128];
-  lemu_rt *rt = lemu_rt_new(&err);
-  net_hub *h = net_hub_new(rt, "lan");
-  sink s;
-  memset(&s, 0, sizeof s);
-  net_port_init(&s.port, &sink_ops, &s, "guest");
-  net_port_attach(&s.port, h);
+  *rt = lemu_rt_new(&err);
+  net_hub *h = net_hub_new(*rt, "lan");
+  memset(s, 0, sizeof *s);
+  net_port_init(&s->port, &sink_ops, s, "guest");
+  net_port_attach(&s->port, h);
   net_user_cfg c;
   cfg_default(&c);
-  net_user *u = net_user_new(rt, h, &c, msg, sizeof msg);
+  return net_user_new(*rt, h, &c, msg, sizeof msg);
+}
+
+TEST(user_answers_arp_for_the_host_address_and_closes_cleanly) {
+  lemu_rt *rt;
+  sink s;
+  net_user *u = lan_with_user(&rt, &s);
   CHECK(u != NULL);
   uint8_t f[60];
   net_port_send(&s.port, f, arp_request(f, "10.0.2.2"));
@@ -107,17 +114,9 @@ static size_t echo_request(uint8_t *f, const uint8_t dst[6]) {
 }
 
 TEST(user_takes_only_frames_for_its_macs_as_a_nic_would) {
-  const char *err;
-  char msg[128];
-  lemu_rt *rt = lemu_rt_new(&err);
-  net_hub *h = net_hub_new(rt, "lan");
+  lemu_rt *rt;
   sink s;
-  memset(&s, 0, sizeof s);
-  net_port_init(&s.port, &sink_ops, &s, "guest");
-  net_port_attach(&s.port, h);
-  net_user_cfg c;
-  cfg_default(&c);
-  net_user *u = net_user_new(rt, h, &c, msg, sizeof msg);
+  net_user *u = lan_with_user(&rt, &s);
   CHECK(u != NULL);
   uint8_t f[60];
   net_port_send(&s.port, f, arp_request(f, "10.0.2.2"));   /* broadcast: slirp learns our MAC */
