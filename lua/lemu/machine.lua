@@ -331,7 +331,7 @@ return function(lemu)
     error(("model=%s: unknown NIC model (lemu has: %s)"):format(model, table.concat(Machine.nic_models, ", ")), 0)
   end
   local function model_help(st)
-    io.stdout:write("Available NIC models:\nvirtio-net-device\n")
+    io.stdout:write("Available NIC models:\n", table.concat(Machine.nic_models, "\n"), "\n")
     st.exit_status = 0
     mopts(st)
   end
