@@ -41,6 +41,8 @@ void cpu_reset(cpu *c, uint64_t pc) {
   c->stvec = c->sscratch = c->sepc = c->scause = c->stval = c->satp = 0;
   c->mcounteren = c->scounteren = c->menvcfg = c->senvcfg = c->mcountinhibit = 0;
   c->instret = 0;
+  c->stimecmp = UINT64_MAX;    /* unspecified at reset: QEMU raises nothing until it is written */
+  c->sstc_level = 0;
   c->fflags = c->frm = 0;
   memset(c->hpm, 0, sizeof(c->hpm));
   memset(c->hpmevent, 0, sizeof(c->hpmevent));
@@ -56,6 +58,14 @@ void cpu_reset(cpu *c, uint64_t pc) {
 void cpu_set_irq(cpu *c, uint32_t mask, int level) {
   if (level) c->mip_dev |= mask;
   else c->mip_dev &= ~(uint64_t)mask;
+  c->attn = 1;
+  if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
+}
+
+void cpu_set_soft_irq(cpu *c, uint32_t mask, int level) {
+  mask &= CPU_IRQ_SSIP | CPU_IRQ_STIP | CPU_IRQ_SEIP;
+  if (level) c->mip_sw |= mask;
+  else c->mip_sw &= ~(uint64_t)mask;
   c->attn = 1;
   if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
 }
@@ -466,7 +476,15 @@ H(WFI,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   pc += LEN;
   left--;
-  if (cpu_mip(c) & c->mie) goto top;
+  /* An enabled interrupt already pending makes WFI a no-op. One the hart cannot take yet
+   * (firmware waiting for a flag with interrupts masked) means it spins: give the other harts
+   * the rest of the slice (WFI is a hint, so nothing architectural changes). */
+  if (cpu_mip(c) & c->mie) {
+    if (cpu_irq_takeable(c)) { c->attn = 1; goto top; }
+    why = CPU_YIELD;
+    SYNC();
+    goto out;
+  }
   c->wfi = 1;
   why = CPU_WFI;
   SYNC();

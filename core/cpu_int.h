@@ -94,6 +94,8 @@ enum {
 #define MS_SXL  (3ull << 34)
 #define MS_SD   (1ull << 63)
 
+#define MENVCFG_STCE (1ull << 63)
+
 enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
@@ -132,6 +134,8 @@ struct cpu {
   uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
+  uint64_t stimecmp;            /* Sstc */
+  int sstc_level;               /* the comparator's STIP, kept apart from mip's bits */
   uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
@@ -145,6 +149,7 @@ uint32_t cpu_rvc_expand(uint16_t c);   /* 0 if illegal */
 /* cpu_csr.c */
 void cpu_trap(cpu *c, uint64_t cause, uint64_t tval);
 int cpu_check_irq(cpu *c);             /* takes a pending enabled interrupt; 1 if it did */
+int cpu_irq_takeable(const cpu *c);    /* 1 if cpu_check_irq would take one now */
 int cpu_csr_op(cpu *c, const dinsn *d);        /* 0 ok, -1 trapped */
 int cpu_mret(cpu *c);
 int cpu_sret(cpu *c);

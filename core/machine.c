@@ -17,6 +17,11 @@
 
 #define SLICE_NS   4000000ull   /* return to the loop at least this often (responsiveness) */
 #define BUDGET     20000        /* instructions per hart per turn: interleaving for SMP guests */
+/* A hart that spins on WFI with an interrupt it cannot take (firmware's HSM wait loop) is parked
+ * after SPIN_NAP turns in a row, until an interrupt line rises for it or NAP_NS pass: an idle SMP
+ * guest then costs about what an idle single hart does. */
+#define SPIN_NAP   64
+#define NAP_NS     2000000ull
 #define CONSOLE_INPUT_MAX  (1u << 20)  /* console input bytes queued for the guest at most */
 #define OPENSBI_FW_DYNAMIC "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 
@@ -110,6 +115,7 @@ static void on_slice(uv_idle_t *h);
 
 void machine_wake(machine *m, int hart) {
   if (hart < 0 || hart >= m->nharts) return;
+  m->harts[hart].nap_until = 0;
   if (m->harts[hart].run == HART_WFI) m->harts[hart].run = HART_RUN;
   if (m->state == MACHINE_RUNNING && m->harts[hart].run == HART_RUN) uv_idle_start(&m->idle, on_slice);
 }
@@ -210,6 +216,23 @@ static uint64_t poll_devices(machine *m) {
     uint64_t now = machine_ticks(m);
     next = t > now ? (t - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
   }
+  for (int i = 0; i < m->nharts; i++) {
+    int rose;
+    uint64_t s = cpu_timer_poll(m->harts[i].c, &rose);
+    if (rose) machine_wake(m, i);
+    if (s != UINT64_MAX) {
+      uint64_t now = machine_ticks(m);
+      uint64_t d = s > now ? (s - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
+      if (d < next) next = d;
+    }
+  }
+  uint64_t ns = uv_hrtime();
+  for (int i = 0; i < m->nharts; i++) {
+    uint64_t nap = m->harts[i].nap_until;
+    if (!nap) continue;
+    if (ns >= nap) machine_wake(m, i);
+    else if (nap - ns < next) next = nap - ns;
+  }
   if (m->rtc) {
     uint64_t a = goldfish_rtc_update(m->rtc), w = wall_ns(m);
     if (a != UINT64_MAX) {
@@ -272,6 +295,11 @@ static void on_slice(uv_idle_t *h) {
       enum cpu_stop r = cpu_run(x->c, BUDGET, &n);
       ran = 1;
       if (r == CPU_WFI && x->run == HART_RUN) x->run = HART_WFI;
+      if (r != CPU_YIELD) x->spins = 0;
+      else if (++x->spins >= SPIN_NAP && x->run == HART_RUN) {
+        x->run = HART_WFI;
+        x->nap_until = uv_hrtime() + NAP_NS;
+      }
     }
     poll_devices(m);
     if (!ran || m->halting || m->resetting || uv_hrtime() >= limit) break;
@@ -329,6 +357,10 @@ uint64_t machine_instret(const machine *m) {
   uint64_t n = 0;
   for (int i = 0; i < m->nharts; i++) n += cpu_instret(m->harts[i].c);
   return n;
+}
+
+uint64_t machine_hart_instret(const machine *m, int hart) {
+  return hart >= 0 && hart < m->nharts ? cpu_instret(m->harts[hart].c) : 0;
 }
 
 /* ---- what device layers plug in ---- */
@@ -454,6 +486,8 @@ static int boot(machine *m, char *err, size_t errlen) {
     machine_invalidate_code(m, i);
     cpu_reset(m->harts[i].c, VIRT_MROM);
     m->harts[i].run = HART_RUN;
+    m->harts[i].spins = 0;
+    m->harts[i].nap_until = 0;
   }
   if (m->builtin_sbi) {
     for (int i = 1; i < m->nharts; i++) m->harts[i].run = HART_STOPPED;  /* HSM starts them */

@@ -78,6 +78,7 @@ int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev)
 const void *machine_dtb(const machine *m, size_t *len);
 uint64_t machine_dtb_addr(const machine *m);
 uint64_t machine_instret(const machine *m);
+uint64_t machine_hart_instret(const machine *m, int hart);   /* 0 for a hart that does not exist */
 /* A hart's pc, privilege (0 U, 1 S, 3 M) and whether it runs (0), waits in WFI (1) or is stopped
  * (2); -1 for a bad index. For debugging and scenario checks. */
 int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv);

@@ -164,7 +164,9 @@ static int lm_info(lua_State *L) {
   for (int i = 0; i < machine_harts(lm->m); i++) {
     uint64_t pc;
     int priv, run = machine_hart_state(lm->m, i, &pc, &priv);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)machine_hart_instret(lm->m, i));
+    lua_setfield(L, -2, "instret");
     lua_pushinteger(L, (lua_Integer)pc);
     lua_setfield(L, -2, "pc");
     lua_pushstring(L, privs[priv & 3]);
