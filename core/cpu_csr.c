@@ -163,9 +163,10 @@ static int sstc_ok(const cpu *c) {
   return (c->menvcfg & MENVCFG_STCE) && (c->mcounteren & 2);
 }
 
-/* The comparator's level: STIP while STCE is set and time has reached stimecmp. */
+/* The comparator's level: STIP while STCE is set and time has reached stimecmp. As on QEMU,
+ * nothing is raised before the first write to stimecmp (its reset value is unspecified). */
 static void sstc_update(cpu *c) {
-  int level = (c->menvcfg & MENVCFG_STCE) && c->hooks.time &&
+  int level = (c->menvcfg & MENVCFG_STCE) && c->sstc_armed && c->hooks.time &&
               c->hooks.time(c->hooks.ud) >= c->stimecmp;
   if (level == c->sstc_level) return;
   c->sstc_level = level;
@@ -179,6 +180,60 @@ uint64_t cpu_timer_poll(cpu *c, int *rose) {
   *rose = c->sstc_level && !was;
   if (!(c->menvcfg & MENVCFG_STCE) || c->sstc_level) return UINT64_MAX;
   return c->stimecmp;
+}
+
+/* ---- debug triggers ---- */
+
+#define TD_TYPE(v)  ((v) >> 60)
+#define TD_M        (1ull << 6)
+#define TD_S        (1ull << 4)
+#define TD_U        (1ull << 3)
+#define TD_EXEC     (1ull << 2)
+#define TD_STORE    (1ull << 1)
+#define TD_LOAD     (1ull << 0)
+#define TD_KEPT     (TD_M | TD_S | TD_U | TD_EXEC | TD_STORE | TD_LOAD)
+
+static void trig_rearm(cpu *c) {
+  int x = 0, rw = 0;
+  for (int i = 0; i < NTRIG; i++) {
+    uint64_t t = c->tdata1[i];
+    if (!(t & (TD_M | TD_S | TD_U))) continue;
+    x |= (t & TD_EXEC) != 0;
+    rw |= (t & (TD_LOAD | TD_STORE)) != 0;
+  }
+  if (rw && !c->trig_rw) cpu_tlb_flush(c);   /* watched accesses must reach the slow paths */
+  c->trig_x = x;
+  c->trig_rw = rw;
+  c->attn = 1;
+}
+
+/* QEMU 7.2 keeps only the mode and access bits of a type 2 (mcontrol) or type 6 (mcontrol6)
+ * trigger and ignores writes of other types; the action is always a breakpoint exception and
+ * the match always equality (loads and stores: any overlap with the 8 bytes at tdata2). */
+static void trig_write_tdata1(cpu *c, uint64_t v) {
+  if (TD_TYPE(v) != 2 && TD_TYPE(v) != 6) return;
+  c->tdata1[c->tselect] = (v & (15ull << 60)) | (v & TD_KEPT);
+  trig_rearm(c);
+}
+
+int cpu_trig_hit(cpu *c, uint64_t va, int size, int acc) {
+  uint64_t mode = c->priv == PRV_M ? TD_M : c->priv == PRV_S ? TD_S : TD_U;
+  uint64_t kind = acc == ACC_X ? TD_EXEC : acc == ACC_W ? TD_STORE : TD_LOAD;
+  if (acc == ACC_X) va = c->pc;
+  for (int i = 0; i < NTRIG; i++) {
+    uint64_t t = c->tdata1[i], a = c->tdata2[i];
+    if (!(t & mode) || !(t & kind)) continue;
+    if (acc == ACC_X ? va != a : va + (uint64_t)size <= a || va >= a + 8) continue;
+    cpu_trap(c, EXC_BREAKPOINT, acc == ACC_X ? 0 : va);   /* QEMU's tval: 0 for execution */
+    return 1;
+  }
+  return 0;
+}
+
+void cpu_trig_reset(cpu *c) {
+  c->tselect = 0;
+  for (int i = 0; i < NTRIG; i++) { c->tdata1[i] = 2ull << 60; c->tdata2[i] = 0; }
+  c->trig_x = c->trig_rw = 0;
 }
 
 /* Reads csr into *v; -1 if it does not exist or may not be read at this privilege (the caller
@@ -231,6 +286,11 @@ static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
   case 0x343: *v = c->mtval; return 0;
   case 0x344: *v = cpu_mip(c); return 0;
   case 0xb00: case 0xb02: *v = cpu_cur_instret(c); return 0;
+  case 0x7a0: *v = c->tselect; return 0;
+  case 0x7a1: *v = c->tdata1[c->tselect]; return 0;
+  case 0x7a2: *v = c->tdata2[c->tselect]; return 0;
+  case 0x7a3: *v = 0; return 0;                        /* tdata3: no context matching */
+  case 0x7a4: *v = (1u << 2) | (1u << 6); return 0;    /* tinfo: types 2 and 6 */
   case 0xf11: case 0xf12: case 0xf13: case 0xf15: *v = 0; return 0;
   case 0xf14: *v = c->hartid; return 0;
   }
@@ -285,6 +345,7 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
   case 0x14d:
     if (checked && !sstc_ok(c)) return -1;
     c->stimecmp = v;
+    c->sstc_armed = 1;
     sstc_update(c);
     return 0;
   case 0x144: {
@@ -314,6 +375,11 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
     return 0;
   case 0x320: c->mcountinhibit = v & 0xfffffffd; return 0;
   case 0x340: c->mscratch = v; return 0;
+  case 0x7a0: if (v < NTRIG) c->tselect = v; return 0;
+  case 0x7a1: trig_write_tdata1(c, v); return 0;
+  case 0x7a2: c->tdata2[c->tselect] = v; trig_rearm(c); return 0;
+  case 0x7a3: return 0;
+  case 0x7a4: return 0;
   case 0x341: c->mepc = v & ~1ull; return 0;
   case 0x342: c->mcause = v; return 0;
   case 0x343: c->mtval = v; return 0;

@@ -100,6 +100,7 @@ enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
 #define NPMP 16
+#define NTRIG 2
 
 struct cpu {
   uint64_t x[33];               /* x[32] swallows writes to x0 */
@@ -135,7 +136,12 @@ struct cpu {
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
   uint64_t stimecmp;            /* Sstc */
-  int sstc_level;               /* the comparator's STIP, kept apart from mip's bits */
+  int sstc_armed, sstc_level;   /* written since reset; the comparator's STIP, apart from mip's */
+  /* Debug triggers (Sdtrig as QEMU 7.2 has it: NTRIG address-match triggers of type 2 or 6).
+   * trig_x / trig_rw: some trigger watches execution / loads and stores, which then take the
+   * slow paths (cpu_run steps one instruction at a time; no TLB entries are made). */
+  uint64_t tselect, tdata1[NTRIG], tdata2[NTRIG];
+  int trig_x, trig_rw;
   uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
@@ -154,6 +160,10 @@ int cpu_csr_op(cpu *c, const dinsn *d);        /* 0 ok, -1 trapped */
 int cpu_mret(cpu *c);
 int cpu_sret(cpu *c);
 uint64_t cpu_mip(const cpu *c);
+/* Debug triggers: 1 (breakpoint exception raised) if one matches an access of size bytes at va
+ * (acc ACC_R/ACC_W) or, with acc ACC_X, the instruction at c->pc. */
+int cpu_trig_hit(cpu *c, uint64_t va, int size, int acc);
+void cpu_trig_reset(cpu *c);
 void cpu_update_data_priv(cpu *c);
 
 /* cpu_mmu.c */
