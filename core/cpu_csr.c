@@ -178,7 +178,7 @@ uint64_t cpu_timer_poll(cpu *c, int *rose) {
   int was = c->sstc_level;
   sstc_update(c);
   *rose = c->sstc_level && !was;
-  if (!(c->menvcfg & MENVCFG_STCE) || c->sstc_level) return UINT64_MAX;
+  if (!(c->menvcfg & MENVCFG_STCE) || !c->sstc_armed || c->sstc_level) return UINT64_MAX;
   return c->stimecmp;
 }
 

@@ -248,6 +248,44 @@ static uint64_t poll_devices(machine *m) {
 
 static void on_timer(uv_timer_t *t);
 
+/* Whether hart i, waiting, can ever run again on its own: a timer armed for it, or an interrupt
+ * enabled that a device could raise. Interrupts only other harts can send don't count here (the
+ * caller asks this of every hart). A parked spinner counts as live: it may be polling a clock. */
+static int hart_can_wake(machine *m, int i, char *why, size_t n) {
+  hart *x = &m->harts[i];
+  if (x->run == HART_RUN || x->nap_until) return 1;
+  uint64_t pc = cpu_get_pc(x->c), mie = 0;
+  if (x->run == HART_STOPPED) {
+    snprintf(why, n, "hart %d is stopped (SBI HSM) at pc 0x%llx", i, (unsigned long long)pc);
+    return 0;
+  }
+  cpu_get_csr(x->c, 0x304, &mie);
+  int rose, timer = clint_get_mtimecmp(m->clint, i) != UINT64_MAX ||
+                    cpu_timer_poll(x->c, &rose) != UINT64_MAX;
+  if ((mie & (CPU_IRQ_MTIP | CPU_IRQ_STIP)) && timer) return 1;
+  if ((mie & CPU_IRQ_MEIP) && m->plic && plic_ctx_open(m->plic, 2 * i)) return 1;
+  if ((mie & CPU_IRQ_SEIP) && m->plic && plic_ctx_open(m->plic, 2 * i + 1)) return 1;
+  static const char *const privs[] = {"U", "S", "?", "M"};
+  snprintf(why, n, "hart %d waits in WFI at pc 0x%llx (%s-mode) with mie 0x%llx: %s", i,
+           (unsigned long long)pc, privs[cpu_get_priv(x->c) & 3], (unsigned long long)mie,
+           !mie ? "no interrupt enabled"
+                : "no timer armed and no interrupt source enabled that a device could raise");
+  return 0;
+}
+
+/* Every hart waits for something nothing can deliver: without this the loop would run out of
+ * work and a broken guest would end in success. The machine exits with status 1, saying why. */
+static int stalled(machine *m) {
+  char why[sizeof m->stall];
+  for (int i = 0; i < m->nharts; i++)
+    if (hart_can_wake(m, i, why, sizeof why)) return 0;
+  if (m->nharts > 1) snprintf(why + strlen(why), sizeof why - strlen(why), " (every hart)");
+  snprintf(m->stall, sizeof m->stall, "stalled: %s", why);
+  log_error("machine", "%s", m->stall);
+  machine_finish(m, 1);
+  return 1;
+}
+
 static void after_slice(machine *m) {
   flush_out(m);
   if (m->obj.closing) return;
@@ -278,6 +316,7 @@ static void after_slice(machine *m) {
   uint64_t next = poll_devices(m);
   for (int i = 0; i < m->nharts; i++) runnable |= m->harts[i].run == HART_RUN;
   if (runnable) { uv_idle_start(&m->idle, on_slice); return; }
+  if (stalled(m)) return;
   if (next == UINT64_MAX) uv_timer_stop(&m->timer);
   else uv_timer_start(&m->timer, on_timer, (next + 999999) / 1000000, 0);
 }
@@ -340,6 +379,7 @@ void machine_resume(machine *m) {
 void machine_stop(machine *m, int status) { machine_finish(m, status); }
 
 enum machine_state machine_state(const machine *m) { return m->state; }
+const char *machine_stall_reason(const machine *m) { return m->stall[0] ? m->stall : NULL; }
 int machine_exit_status(const machine *m) { return m->exit_status; }
 const void *machine_dtb(const machine *m, size_t *len) { *len = m->fdt_len; return m->fdt; }
 uint64_t machine_dtb_addr(const machine *m) { return m->fdt_addr; }

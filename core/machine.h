@@ -49,6 +49,8 @@ int machine_reset(machine *m, char *err, size_t errlen);
 void machine_stop(machine *m, int status);
 enum machine_state machine_state(const machine *m);
 int machine_exit_status(const machine *m);
+/* Why the machine ended itself with status 1 because no hart could ever run again, or NULL. */
+const char *machine_stall_reason(const machine *m);
 
 /* Plugs a virtio device model into the next free virtio-mmio slot; only before the machine
  * starts. The machine owns dev from then on and calls dev_free(dev) when it is freed. Returns the

@@ -65,6 +65,7 @@ struct machine {
   machine_hooks h;
   enum machine_state state;
   int exit_status, exit_notified, halting;
+  char stall[240];       /* why the machine stalled (every hart waiting for nothing), or "" */
   int resetting;
 
   bus *bus;

@@ -34,7 +34,10 @@ static void hook_exit(void *ud, int status) {
   if (lm->s->closing || lm->on_exit == LUA_NOREF) return;
   lua_State *L = lm->s->L;
   lua_pushinteger(L, status);
-  lcall(L, lm->on_exit, 1);
+  const char *why = machine_stall_reason(lm->m);
+  if (why) lua_pushstring(L, why);
+  else lua_pushnil(L);
+  lcall(L, lm->on_exit, 2);
 }
 
 static const char *optstr(lua_State *L, int t, const char *k) {
