@@ -14,6 +14,7 @@ ISA(rv64c)
 ISA(priv)
 ISA(mmu)
 ISA(irq)
+ISA(minstret)   /* mip needs the PLIC and UART: spec/isa_machine_spec.lua runs it on the virt board */
 ISA(fp)
 
 /* Garbage code: random words as instructions, trap vectors pointing into the garbage, random
