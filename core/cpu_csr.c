@@ -224,7 +224,7 @@ int cpu_trig_hit(cpu *c, uint64_t va, int size, int acc) {
     uint64_t t = c->tdata1[i], a = c->tdata2[i];
     if (!(t & mode) || !(t & kind)) continue;
     if (acc == ACC_X ? va != a : va + (uint64_t)size <= a || va >= a + 8) continue;
-    cpu_trap(c, EXC_BREAKPOINT, acc == ACC_X ? 0 : va);   /* QEMU's tval: 0 for execution */
+    cpu_trap(c, EXC_BREAKPOINT, 0);   /* QEMU 7.2 leaves tval 0 for trigger breakpoints */
     return 1;
   }
   return 0;

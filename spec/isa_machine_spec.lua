@@ -3,6 +3,8 @@
 -- context) and pins the interrupt-pending rules (csrs/csrc of mip and sip touch only the
 -- software-writable bits; Sstc's stimecmp, menvcfg.STCE and its S-mode access). It runs on
 -- build/lemu and on qemu-system-riscv64, and must pass (sifive_test pass: exit status 0) on both.
+-- trigger.elf pins the debug trigger CSRs as QEMU 7.2 offers them (two address-match triggers,
+-- breakpoints on execution, loads and stores per mode) and runs on both.
 -- minstret.elf pins the spec's minstret write semantics and runs on lemu only: QEMU 7.2 counts
 -- host ticks for minstret without -icount, and with -icount shift=0 it counts the writing
 -- instruction too, so the next read after `csrwi minstret, 0` sees 1 (the deltas agree).
@@ -31,6 +33,17 @@ describe("bare-metal ISA tests on the virt board", function()
   it("mip: device lines are not latched by csrs/csrc of mip/sip; Sstc (qemu-system-riscv64)", function()
     if not have_qemu then pending("qemu-system-riscv64 is not installed (Debian: qemu-system-misc)") return end
     local out, status = qemu("mip.elf")
+    assert.equal(0, status, out)
+  end)
+
+  it("trigger: debug triggers break on execution, loads and stores as QEMU's do (lemu)", function()
+    local out, status = lemu("trigger.elf")
+    assert.equal(0, status, out)
+  end)
+
+  it("trigger: debug triggers break on execution, loads and stores as QEMU's do (qemu-system-riscv64)", function()
+    if not have_qemu then pending("qemu-system-riscv64 is not installed (Debian: qemu-system-misc)") return end
+    local out, status = qemu("trigger.elf")
     assert.equal(0, status, out)
   end)
 
