@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "port.h"
 #include "virtio_slot.h"
 
 #define SLICE_NS   4000000ull   /* return to the loop at least this often (responsiveness) */
@@ -325,6 +326,8 @@ static void on_slice(uv_idle_t *h) {
   machine *m = h->data;
   if (m->state != MACHINE_RUNNING || m->halting || m->resetting) { after_slice(m); return; }
   uint64_t limit = uv_hrtime() + SLICE_NS;
+  /* Frames the devices send reach the VLANs (Lua endpoints, other machines) after the slice. */
+  net_hold();
   for (;;) {
     int ran = 0;
     for (int i = 0; i < m->nharts && !m->halting && !m->resetting; i++) {
@@ -343,6 +346,7 @@ static void on_slice(uv_idle_t *h) {
     poll_devices(m);
     if (!ran || m->halting || m->resetting || uv_hrtime() >= limit) break;
   }
+  net_release();
   after_slice(m);
 }
 
