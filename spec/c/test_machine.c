@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libfdt.h>
+
 #include "ctest.h"
 #include "machine.h"
 #include "rt.h"
@@ -152,6 +154,71 @@ TEST(machine_builtin_sbi_starts_a_raw_kernel_at_0x80200000) {
     uint64_t v = 0;
     bus_read(machine_bus(m), 0x80000000, 4, &v);
     CHECK_EQ(v, where_am_i[0]);
+    machine_close(m);
+  }
+  lemu_rt_free(rt);
+  unlink(path);
+}
+
+/* What U-Boot does at booti with the tree it was given (fdt_high=~0: edited in place, in a copy of
+ * exactly the tree's total size): the /chosen properties must fit in the free space. The built-in
+ * SBI hands over a tree with room, as OpenSBI does; for a firmware the tree stays packed, as QEMU
+ * builds it (OpenSBI opens it itself). */
+static int grows_in_place(machine *m) {
+  size_t len;
+  const void *t = machine_dtb(m, &len);
+  uint64_t total = 0;
+  bus_read(machine_bus(m), machine_dtb_addr(m) + 4, 4, &total);   /* the tree in guest RAM */
+  CHECK_EQ(__builtin_bswap32((uint32_t)total), len);
+  uint8_t *copy = malloc(len);
+  memcpy(copy, t, len);
+  char args[2048];
+  memset(args, 'x', sizeof args - 1);
+  args[sizeof args - 1] = 0;
+  int chosen = fdt_path_offset(copy, "/chosen");
+  CHECK(chosen >= 0);
+  int e = fdt_setprop_string(copy, chosen, "bootargs", args);
+  if (e == 0) e = fdt_setprop_u64(copy, chosen, "linux,initrd-start", 0x8c300000);
+  if (e == 0) e = fdt_setprop_u64(copy, chosen, "linux,initrd-end", 0x8c3e8126);
+  if (e == 0) e = fdt_setprop_u32(copy, chosen, "boot-hartid", 0);
+  if (e == 0) CHECK_EQ(fdt_check_full(copy, len), 0);
+  free(copy);
+  return e;
+}
+
+TEST(machine_builtin_sbi_hands_over_a_device_tree_with_room_to_grow) {
+  char path[] = "/tmp/lemu-ctest-raw-XXXXXX";
+  CHECK_EQ(raw_kernel(path), 0);
+  const char *err0;
+  lemu_rt *rt = lemu_rt_new(&err0);
+  char err[512];
+  machine_config sbi = {.kernel = path, .append = "console=ttyS0"};
+  machine *m = machine_new(rt, &sbi, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  char dtb[] = "/tmp/lemu-ctest-dtb-XXXXXX";
+  int fd = mkstemp(dtb);
+  CHECK(fd >= 0);
+  if (m) {
+    CHECK_EQ(grows_in_place(m), 0);
+    size_t len;
+    const void *t = machine_dtb(m, &len);
+    CHECK(write(fd, t, len) == (ssize_t)len);
+    machine_close(m);
+  }
+  close(fd);
+  machine_config given = {.kernel = path, .dtb = dtb};       /* -dtb: the same room */
+  m = machine_new(rt, &given, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  if (m) {
+    CHECK_EQ(grows_in_place(m), 0);
+    machine_close(m);
+  }
+  unlink(dtb);
+  machine_config fw = {.bios = "none", .kernel = path, .append = "console=ttyS0"};
+  m = machine_new(rt, &fw, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  if (m) {
+    CHECK_EQ(grows_in_place(m), -FDT_ERR_NOSPACE);
     machine_close(m);
   }
   lemu_rt_free(rt);
