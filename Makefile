@@ -35,6 +35,7 @@ CTESTSRC := $(wildcard spec/c/*.c)
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
+	@rm -f build/.deps-optional-failed
 	@sh scripts/deps.sh
 
 $(BUILD)/gen/luasrc.c: $(LUASRC) scripts/embed.lua

@@ -478,6 +478,11 @@ static int load_images(machine *m, char *err, size_t errlen) {
     fw_end = m->fw.high;
     m->tohost = m->fw.tohost;
     m->fromhost = m->fw.fromhost;
+  } else if (m->builtin_sbi) {
+    /* The built-in SBI stands in for a firmware in the first 2 MiB: the S-mode kernel goes where
+     * OpenSBI would start it (0x80200000), the address S-mode payloads for virt are linked at
+     * (U-Boot's qemu-riscv64_smode). -bios none keeps QEMU's placement at 0x80000000. */
+    fw_end = VIRT_DRAM + 0x200000;
   }
   m->kernel_entry = 0;
   if (m->kernel) {
