@@ -17,7 +17,7 @@ endif
 
 PKGS     := lua5.4 libuv libedit zlib
 OPT      ?= -O2 -g
-CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -MMD -MP
+CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -MMD -MP
 CFLAGS   += $(SANITIZE) -Icore -Inetstack -Idevices -Iboard -Ilua -I$(BUILD)/gen
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug -lmnl

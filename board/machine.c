@@ -588,7 +588,9 @@ static void handle_closed(uv_handle_t *h) {
   machine *m = h->data;
   if (--m->handles_open == 0) {
     rt_obj_del(&m->obj);
+    machine_hooks h = m->h;
     free_parts(m);
+    if (h.closed) h.closed(h.ud);
   }
 }
 

@@ -24,7 +24,7 @@ TEST(machine_runs_a_guest_to_its_exit) {
   lemu_rt *rt = lemu_rt_new(&err0);
   env e = {0};
   machine_config cfg = {.bios = "none", .kernel = "guest/board/fail.elf"};
-  machine_hooks h = {&e, on_console, on_exit_};
+  machine_hooks h = {&e, on_console, on_exit_, NULL};
   char err[512];
   machine *m = machine_new(rt, &cfg, &h, err, sizeof err);
   CHECK(m != NULL);
@@ -130,7 +130,7 @@ TEST(machine_builtin_sbi_starts_a_raw_kernel_at_0x80200000) {
   lemu_rt *rt = lemu_rt_new(&err0);
   env e = {0};
   machine_config cfg = {.kernel = path};
-  machine_hooks h = {&e, on_console, on_exit_};
+  machine_hooks h = {&e, on_console, on_exit_, NULL};
   char err[512];
   machine *m = machine_new(rt, &cfg, &h, err, sizeof err);
   CHECK(m != NULL);
