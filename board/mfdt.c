@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "virtio_slot.h"
 
@@ -68,6 +69,11 @@ static int build(machine *m, void *f, int size) {
     T(fdt_property_u64(f, "linux,initrd-start", m->initrd_start));
     T(fdt_property_u64(f, "linux,initrd-end", m->initrd_end));
   }
+  /* As QEMU: 32 bytes from the host's entropy, so the kernel's RNG is seeded at once (without it
+   * a guest with no virtio-rng waits for entropy it may never get). */
+  uint8_t seed[32];
+  if (getrandom(seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+    T(fdt_property(f, "rng-seed", seed, sizeof seed));
   T(fdt_end_node(f));
 
   if (!m->spike) {
