@@ -31,7 +31,7 @@ LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/luasrc.o
 HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
-.PHONY: all deps test asan bench install clean run
+.PHONY: all deps test asan bench install clean run FORCE
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
@@ -42,11 +42,17 @@ $(BUILD)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
 	@mkdir -p $(dir $@)
 	lua5.4 scripts/embed.lua $@ $(LUASRC)
 
-$(BUILD)/obj/gen/luasrc.o: $(BUILD)/gen/luasrc.c
+$(BUILD)/obj/gen/luasrc.o: $(BUILD)/gen/luasrc.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: a change of CFLAGS (OPT, SANITIZE, a new
+# warning or -fvisibility) rebuilds them instead of mixing old and new objects.
+$(BUILD)/cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
