@@ -75,6 +75,9 @@ void machine_set_serial_fd(machine *m, int fd);
 bus *machine_bus(machine *m);
 int machine_set_irq_line(machine *m, int source, int level);
 int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev);
+/* The PCIe host's root bus (NULL on spike): plug a pci_dev (devices/pci.h) before the machine
+ * starts; its INTx reaches PLIC 32 + (slot + pin - 1) mod 4 and its DMA goes through pci_dma_map. */
+struct pci_bus *machine_pci(machine *m);
 
 /* The flattened device tree the machine hands its firmware. */
 const void *machine_dtb(const machine *m, size_t *len);

@@ -1,5 +1,5 @@
 /* machine_int: the machine's internals shared by its parts — the board (machine.c), the device
- * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside board/
+ * tree (mfdt.c), the built-in SBI (msbi.c), virtio wiring (mvirtio.c) and the PCIe host (mpci.c). Nothing outside board/
  * includes this. */
 #ifndef LEMU_MACHINE_INT_H
 #define LEMU_MACHINE_INT_H
@@ -12,6 +12,7 @@
 #include "goldfish_rtc.h"
 #include "loader.h"
 #include "machine.h"
+#include "pci.h"
 #include "plic.h"
 #include "rt.h"
 #include "sifive_test.h"
@@ -30,6 +31,15 @@
 #define VIRT_DRAM      0x80000000ull
 #define VIRT_UART0_IRQ 10
 #define VIRT_RTC_IRQ   11
+/* The PCIe host (mpci.c). */
+#define VIRT_PCIE_PIO       0x3000000ull
+#define VIRT_PCIE_PIO_SIZE  0x10000ull
+#define VIRT_PCIE_ECAM      0x30000000ull
+#define VIRT_PCIE_ECAM_SIZE 0x10000000ull
+#define VIRT_PCIE_MMIO      0x40000000ull
+#define VIRT_PCIE_MMIO_SIZE 0x40000000ull
+#define VIRT_PCIE_MMIO_HIGH_SIZE (16ull << 30)
+#define VIRT_PCIE_IRQ       32          /* INTA..INTD of the host: PLIC 32..35 */
 
 enum hart_run { HART_RUN, HART_WFI, HART_STOPPED };
 
@@ -79,6 +89,10 @@ struct machine {
   sifive_test test;
   vslot slots[VIRTIO_SLOTS];
   mvdev vdevs[VIRTIO_SLOTS];
+  pci_bus *pci;            /* the PCIe host's root bus (virt only) */
+  pci_dev pci_host;        /* 00:00.0 */
+  pci_window pci_win[3];   /* I/O, 32-bit and 64-bit memory windows */
+  uint64_t pci_high;       /* base of the 64-bit memory window */
 
   uv_idle_t idle;
   uv_timer_t timer;
@@ -106,6 +120,11 @@ void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1);
 /* mvirtio.c: resets and frees the virtio devices plugged into the slots. */
 void mvirtio_reset(machine *m);
 void mvirtio_free(machine *m);
+/* mpci.c: the PCIe host — built with the board, reset and freed with it. */
+int mpci_init(machine *m);
+void mpci_reset(machine *m);
+void mpci_free(machine *m);
+uint64_t mpci_high_base(uint64_t ram_size);
 /* machine.c helpers the parts use. */
 void machine_out(machine *m, const uint8_t *p, size_t n);
 int machine_getchar(machine *m);
