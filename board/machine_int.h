@@ -18,6 +18,7 @@
 #include "sifive_test.h"
 #include "uart.h"
 #include "virtio.h"
+#include "virtio_mmio.h"
 #include "virtio_slot.h"
 
 /* QEMU virt's memory map. */
@@ -55,6 +56,7 @@ typedef struct hart {
 typedef struct mvdev {
   machine *m;
   int index;
+  virtio_mmio *t;
   virtio *vd;
   const virtio_device_ops *ops;
   void *dev;
