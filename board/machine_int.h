@@ -19,6 +19,7 @@
 #include "uart.h"
 #include "virtio.h"
 #include "virtio_mmio.h"
+#include "virtio_pci.h"
 #include "virtio_slot.h"
 
 /* QEMU virt's memory map. */
@@ -63,6 +64,15 @@ typedef struct mvdev {
   void (*dev_free)(void *dev);
 } mvdev;
 
+/* A virtio device model plugged into the PCIe host as a virtio PCI function (mpci.c). */
+typedef struct mpdev {
+  virtio_pci *t;
+  virtio *vd;
+  const virtio_device_ops *ops;
+  void *dev;
+  void (*dev_free)(void *dev);
+} mpdev;
+
 typedef struct outbuf { uint8_t *p; size_t n, cap; } outbuf;
 
 /* A virtio-mmio slot: the bus region forwards to whatever device is plugged in. */
@@ -95,6 +105,7 @@ struct machine {
   pci_dev pci_host;        /* 00:00.0 */
   pci_window pci_win[3];   /* I/O, 32-bit and 64-bit memory windows */
   uint64_t pci_high;       /* base of the 64-bit memory window */
+  mpdev pdevs[MACHINE_PCI_SLOTS];   /* by slot (function 0) */
 
   uv_idle_t idle;
   uv_timer_t timer;
@@ -127,6 +138,7 @@ int mpci_init(machine *m);
 void mpci_reset(machine *m);
 void mpci_free(machine *m);
 uint64_t mpci_high_base(uint64_t ram_size);
+void *mpci_virtio_dev(machine *m, int slot, const virtio_device_ops **ops);
 /* machine.c helpers the parts use. */
 void machine_out(machine *m, const uint8_t *p, size_t n);
 int machine_getchar(machine *m);

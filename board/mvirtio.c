@@ -43,6 +43,7 @@ int machine_add_virtio(machine *m, const virtio_device_ops *ops, void *dev,
 }
 
 void *machine_virtio_dev(machine *m, int slot, const virtio_device_ops **ops) {
+  if (slot >= MACHINE_PCI_ID(0)) return mpci_virtio_dev(m, slot - MACHINE_PCI_ID(0), ops);
   if (slot < 0 || slot >= VIRTIO_SLOTS || !m->vdevs[slot].vd) return NULL;
   if (ops) *ops = m->vdevs[slot].ops;
   return m->vdevs[slot].dev;

@@ -58,12 +58,18 @@ static vq *queue(virtio *vd, int q) {
 }
 static const vq *cqueue(const virtio *vd, int q) { return queue((virtio *)vd, q); }
 
+/* Queues start at the largest size; a driver may choose a smaller one before enabling them. */
+static void queues_reset(virtio *vd) {
+  memset(vd->q, 0, sizeof vd->q);
+  for (int i = 0; i < vd->ops->nqueues && i < VIRTIO_MAX_QUEUES; i++) vd->q[i].num = VIRTIO_QUEUE_MAX;
+}
+
 void virtio_reset(virtio *vd) {
   vd->status = 0;
   vd->isr = 0;
   vd->broken = 0;
   vd->driver_features = 0;
-  memset(vd->q, 0, sizeof vd->q);
+  queues_reset(vd);
   if (vd->ops->reset) vd->ops->reset(vd->dev);
   update_irq(vd);
 }
@@ -216,7 +222,6 @@ void virtio_queue_set_pfn(virtio *vd, int q, uint32_t pfn, uint32_t page_size, u
   x->pfn = pfn;
   if (pfn == 0) { x->ready = 0; return; }
   uint64_t page = page_size ? page_size : 4096, al = align ? align : 4096;
-  if (x->num == 0) x->num = VIRTIO_QUEUE_MAX;
   x->ready = 0;
   x->addr[VQ_DESC] = (uint64_t)pfn * page;
   x->addr[VQ_AVAIL] = x->addr[VQ_DESC] + 16ull * x->num;
@@ -241,6 +246,7 @@ virtio *virtio_new(bus *b, const virtio_device_ops *ops, void *dev, const virtio
   vd->ops = ops;
   vd->dev = dev;
   if (h) vd->hooks = *h;
+  queues_reset(vd);
   return vd;
 }
 

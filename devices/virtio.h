@@ -123,7 +123,8 @@ uint32_t virtio_config_read(virtio *vd, uint32_t off, int size);
 void virtio_config_write(virtio *vd, uint32_t off, uint32_t val, int size);
 
 /* Queue q's configuration (q < the model's nqueues; others read 0 and ignore writes). The size
- * and ring addresses change only while the queue is not enabled. */
+ * starts at VIRTIO_QUEUE_MAX; it and the ring addresses change only while the queue is not
+ * enabled. */
 enum { VQ_DESC, VQ_AVAIL, VQ_USED };
 uint32_t virtio_queue_num(const virtio *vd, int q);
 void virtio_queue_set_num(virtio *vd, int q, uint32_t num);
@@ -133,7 +134,7 @@ int virtio_queue_enabled(const virtio *vd, int q);
 /* Enables queue q after checking its size and rings (a bad one breaks the device), or disables it. */
 void virtio_queue_enable(virtio *vd, int q, int on);
 /* The legacy layout: rings from one page frame (descriptors, then the available ring, then the used
- * ring at the next align boundary); the size is the queue maximum unless set. pfn 0 disables. */
+ * ring at the next align boundary) for the queue's size (the maximum unless set). pfn 0 disables. */
 void virtio_queue_set_pfn(virtio *vd, int q, uint32_t pfn, uint32_t page_size, uint32_t align);
 uint32_t virtio_queue_pfn(const virtio *vd, int q);
 /* The driver notified queue q. */

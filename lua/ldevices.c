@@ -1,6 +1,7 @@
 /* ldevices: `lemu.cdevices` — plugging virtio devices (net, rng, blk) into a machine handle from
- * lemu.cmachine, and the NIC's link and counters. The machine owns the devices; Lua refers to
- * them by (machine handle, slot), so a closed machine makes them an error to use, never a crash. */
+ * lemu.cmachine, in virtio-mmio slots or as PCI functions, and the NIC's link and counters. The
+ * machine owns the devices; Lua refers to them by (machine handle, device id), so a closed machine
+ * makes them an error to use, never a crash. */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,10 +23,19 @@ static void vnet_dev_free(void *dev) {
 
 static void vblk_dev_free(void *dev) { vblk_close(dev); }
 
+/* Where a device goes: a virtio-mmio slot (pci 0), or a PCI slot (pci 1; slot < 0: the first free). */
+typedef struct where { int pci, slot, legacy; } where;
+
+static int add(machine *m, const where *w, const virtio_device_ops *ops, void *dev,
+               void (*dev_free)(void *), virtio **vd, char *err, size_t errlen) {
+  if (w->pci) return machine_add_virtio_pci(m, ops, dev, dev_free, w->slot, vd, err, errlen);
+  return machine_add_virtio(m, ops, dev, dev_free, w->legacy, vd, err, errlen);
+}
+
 static int plugged(lua_State *L, machine *m, const virtio_device_ops *ops, void *dev,
-                   void (*dev_free)(void *), int legacy) {
+                   void (*dev_free)(void *), const where *w) {
   char err[256];
-  int slot = machine_add_virtio(m, ops, dev, dev_free, legacy, NULL, err, sizeof err);
+  int slot = add(m, w, ops, dev, dev_free, NULL, err, sizeof err);
   if (slot < 0) {
     if (dev_free) dev_free(dev);
     return luaL_error(L, "%s", err);
@@ -34,8 +44,9 @@ static int plugged(lua_State *L, machine *m, const virtio_device_ops *ops, void 
   return 1;
 }
 
-/* nic(machine, vlan|nil, mac|nil, legacy, name) -> slot, mac */
-static int l_nic(lua_State *L) {
+/* nic(machine, vlan|nil, mac|nil, legacy, name) -> id, mac; nic_pci(machine, vlan|nil, mac|nil,
+ * slot|nil, name) -> id, mac */
+static int add_nic(lua_State *L, const where *w) {
   machine *m = lmachine_check(L, 1);
   net_hub *h = lua_isnoneornil(L, 2) ? NULL : lnet_checkvlan(L, 2);
   uint8_t mac[6];
@@ -48,7 +59,6 @@ static int l_nic(lua_State *L) {
   } else {
     lnet_default_mac(L, mac);
   }
-  int legacy = lua_toboolean(L, 4);
   const char *name = luaL_optstring(L, 5, "virtio-net");
   if (machine_state(m) != MACHINE_CREATED)
     return luaL_error(L, "nic: NICs are plugged before the machine starts "
@@ -57,7 +67,7 @@ static int l_nic(lua_State *L) {
   if (!n) return luaL_error(L, "out of memory");
   virtio *vd;
   char err[256];
-  int slot = machine_add_virtio(m, &vnet_ops, n, vnet_dev_free, legacy, &vd, err, sizeof err);
+  int slot = add(m, w, &vnet_ops, n, vnet_dev_free, &vd, err, sizeof err);
   if (slot < 0) {
     vnet_free(n);
     return luaL_error(L, "nic: %s", err);
@@ -72,11 +82,23 @@ static int l_nic(lua_State *L) {
   return 2;
 }
 
+static int l_nic(lua_State *L) {
+  where w = {0, -1, lua_toboolean(L, 4)};
+  return add_nic(L, &w);
+}
+
+static int pci_slot(lua_State *L, int idx) { return (int)luaL_optinteger(L, idx, -1); }
+
+static int l_nic_pci(lua_State *L) {
+  where w = {1, pci_slot(L, 4), 0};
+  return add_nic(L, &w);
+}
+
 static vnet *check_nic(lua_State *L) {
   machine *m = lmachine_check(L, 1);
   const virtio_device_ops *ops;
   vnet *n = machine_virtio_dev(m, (int)luaL_checkinteger(L, 2), &ops);
-  if (!n || ops != &vnet_ops) luaL_error(L, "no NIC in virtio slot %d", (int)lua_tointeger(L, 2));
+  if (!n || ops != &vnet_ops) luaL_error(L, "no NIC with device id %d", (int)lua_tointeger(L, 2));
   return n;
 }
 
@@ -103,25 +125,42 @@ static int l_nic_attach(lua_State *L) {
   return 0;
 }
 
-/* rng(machine) -> slot */
+/* rng(machine, legacy) -> id; rng_pci(machine, slot|nil) -> id */
 static int l_rng(lua_State *L) {
-  return plugged(L, lmachine_check(L, 1), &vrng_ops, NULL, NULL, lua_toboolean(L, 2));
+  where w = {0, -1, lua_toboolean(L, 2)};
+  return plugged(L, lmachine_check(L, 1), &vrng_ops, NULL, NULL, &w);
 }
 
-/* disk(machine, file, readonly, legacy) -> slot */
-static int l_disk(lua_State *L) {
+static int l_rng_pci(lua_State *L) {
+  where w = {1, pci_slot(L, 2), 0};
+  return plugged(L, lmachine_check(L, 1), &vrng_ops, NULL, NULL, &w);
+}
+
+static int add_disk(lua_State *L, const where *w) {
   machine *m = lmachine_check(L, 1);
   const char *file = luaL_checkstring(L, 2);
   char err[512];
   vblk *b = vblk_open(file, lua_toboolean(L, 3), err, sizeof err);
   if (!b) return luaL_error(L, "disk: %s", err);
-  return plugged(L, m, &vblk_ops, b, vblk_dev_free, lua_toboolean(L, 4));
+  return plugged(L, m, &vblk_ops, b, vblk_dev_free, w);
+}
+
+/* disk(machine, file, readonly, legacy) -> id; disk_pci(machine, file, readonly, slot|nil) -> id */
+static int l_disk(lua_State *L) {
+  where w = {0, -1, lua_toboolean(L, 4)};
+  return add_disk(L, &w);
+}
+
+static int l_disk_pci(lua_State *L) {
+  where w = {1, pci_slot(L, 4), 0};
+  return add_disk(L, &w);
 }
 
 int luaopen_lemu_cdevices(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"nic", l_nic}, {"nic_link", l_nic_link}, {"nic_info", l_nic_info},
-    {"nic_attach", l_nic_attach}, {"rng", l_rng}, {"disk", l_disk}, {NULL, NULL}
+    {"nic_attach", l_nic_attach}, {"rng", l_rng}, {"disk", l_disk}, {"nic_pci", l_nic_pci},
+    {"rng_pci", l_rng_pci}, {"disk_pci", l_disk_pci}, {NULL, NULL}
   };
   luaL_newlib(L, fns);
   return 1;

@@ -220,6 +220,23 @@ return function(lemu)
   local cdevices = require "lemu.cdevices"
   local nic_models = { ["virtio-net"] = true, ["virtio-net-device"] = true, virtio = true }
   Machine.nic_models = { "virtio-net-device (aliases: virtio-net, virtio)" }
+
+  -- PCI models (virtio over the PCIe host): the C constructor of each, and the slot as QEMU's
+  -- addr= gives it ("5", "0x5", "05.0"; hex, function 0 only). Plugged in order, each takes the
+  -- first free slot from 1 up unless addr= names one.
+  local pci_models = { ["virtio-net-pci"] = cdevices.nic_pci, ["virtio-rng-pci"] = cdevices.rng_pci,
+                       ["virtio-blk-pci"] = cdevices.disk_pci }
+  nic_models["virtio-net-pci"] = true
+  table.insert(Machine.nic_models, "virtio-net-pci (-device virtio-net-pci or m:nic; not -nic or -net nic, as on QEMU)")
+  local function pci_slot(addr)
+    if addr == nil then return nil end
+    if math.type(addr) == "integer" then return addr end
+    local slot, fn = tostring(addr):lower():match("^0?x?(%x+)%.?(%x?)$")
+    if not slot or (fn ~= "" and fn ~= "0") then
+      error(("addr=%s: lemu takes a PCI slot in hex, function 0 (e.g. addr=5 or addr=05.0)"):format(tostring(addr)), 0)
+    end
+    return tonumber(slot, 16)
+  end
   local Nic = {}
   Nic.__index = Nic
   function Nic:link(up) return cdevices.nic_link(self.machine.h, self.slot, up) end
@@ -227,40 +244,52 @@ return function(lemu)
   function Nic:attach(vlan) cdevices.nic_attach(self.machine.h, self.slot, vlan) self.vlan = vlan end
   function Nic:__tostring() return ("lemu nic %s (%s, slot %d)"):format(self.mac, self.model, self.slot) end
 
-  local nic_keys = { model = true, vlan = true, mac = true, legacy = true, name = true, link = true }
+  local nic_keys = { model = true, vlan = true, mac = true, legacy = true, name = true, link = true,
+                     addr = true }
   -- m:nic{model="virtio-net", vlan=v, mac="52:54:00:..", legacy=false, link=true} -> nic
   function Machine:nic(o)
     o = o or {}
     for k in pairs(o) do
       if not nic_keys[k] then
-        error(("nic: unknown option '%s' (valid: link, legacy, mac, model, name, vlan)"):format(tostring(k)), 2)
+        error(("nic: unknown option '%s' (valid: addr, link, legacy, mac, model, name, vlan)"):format(tostring(k)), 2)
       end
     end
     local model = o.model or "virtio-net"
     if not nic_models[model] then
       error(("nic: unknown model '%s' (lemu has: %s)"):format(tostring(model), table.concat(Machine.nic_models, ", ")), 2)
     end
-    local ok, slot, mac = pcall(cdevices.nic, self.h, o.vlan, o.mac, o.legacy, o.name)
+    local ok, slot, mac
+    if pci_models[model] then
+      ok, slot, mac = pcall(function() return pci_models[model](self.h, o.vlan, o.mac, pci_slot(o.addr), o.name) end)
+    else
+      ok, slot, mac = pcall(cdevices.nic, self.h, o.vlan, o.mac, o.legacy, o.name)
+    end
     if not ok then error(slot, 2) end
-    local nic = setmetatable({ machine = self, slot = slot, mac = mac, model = "virtio-net-device",
-                               vlan = o.vlan }, Nic)
+    local nic = setmetatable({ machine = self, slot = slot, mac = mac,
+                               model = pci_models[model] and model or "virtio-net-device", vlan = o.vlan }, Nic)
     if o.link == false then nic:link(false) end
     self.nics = self.nics or {}
     table.insert(self.nics, nic)
     return nic
   end
 
-  -- m:rng(): a virtio-rng fed from the host's entropy.
+  -- m:rng{model="virtio-rng-pci", addr=}: a virtio-rng fed from the host's entropy.
   function Machine:rng(o)
-    local ok, slot = pcall(cdevices.rng, self.h, o and o.legacy)
+    local ok, slot
+    if o and o.model == "virtio-rng-pci" then ok, slot = pcall(function() return cdevices.rng_pci(self.h, pci_slot(o.addr)) end)
+    elseif o and o.model and o.model ~= "virtio-rng-device" then ok, slot = false, ("rng: unknown model '%s' (lemu has virtio-rng-device, virtio-rng-pci)"):format(tostring(o.model))
+    else ok, slot = pcall(cdevices.rng, self.h, o and o.legacy) end
     if not ok then error(slot, 2) end
     return slot
   end
 
-  -- m:disk{file=, readonly=false}: a virtio-blk disk on a raw image file.
+  -- m:disk{file=, readonly=false, model="virtio-blk-pci", addr=}: a virtio-blk disk on a raw image file.
   function Machine:disk(o)
     if type(o) ~= "table" or type(o.file) ~= "string" then error("disk: expected {file=PATH}", 2) end
-    local ok, slot = pcall(cdevices.disk, self.h, o.file, o.readonly, o.legacy)
+    local ok, slot
+    if o.model == "virtio-blk-pci" then ok, slot = pcall(function() return cdevices.disk_pci(self.h, o.file, o.readonly, pci_slot(o.addr)) end)
+    elseif o.model and o.model ~= "virtio-blk-device" then ok, slot = false, ("disk: unknown model '%s' (lemu has virtio-blk-device, virtio-blk-pci)"):format(tostring(o.model))
+    else ok, slot = pcall(cdevices.disk, self.h, o.file, o.readonly, o.legacy) end
     if not ok then error(slot, 2) end
     return slot
   end
@@ -323,13 +352,18 @@ return function(lemu)
 
   -- Devices and NICs on the command line, QEMU's way. They are plugged when the machine is built,
   -- after every -netdev has been applied, so the order of options does not matter.
-  local device_help = "virtio-net-device (netdev=, mac=), virtio-rng-device, virtio-blk-device (drive=)"
+  local device_help = "virtio-net-device (netdev=, mac=), virtio-rng-device, virtio-blk-device (drive=), "
+    .. "virtio-net-pci (netdev=, mac=, addr=), virtio-rng-pci (addr=), virtio-blk-pci (drive=, addr=)"
   local function devices(st)
     local o = mopts(st)
     o.devices = o.devices or {}
     return o.devices
   end
   local function nic_model(model)
+    if model == "virtio-net-pci" then
+      -- QEMU 7.2's virt board creates no PCI NIC from -nic or -net nic (it warns and goes on).
+      error("model=virtio-net-pci: PCI NICs are plugged with -device virtio-net-pci,netdev=ID (QEMU 7.2's virt board does not create them from -nic or -net nic either)", 0)
+    end
     if model == nil or nic_models[model] then return "virtio-net" end
     if model == "help" or model == "?" then return "help" end
     error(("model=%s: unknown NIC model (lemu has: %s)"):format(model, table.concat(Machine.nic_models, ", ")), 0)
@@ -358,6 +392,22 @@ return function(lemu)
         cmdline.check_keys("-device virtio-blk-device", o, { "driver", "id", "drive" })
         if not o.drive then error("-device virtio-blk-device needs drive=ID (from -drive ...,id=ID)", 0) end
         table.insert(devices(st), { kind = "disk", drive = o.drive })
+      elseif pci_models[d] then
+        -- romfile= is accepted empty only: lemu's PCI devices have no option ROM (QEMU's have one
+        -- unless romfile= is given, and on this machine fail without ipxe-qemu's ROM files).
+        local keys = { driver = true, id = true, addr = true, romfile = true, netdev = d == "virtio-net-pci",
+                       mac = d == "virtio-net-pci", drive = d == "virtio-blk-pci", rng = d == "virtio-rng-pci" }
+        local valid = {}
+        for k, on in pairs(keys) do if on then valid[#valid + 1] = k end end
+        table.sort(valid)
+        cmdline.check_keys("-device " .. d, o, valid)
+        if o.romfile and o.romfile ~= "" then
+          error(("-device %s,romfile=%s: lemu's PCI devices have no option ROM (use romfile= or leave it out)"):format(d, o.romfile), 0)
+        end
+        if d == "virtio-blk-pci" and not o.drive then error("-device virtio-blk-pci needs drive=ID (from -drive ...,id=ID)", 0) end
+        local kind = ({ ["virtio-net-pci"] = "nic", ["virtio-rng-pci"] = "rng", ["virtio-blk-pci"] = "disk" })[d]
+        table.insert(devices(st), { kind = kind, model = d, netdev = o.netdev, mac = o.mac, drive = o.drive,
+                                    addr = pci_slot(o.addr) })
       else
         error(("unknown device '%s' (lemu has: %s)"):format(tostring(d), device_help), 0)
       end
@@ -422,13 +472,14 @@ return function(lemu)
         else
           vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
         end
-        m:nic{ vlan = vlan, mac = d.mac, legacy = legacy }
+        m:nic{ vlan = vlan, mac = d.mac, legacy = not d.model and legacy or nil, model = d.model, addr = d.addr }
       elseif d.kind == "rng" then
-        m:rng{ legacy = legacy }
+        m:rng{ legacy = not d.model and legacy or nil, model = d.model, addr = d.addr }
       else
         local disk = d.disk or (st.drives or {})[d.drive]
         if not disk then error(("drive=%s: no -drive with that id"):format(d.drive), 0) end
-        m:disk{ file = disk.file, readonly = disk.readonly, legacy = legacy }
+        m:disk{ file = disk.file, readonly = disk.readonly, legacy = not d.model and legacy or nil,
+                model = d.model, addr = d.addr }
       end
     end
   end
