@@ -277,11 +277,10 @@ static int hart_can_wake(machine *m, int i, char *why, size_t n) {
 /* Every hart waits for something nothing can deliver: without this the loop would run out of
  * work and a broken guest would end in success. The machine exits with status 1, saying why. */
 static int stalled(machine *m) {
-  char why[sizeof m->stall];
+  char why[sizeof m->stall - 32];   /* room for the prefix and suffix below */
   for (int i = 0; i < m->nharts; i++)
     if (hart_can_wake(m, i, why, sizeof why)) return 0;
-  if (m->nharts > 1) snprintf(why + strlen(why), sizeof why - strlen(why), " (every hart)");
-  snprintf(m->stall, sizeof m->stall, "stalled: %s", why);
+  snprintf(m->stall, sizeof m->stall, "stalled: %s%s", why, m->nharts > 1 ? " (every hart)" : "");
   log_error("machine", "%s", m->stall);
   machine_finish(m, 1);
   return 1;
