@@ -24,12 +24,13 @@ typedef struct mdev_params {
   const char *file;        /* disk: the raw image */
   int readonly;            /* disk */
   int legacy;              /* virtio-mmio: show the version 1 register layout */
+  int addr;                /* PCI: the slot (device number) on bus 0, or -1 for the first free */
 } mdev_params;
 
 typedef struct mdev_model {
   const char *name;        /* QEMU's -device name */
   const char *aliases;     /* other names it answers to, space-separated (QEMU's -nic model=) */
-  const char *bus;         /* "virtio-mmio" (later "pci") */
+  const char *bus;         /* "virtio-mmio" or "pci" */
   enum mdev_kind kind;
   const char *options;     /* the Lua options it takes, space-separated, for checks and help */
   const char *help;        /* one line */
@@ -44,8 +45,8 @@ typedef struct mdev_model {
 const mdev_model *mdev_models(int *n);
 const mdev_model *mdev_find(const char *name);
 
-/* The devices plugged into m: count, and device i's model, transport slot (virtio-mmio slot) and
- * NIC port (NULL for other kinds); NULL model for a bad index. */
+/* The devices plugged into m: count, and device i's model, slot (its virtio-mmio slot, or its PCI
+ * slot on bus 0) and NIC port (NULL for other kinds); NULL model for a bad index. */
 int mdev_count(const machine *m);
 const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port);
 /* A NIC's link: up 1/0 sets it (the model tells its driver as the card would), -1 only reads. */

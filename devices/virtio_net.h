@@ -14,7 +14,7 @@ typedef struct vnet vnet;
 
 vnet *vnet_new(const uint8_t mac[6], const char *name);
 void vnet_free(vnet *n);       /* detach its port first (net_port_detach) */
-/* The device ops and state to give virtio_new; then vnet_attach the transport. */
+/* The device ops and state to give a transport; then vnet_bind the transport's virtio. */
 extern const virtio_device_ops vnet_ops;
 void vnet_bind(vnet *n, virtio *vd);
 net_port *vnet_port(vnet *n);
