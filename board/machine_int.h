@@ -18,6 +18,7 @@
 #include "sifive_test.h"
 #include "uart.h"
 #include "virtio.h"
+#include "nic.h"
 #include "port.h"
 #include "virtio_mmio.h"
 #include "virtio_pci.h"
@@ -105,7 +106,7 @@ struct machine {
   vslot slots[VIRTIO_SLOTS];
   mvdev vdevs[VIRTIO_SLOTS];
   /* The devices plugged through the registry (mdevices.c), in order. */
-  struct mdevice { const struct mdev_model *model; void *dev; int slot; net_port *port; } devs[MDEV_MAX];
+  struct mdevice { const struct mdev_model *model; void *dev; int slot; nic *nic; } devs[MDEV_MAX];
   int ndevs;
   pci_bus *pci;            /* the PCIe host's root bus (virt only) */
   pci_dev pci_host;        /* 00:00.0 */

@@ -11,12 +11,12 @@
 #include "virtio_net.h"
 #include "virtio_rng.h"
 
-static int record(machine *m, const mdev_model *model, void *dev, int slot, net_port *port) {
+static int record(machine *m, const mdev_model *model, void *dev, int slot, nic *n) {
   struct mdevice *d = &m->devs[m->ndevs];
   d->model = model;
   d->dev = dev;
   d->slot = slot;
-  d->port = port;
+  d->nic = n;
   return m->ndevs++;
 }
 
@@ -55,12 +55,7 @@ static int plug_vnet(machine *m, const mdev_model *model, const mdev_params *p, 
   if (slot < 0) { vnet_free(n); return -1; }
   vnet_bind(n, vd);
   if (p->vlan) net_port_attach(vnet_port(n), p->vlan);
-  return record(m, model, n, slot, vnet_port(n));
-}
-
-static int link_vnet(void *dev, int up) {
-  if (up >= 0) vnet_set_link(dev, up);
-  return vnet_link(dev);
+  return record(m, model, n, slot, vnet_nic(n));
 }
 
 /* ---- virtio-rng, virtio-blk ---- */
@@ -89,17 +84,17 @@ static int plug_vblk(machine *m, const mdev_model *model, const mdev_params *p, 
 
 static const mdev_model models[] = {
   {"virtio-net-device", "virtio-net virtio", "virtio-mmio", MDEV_NIC, "vlan mac name link legacy",
-   "virtio network card (virtio-mmio)", plug_vnet, link_vnet},
+   "virtio network card (virtio-mmio)", plug_vnet},
   {"virtio-rng-device", "virtio-rng", "virtio-mmio", MDEV_RNG, "legacy",
-   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng, NULL},
+   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng},
   {"virtio-blk-device", "virtio-blk", "virtio-mmio", MDEV_DISK, "file readonly legacy",
-   "virtio disk on a raw image (virtio-mmio)", plug_vblk, NULL},
+   "virtio disk on a raw image (virtio-mmio)", plug_vblk},
   {"virtio-net-pci", "", "pci", MDEV_NIC, "vlan mac name link addr",
-   "virtio network card, transitional (PCI 1af4:1000)", plug_vnet, link_vnet},
+   "virtio network card, transitional (PCI 1af4:1000)", plug_vnet},
   {"virtio-rng-pci", "", "pci", MDEV_RNG, "addr",
-   "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng, NULL},
+   "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng},
   {"virtio-blk-pci", "", "pci", MDEV_DISK, "file readonly addr",
-   "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk, NULL},
+   "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk},
 };
 
 const mdev_model *mdev_models(int *n) {
@@ -130,11 +125,12 @@ int mdev_count(const machine *m) { return m->ndevs; }
 const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port) {
   if (i < 0 || i >= m->ndevs) return NULL;
   if (slot) *slot = m->devs[i].slot;
-  if (port) *port = m->devs[i].port;
+  if (port) *port = m->devs[i].nic ? &m->devs[i].nic->port : NULL;
   return m->devs[i].model;
 }
 
 int mdev_nic_link(machine *m, int i, int up) {
-  if (i < 0 || i >= m->ndevs || !m->devs[i].model->link) return -1;
-  return m->devs[i].model->link(m->devs[i].dev, up);
+  if (i < 0 || i >= m->ndevs || !m->devs[i].nic) return -1;
+  if (up >= 0) nic_set_link(m->devs[i].nic, up);
+  return m->devs[i].nic->link_up;
 }

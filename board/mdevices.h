@@ -37,8 +37,6 @@ typedef struct mdev_model {
   /* Builds the device and plugs it; returns its index in the machine's list or -1 with err. */
   int (*plug)(machine *m, const struct mdev_model *model, const mdev_params *p, char *err,
               size_t errlen);
-  /* NICs: sets the link (up 0/1) or reads it (-1); returns the state. */
-  int (*link)(void *dev, int up);
 } mdev_model;
 
 /* The registry: n models, and lookup by name or alias (NULL if unknown). */
@@ -49,7 +47,8 @@ const mdev_model *mdev_find(const char *name);
  * slot on bus 0) and NIC port (NULL for other kinds); NULL model for a bad index. */
 int mdev_count(const machine *m);
 const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port);
-/* A NIC's link: up 1/0 sets it (the model tells its driver as the card would), -1 only reads. */
+/* A NIC's link (through its NIC base, devices/nic.h): up 1/0 sets it (the model tells its driver
+ * as the card would), -1 only reads; returns the state, or -1 if device i is not a NIC. */
 int mdev_nic_link(machine *m, int i, int up);
 
 #endif
