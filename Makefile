@@ -25,10 +25,12 @@ LDFLAGS  += $(SANITIZE)
 
 # Every .c under these directories is part of the library: adding a module needs no Makefile edit.
 LIBSRC   := $(wildcard core/*.c netstack/*.c devices/*.c board/*.c) \
-            $(filter-out lua/main.c lua/repl.c,$(wildcard lua/*.c))
+            $(filter-out lua/main.c lua/repl.c lua/lbench.c lua/luserbench.c,$(wildcard lua/*.c))
 LUASRC   := $(sort $(wildcard lua/lemu/*.lua))
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/luasrc.o
-HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o
+# The benchmark drivers go into the host program only (make bench runs scripts through it).
+HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbench.o \
+            $(BUILD)/obj/lua/luserbench.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
 .PHONY: all deps test asan bench install clean run FORCE
