@@ -218,9 +218,12 @@ static uint64_t poll_devices(machine *m) {
     next = t > now ? (t - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
   }
   for (int i = 0; i < m->nharts; i++) {
-    int rose;
-    uint64_t s = cpu_timer_poll(m->harts[i].c, &rose);
-    if (rose) machine_wake(m, i);
+    uint64_t s = cpu_timer_poll(m->harts[i].c);
+    /* Level, not edge: a waiting hart with an enabled interrupt pending runs, however the
+     * interrupt got there (a comparator's edge seen by anyone else must not be lost). A parked
+     * spinner is left to its nap: its pending interrupt is the one it spins over. */
+    hart *x = &m->harts[i];
+    if (x->run == HART_WFI && !x->nap_until && cpu_irq_pending(x->c)) machine_wake(m, i);
     if (s != UINT64_MAX) {
       uint64_t now = machine_ticks(m);
       uint64_t d = s > now ? (s - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
@@ -260,9 +263,9 @@ static int hart_can_wake(machine *m, int i, char *why, size_t n) {
     snprintf(why, n, "hart %d is stopped (SBI HSM) at pc 0x%llx", i, (unsigned long long)pc);
     return 0;
   }
+  if (cpu_irq_pending(x->c)) return 1;         /* it wakes at the next slice */
   cpu_get_csr(x->c, 0x304, &mie);
-  int rose, timer = clint_get_mtimecmp(m->clint, i) != UINT64_MAX ||
-                    cpu_timer_poll(x->c, &rose) != UINT64_MAX;
+  int timer = clint_get_mtimecmp(m->clint, i) != UINT64_MAX || cpu_timer_next(x->c) != UINT64_MAX;
   if ((mie & (CPU_IRQ_MTIP | CPU_IRQ_STIP)) && timer) return 1;
   if ((mie & CPU_IRQ_MEIP) && m->plic && plic_ctx_open(m->plic, 2 * i)) return 1;
   if ((mie & CPU_IRQ_SEIP) && m->plic && plic_ctx_open(m->plic, 2 * i + 1)) return 1;

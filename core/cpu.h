@@ -48,9 +48,13 @@ void cpu_set_irq(cpu *c, uint32_t mask, int level);
 /* Sets or clears software-writable mip bits (SSIP, STIP, SEIP) as M-mode software would, for an
  * SBI in C; the device lines are untouched. */
 void cpu_set_soft_irq(cpu *c, uint32_t mask, int level);
-/* Sstc: re-evaluates the hart's stimecmp comparator against the time hook. Returns the time at
- * which it will next raise STIP (UINT64_MAX: not armed); *rose is 1 if STIP rose just now. */
-uint64_t cpu_timer_poll(cpu *c, int *rose);
+/* Sstc: re-evaluates the hart's stimecmp comparator against the time hook and returns
+ * cpu_timer_next. cpu_timer_next: the time at which the comparator will next raise STIP
+ * (UINT64_MAX: not armed, or already raised), without re-evaluating. */
+uint64_t cpu_timer_poll(cpu *c);
+uint64_t cpu_timer_next(const cpu *c);
+/* 1 if an interrupt enabled in mie is pending: what ends a WFI, whatever the global enables. */
+int cpu_irq_pending(const cpu *c);
 /* Stops the current cpu_run at the next instruction boundary with CPU_HALT. */
 void cpu_halt(cpu *c);
 /* Drops decoded instructions covering [pa, pa+len) (code written by DMA or a loader). */

@@ -174,13 +174,17 @@ static void sstc_update(cpu *c) {
   if (level && (cpu_mip(c) & c->mie)) c->wfi = 0;
 }
 
-uint64_t cpu_timer_poll(cpu *c, int *rose) {
-  int was = c->sstc_level;
+uint64_t cpu_timer_poll(cpu *c) {
   sstc_update(c);
-  *rose = c->sstc_level && !was;
+  return cpu_timer_next(c);
+}
+
+uint64_t cpu_timer_next(const cpu *c) {
   if (!(c->menvcfg & MENVCFG_STCE) || !c->sstc_armed || c->sstc_level) return UINT64_MAX;
   return c->stimecmp;
 }
+
+int cpu_irq_pending(const cpu *c) { return (cpu_mip(c) & c->mie) != 0; }
 
 /* ---- debug triggers ---- */
 
