@@ -41,6 +41,9 @@ void cpu_reset(cpu *c, uint64_t pc) {
   c->stvec = c->sscratch = c->sepc = c->scause = c->stval = c->satp = 0;
   c->mcounteren = c->scounteren = c->menvcfg = c->senvcfg = c->mcountinhibit = 0;
   c->instret = 0;
+  c->stimecmp = 0;
+  c->sstc_armed = c->sstc_level = 0;
+  cpu_trig_reset(c);
   c->fflags = c->frm = 0;
   memset(c->hpm, 0, sizeof(c->hpm));
   memset(c->hpmevent, 0, sizeof(c->hpmevent));
@@ -56,6 +59,14 @@ void cpu_reset(cpu *c, uint64_t pc) {
 void cpu_set_irq(cpu *c, uint32_t mask, int level) {
   if (level) c->mip_dev |= mask;
   else c->mip_dev &= ~(uint64_t)mask;
+  c->attn = 1;
+  if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
+}
+
+void cpu_set_soft_irq(cpu *c, uint32_t mask, int level) {
+  mask &= CPU_IRQ_SSIP | CPU_IRQ_STIP | CPU_IRQ_SEIP;
+  if (level) c->mip_sw |= mask;
+  else c->mip_sw &= ~(uint64_t)mask;
   c->attn = 1;
   if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
 }
@@ -152,7 +163,39 @@ void *cpu_lbl_none, *cpu_lbl_pagex;
  * load and an indirect jump, each handler with its own jump (no tail merging), which branch
  * predictors like. */
 __attribute__((optimize("no-crossjumping", "no-gcse")))
+static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed);
+
+/* While a debug trigger watches execution, instructions run one at a time, each checked first. */
+static enum cpu_stop run_stepping(cpu *c, uint64_t budget, uint64_t *executed) {
+  uint64_t used = 0, retired = 0, n;
+  enum cpu_stop r = CPU_BUDGET;
+  while (used < budget && c->trig_x) {
+    used++;
+    if (!c->halt_req && !c->wfi && cpu_trig_hit(c, 0, 0, ACC_X)) continue;
+    r = run_fast(c, 1, &n);
+    retired += n;
+    if (r != CPU_BUDGET) break;
+  }
+  if (r == CPU_BUDGET && used < budget) {
+    r = run_fast(c, budget - used, &n);
+    retired += n;
+  }
+  *executed = retired;
+  return r;
+}
+
 enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
+  if (unlikely(c->trig_x)) return run_stepping(c, budget, executed);
+  enum cpu_stop r = run_fast(c, budget, executed);
+  if (unlikely(c->trig_x) && r == CPU_BUDGET && *executed < budget) {
+    uint64_t more;
+    r = run_stepping(c, budget - *executed, &more);
+    *executed += more;
+  }
+  return r;
+}
+
+static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed) {
 #define HL(o) [0][OP_##o] = &&L_##o##_4, [1][OP_##o] = &&L_##o##_2
 #define H1(o) [0][OP_##o] = &&L_##o, [1][OP_##o] = &&L_##o
 #pragma GCC diagnostic push
@@ -288,6 +331,8 @@ top:
       why = CPU_HALT;
       goto out;
     }
+    /* A trigger on execution was just armed: the rest of the budget runs stepping. */
+    if (unlikely(c->trig_x) && budget > 1) goto out;
     cpu_check_irq(c);
     RELOAD();
   }
@@ -466,7 +511,15 @@ H(WFI,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   pc += LEN;
   left--;
-  if (cpu_mip(c) & c->mie) goto top;
+  /* An enabled interrupt already pending makes WFI a no-op. One the hart cannot take yet
+   * (firmware waiting for a flag with interrupts masked) means it spins: give the other harts
+   * the rest of the slice (WFI is a hint, so nothing architectural changes). */
+  if (cpu_mip(c) & c->mie) {
+    if (cpu_irq_takeable(c)) { c->attn = 1; goto top; }
+    why = CPU_YIELD;
+    SYNC();
+    goto out;
+  }
   c->wfi = 1;
   why = CPU_WFI;
   SYNC();

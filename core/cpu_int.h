@@ -94,10 +94,13 @@ enum {
 #define MS_SXL  (3ull << 34)
 #define MS_SD   (1ull << 63)
 
+#define MENVCFG_STCE (1ull << 63)
+
 enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
 #define NPMP 16
+#define NTRIG 2
 
 struct cpu {
   uint64_t x[33];               /* x[32] swallows writes to x0 */
@@ -132,6 +135,13 @@ struct cpu {
   uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
+  uint64_t stimecmp;            /* Sstc */
+  int sstc_armed, sstc_level;   /* written since reset; the comparator's STIP, apart from mip's */
+  /* Debug triggers (Sdtrig as QEMU 7.2 has it: NTRIG address-match triggers of type 2 or 6).
+   * trig_x / trig_rw: some trigger watches execution / loads and stores, which then take the
+   * slow paths (cpu_run steps one instruction at a time; no TLB entries are made). */
+  uint64_t tselect, tdata1[NTRIG], tdata2[NTRIG];
+  int trig_x, trig_rw;
   uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
@@ -145,10 +155,15 @@ uint32_t cpu_rvc_expand(uint16_t c);   /* 0 if illegal */
 /* cpu_csr.c */
 void cpu_trap(cpu *c, uint64_t cause, uint64_t tval);
 int cpu_check_irq(cpu *c);             /* takes a pending enabled interrupt; 1 if it did */
+int cpu_irq_takeable(const cpu *c);    /* 1 if cpu_check_irq would take one now */
 int cpu_csr_op(cpu *c, const dinsn *d);        /* 0 ok, -1 trapped */
 int cpu_mret(cpu *c);
 int cpu_sret(cpu *c);
 uint64_t cpu_mip(const cpu *c);
+/* Debug triggers: 1 (breakpoint exception raised) if one matches an access of size bytes at va
+ * (acc ACC_R/ACC_W) or, with acc ACC_X, the instruction at c->pc. */
+int cpu_trig_hit(cpu *c, uint64_t va, int size, int acc);
+void cpu_trig_reset(cpu *c);
 void cpu_update_data_priv(cpu *c);
 
 /* cpu_mmu.c */
