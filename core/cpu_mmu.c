@@ -275,7 +275,7 @@ static int translate(cpu *c, uint64_t va, int acc, int priv, uint64_t *pa, int *
  * Returns -1 or the exception cause. */
 static int xlate(cpu *c, uint64_t va, int size, int acc, uint64_t *pa) {
   int priv = acc == ACC_X ? c->priv : c->data_priv;
-  int perm, whole, level;
+  int perm = 0, whole = 0, level = 0;
   int e = translate(c, va, acc, priv, pa, &perm, &level);
   if (e >= 0) return e;
   if (!pmp_ok(c, *pa, size, acc, priv, &whole)) return access_fault(acc);

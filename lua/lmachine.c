@@ -81,7 +81,7 @@ static int lm_new(lua_State *L) {
   lm->on_console = lua_isfunction(L, 2) ? lref(L, 2) : LUA_NOREF;
   lm->on_exit = lua_isfunction(L, 3) ? lref(L, 3) : LUA_NOREF;
   lm->on_quit = LUA_NOREF;
-  machine_hooks h = {lm, hook_console, hook_exit};
+  machine_hooks h = {lm, hook_console, hook_exit, NULL};
   char err[1024];
   lm->m = machine_new(lm->s->rt, &cfg, &h, err, sizeof err);
   if (!lm->m) {

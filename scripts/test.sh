@@ -20,9 +20,10 @@ fi
 export LEMU_DNS_LOCAL=1
 # busted with the module just built; LEMU_BUILD lets specs find build/lemu. Files are not insulated:
 # lemu binds to the Lua state once, so every spec file shares the one module.
-env $preload LEMU_BUILD=$B LUA_CPATH="$B/?.so;;" lua5.4 /usr/bin/busted --no-auto-insulate --lpath="spec/?.lua" \
-  -o TAP spec >"$out" 2>&1 || status=1
-cat "$out"
+# Its lines are shown as they come (a long run is not silent) and kept for the count below.
+{ env $preload LEMU_BUILD=$B LUA_CPATH="$B/?.so;;" lua5.4 /usr/bin/busted --no-auto-insulate --lpath="spec/?.lua" \
+    -o TAP spec 2>&1 || echo "::busted-failed" ; } | tee "$out"
+grep -q '^::busted-failed$' "$out" && status=1
 cat "$out" >>"$out.all"
 plans=$(grep -c '^1\.\.' "$out.all")
 passed=$(grep -E '^ok [0-9]+' "$out.all" | grep -vc '# SKIP')

@@ -143,8 +143,8 @@ describe("TAP", function()
     H.write(d .. "/ifdown", "#!/bin/sh\necho \"$1\" > " .. d .. "/down.arg\n")
     H.sh("chmod +x " .. d .. "/ifup " .. d .. "/ifdown")
     local function run(mode)
-      return H.sh("ip netns exec " .. ns .. " env " .. H.lemu_env .. H.lemu_bin .. " spec/fixtures/tapping.lua lemutap0 " ..
-        mode .. " " .. d)
+      return H.sh("ip netns exec " .. ns .. " timeout -k 5 60 env " .. H.lemu_env .. H.lemu_bin ..
+        " spec/fixtures/tapping.lua lemutap0 " .. mode .. " " .. d .. " </dev/null")
     end
     local results = {}
     for _, mode in ipairs { "up", "script", "vnet" } do
@@ -156,7 +156,7 @@ describe("TAP", function()
     if H.have("setpriv") then
       H.sh("ip netns exec " .. ns .. " ip tuntap add dev ptap0 mode tap user 65534")
       persistent = H.sh("ip netns exec " .. ns .. " setpriv --reuid=65534 --regid=65534 --clear-groups " ..
-        H.lemu_bin .. " -e 'print(require(\"lemu\").vlan(0):tap{ifname=\"ptap0\"}:ifname())'")
+        H.lemu_bin .. " -e 'print(require(\"lemu\").vlan(0):tap{ifname=\"ptap0\"}:ifname())' </dev/null")
     end
     H.sh("ip netns del " .. ns)
     local up_arg, down_arg = H.read(d .. "/up.arg"), H.read(d .. "/down.arg")
@@ -186,7 +186,7 @@ describe("TAP", function()
     assert.matches("ifname 'this%-name%-is%-too%-long%-for%-linux' is longer than 15", err)
     if H.sh("id -u"):match("^%d+") == "0" and H.have("setpriv") then
       local out = H.sh(H.lemu_env .. "setpriv --reuid=65534 --regid=65534 --clear-groups " .. H.lemu_bin ..
-        " -e 'require(\"lemu\").vlan(0):tap{}'")
+        " -e 'require(\"lemu\").vlan(0):tap{}' </dev/null")
       assert.matches("ip tuntap add dev", out)
     end
   end)

@@ -187,7 +187,7 @@ describe("the device tree", function()
     assert.matches('compatible = "ns16550a"', text, 1, true)
     assert.matches('compatible = "sifive,test1\\0sifive,test0\\0syscon"', text, 1, true)
     assert.matches('compatible = "google,goldfish-rtc"', text, 1, true)
-    assert.matches('riscv,isa = "rv64imafdc_zicsr_zifencei_sstc"', text, 1, true)
+    assert.matches('riscv,isa = "rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc"', text, 1, true)
     assert.matches('stdout-path = "/soc/serial@10000000"', text, 1, true)
     assert.matches("reg = <0x00 0x80000000 0x00 0x10000000>", text, 1, true)
     if not have_qemu then pending("qemu-system-riscv64 is not installed") return end

@@ -194,7 +194,24 @@ return function(lemu)
     return self._why and ("%s, %s"):format(tostring(self._status), self._why) or tostring(self._status)
   end
   function Machine:dtb() return self.h:dtb() end
-  function Machine:info() return self.h:info() end
+  local minfo_mt = { __tostring = function(t)
+    local lines = { ("%s: %s board, %d hart%s, %d instructions retired"):format(t.name, t.type, t.smp,
+                    t.smp == 1 and "" or "s", t.instret) }
+    for i, h in ipairs(t.harts) do
+      lines[#lines + 1] = ("  hart %d: %s at pc 0x%x in %s-mode, %d retired"):format(i - 1, h.state, h.pc, h.priv, h.instret)
+    end
+    for _, d in ipairs(t.devices) do lines[#lines + 1] = "  " .. tostring(d):gsub("\n", "\n  ") end
+    return table.concat(lines, "\n")
+  end }
+  -- m:info(): {name=, type=, smp=, dtb_addr=, instret=, harts={{pc=, priv=, state=, instret=}},
+  -- devices={dev:info()...}}; tostring() gives a readable listing.
+  function Machine:info()
+    local t = self.h:info()
+    t.name = self.name
+    t.devices = {}
+    for i, d in ipairs(self.devices or {}) do t.devices[i] = d:info() end
+    return setmetatable(t, minfo_mt)
+  end
 
   function Machine:dumpdtb(path)
     local f = assert(io.open(path, "wb"))
@@ -215,54 +232,130 @@ return function(lemu)
     self.h:close()
   end
 
-  -- NICs and other virtio devices, plugged before the machine starts (lemu.machine{start=false}
-  -- or the constructor's nics/rng/disks options). The NIC models lemu has, with QEMU's names:
+  -- Devices, plugged before the machine starts (lemu.machine{start=false} or the constructor's
+  -- nics/rng/disks options). The models come from one registry in C (board/mdevices.c): every
+  -- way to plug a device (m:device{}, m:nic{}, m:rng(), m:disk{}, -device, -nic, -net nic) and
+  -- every help listing reads it.
   local cdevices = require "lemu.cdevices"
-  local nic_models = { ["virtio-net"] = true, ["virtio-net-device"] = true, virtio = true }
-  Machine.nic_models = { "virtio-net-device (aliases: virtio-net, virtio)" }
-  local Nic = {}
-  Nic.__index = Nic
-  function Nic:link(up) return cdevices.nic_link(self.machine.h, self.slot, up) end
-  function Nic:info() return cdevices.nic_info(self.machine.h, self.slot) end
-  function Nic:attach(vlan) cdevices.nic_attach(self.machine.h, self.slot, vlan) self.vlan = vlan end
-  function Nic:__tostring() return ("lemu nic %s (%s, slot %d)"):format(self.mac, self.model, self.slot) end
+  local models, by_name = cdevices.models(), {}
+  for _, md in ipairs(models) do
+    by_name[md.name] = md
+    for _, a in ipairs(md.aliases) do by_name[a] = md end
+  end
+  Machine.models = models
+  local function model_line(md)
+    return #md.aliases > 0 and ("%s (aliases: %s)"):format(md.name, table.concat(md.aliases, ", ")) or md.name
+  end
+  local function models_of(kind)
+    local t = {}
+    for _, md in ipairs(models) do if md.kind == kind then t[#t + 1] = model_line(md) end end
+    return t
+  end
+  Machine.nic_models = models_of("nic")
 
-  local nic_keys = { model = true, vlan = true, mac = true, legacy = true, name = true, link = true }
-  -- m:nic{model="virtio-net", vlan=v, mac="52:54:00:..", legacy=false, link=true} -> nic
-  function Machine:nic(o)
-    o = o or {}
+  -- A device handle: what m:device{} and its shorthands return.
+  local Device = {}
+  Device.__index = Device
+  local info_mt = { __tostring = function(t)
+    local s = ("%s: %s on %s slot %d"):format(t.name, t.model, t.bus, t.slot)
+    local p = t.port
+    if p then
+      s = s .. ("\n  %s, %s, %s: rx %d frames %d bytes %d drops, tx %d frames %d bytes %d drops"):format(
+        t.mac, t.vlan and ("vlan " .. t.vlan) or "not on a VLAN", t.link and "link up" or "link down",
+        p.rx.frames, p.rx.bytes, p.rx.drops, p.tx.frames, p.tx.bytes, p.tx.drops)
+    end
+    return s
+  end }
+  -- dev:info(): {name=, model=, bus=, kind=, slot=} and for NICs mac=, link=, vlan=, port={rx=,
+  -- tx=, ...}; tostring() gives a readable listing.
+  function Device:info()
+    local t = cdevices.info(self.machine.h, self.index)
+    t.name, t.mac = self.name, self.mac
+    if t.port then
+      t.link = cdevices.link(self.machine.h, self.index)
+      t.vlan = self.vlan and self.vlan:name() or nil
+      t.rx, t.tx = t.port.rx, t.port.tx      -- as nic:info() always had them
+    end
+    return setmetatable(t, info_mt)
+  end
+  function Device:link(up) return cdevices.link(self.machine.h, self.index, up) end
+  function Device:attach(vlan) cdevices.attach(self.machine.h, self.index, vlan) self.vlan = vlan end
+  function Device:__tostring()
+    return ("lemu device %s (%s%s)"):format(self.name, self.model, self.mac and (", " .. self.mac) or "")
+  end
+
+  local common_keys = { model = true, id = true }
+  -- m:device{model=, id=, ...the model's options} -> device. NICs: vlan=, mac=, name= (default
+  -- "<machine>.<id or ethN>", the port's name in VLAN listings and captures), link=false to
+  -- start unplugged, legacy=; disks: file=, readonly=; all virtio-mmio ones: legacy=.
+  function Machine:device(o)
+    if type(o) ~= "table" or type(o.model) ~= "string" then
+      error("device: expected {model=NAME, ...} (lemu has: " .. table.concat(models_of("nic"), ", ") ..
+            ", " .. table.concat(models_of("rng"), ", ") .. ", " .. table.concat(models_of("disk"), ", ") .. ")", 2)
+    end
+    local md = by_name[o.model]
+    if not md then
+      local names = {}
+      for _, x in ipairs(models) do names[#names + 1] = x.name end
+      error(("device: unknown model '%s' (lemu has: %s)"):format(o.model, table.concat(names, ", ")), 2)
+    end
+    local valid = {}
+    for _, k in ipairs(md.options) do valid[k] = true end
     for k in pairs(o) do
-      if not nic_keys[k] then
-        error(("nic: unknown option '%s' (valid: link, legacy, mac, model, name, vlan)"):format(tostring(k)), 2)
+      if not valid[k] and not common_keys[k] then
+        local list = {}
+        for _, x in ipairs(md.options) do list[#list + 1] = x end
+        table.sort(list)
+        error(("%s: unknown option '%s' (valid: %s)"):format(md.name, tostring(k), table.concat(list, ", ")), 2)
       end
     end
-    local model = o.model or "virtio-net"
-    if not nic_models[model] then
-      error(("nic: unknown model '%s' (lemu has: %s)"):format(tostring(model), table.concat(Machine.nic_models, ", ")), 2)
+    self.devices = self.devices or {}
+    local same = 0                     -- devices of this kind so far: eth0, eth1, rng0, disk0...
+    for _, d in ipairs(self.devices) do if d.kind == md.kind then same = same + 1 end end
+    local p = {}
+    for k, v in pairs(o) do p[k] = v end
+    local default = ("%s.%s"):format(self.name, o.id or ((md.kind == "nic" and "eth" or md.kind) .. same))
+    if md.kind == "nic" and not p.name then p.name = default end
+    local ok, index, mac = pcall(cdevices.plug, self.h, md.name, p)
+    if not ok then error(index, 2) end
+    local d = setmetatable({ machine = self, index = index, model = md.name, kind = md.kind, id = o.id,
+                             name = p.name or default,
+                             mac = mac, vlan = o.vlan }, Device)
+    if md.kind == "nic" and o.link == false then d:link(false) end
+    table.insert(self.devices, d)
+    if md.kind == "nic" then
+      self.nics = self.nics or {}
+      table.insert(self.nics, d)
     end
-    local ok, slot, mac = pcall(cdevices.nic, self.h, o.vlan, o.mac, o.legacy, o.name)
-    if not ok then error(slot, 2) end
-    local nic = setmetatable({ machine = self, slot = slot, mac = mac, model = "virtio-net-device",
-                               vlan = o.vlan }, Nic)
-    if o.link == false then nic:link(false) end
-    self.nics = self.nics or {}
-    table.insert(self.nics, nic)
-    return nic
+    return d
   end
 
-  -- m:rng(): a virtio-rng fed from the host's entropy.
-  function Machine:rng(o)
-    local ok, slot = pcall(cdevices.rng, self.h, o and o.legacy)
-    if not ok then error(slot, 2) end
-    return slot
+  local function shorthand(kind, default, what)
+    return function(self, o)
+      local p = {}
+      for k, v in pairs(o or {}) do p[k] = v end
+      p.model = p.model or default
+      local md = by_name[p.model]
+      if md and md.kind ~= kind then error(("%s: '%s' is not a %s model"):format(what, p.model, what), 2) end
+      if not md then
+        error(("%s: unknown model '%s' (lemu has: %s)"):format(what, tostring(p.model), table.concat(models_of(kind), ", ")), 2)
+      end
+      local ok, d = pcall(Machine.device, self, p)
+      if not ok then error((tostring(d):gsub("^[^:]*:%d+: ", "")), 2) end
+      return d
+    end
   end
-
-  -- m:disk{file=, readonly=false}: a virtio-blk disk on a raw image file.
+  -- m:nic{model="virtio-net", vlan=v, mac="52:54:00:..", link=true, ...} -> device
+  Machine.nic = shorthand("nic", "virtio-net-device", "nic")
+  -- m:rng{}: a virtio-rng fed from the host's entropy -> device
+  Machine.rng = shorthand("rng", "virtio-rng-device", "rng")
+  -- m:disk{file=, readonly=false}: a virtio-blk disk on a raw image file -> device
+  local disk = shorthand("disk", "virtio-blk-device", "disk")
   function Machine:disk(o)
     if type(o) ~= "table" or type(o.file) ~= "string" then error("disk: expected {file=PATH}", 2) end
-    local ok, slot = pcall(cdevices.disk, self.h, o.file, o.readonly, o.legacy)
-    if not ok then error(slot, 2) end
-    return slot
+    local ok, d = pcall(disk, self, o)
+    if not ok then error((tostring(d):gsub("^[^:]*:%d+: ", "")), 2) end
+    return d
   end
 
   function Machine:__tostring() return ("lemu.machine %s (%s)"):format(self.name, self.h:state()) end
@@ -322,16 +415,29 @@ return function(lemu)
     apply = function(v) if v ~= "none" then error("lemu has no display; only 'none' is accepted") end end }
 
   -- Devices and NICs on the command line, QEMU's way. They are plugged when the machine is built,
-  -- after every -netdev has been applied, so the order of options does not matter.
-  local device_help = "virtio-net-device (netdev=, mac=), virtio-rng-device, virtio-blk-device (drive=)"
+  -- after every -netdev has been applied, so the order of options does not matter. The QEMU
+  -- properties each kind of model takes on -device:
+  local qemu_props = {
+    nic = { { "netdev", "ID of a -netdev (the NIC's VLAN)" }, { "mac", "MAC address" },
+            { "id", "device id (names the NIC's port: <machine>.<id>)" }, { "romfile", "ignored" } },
+    rng = { { "id", "device id" }, { "rng", "ignored: the host's entropy feeds it" } },
+    disk = { { "drive", "ID of a -drive ...,if=none" }, { "id", "device id" } },
+  }
+  local function device_list()
+    local lines = {}
+    for _, md in ipairs(models) do lines[#lines + 1] = ("  %-20s %s"):format(md.name, md.help) end
+    return table.concat(lines, "\n")
+  end
   local function devices(st)
     local o = mopts(st)
     o.devices = o.devices or {}
     return o.devices
   end
   local function nic_model(model)
-    if model == nil or nic_models[model] then return "virtio-net" end
+    if model == nil then return "virtio-net-device" end
     if model == "help" or model == "?" then return "help" end
+    local md = by_name[model]
+    if md and md.kind == "nic" then return md.name end
     error(("model=%s: unknown NIC model (lemu has: %s)"):format(model, table.concat(Machine.nic_models, ", ")), 0)
   end
   local function model_help(st)
@@ -339,28 +445,37 @@ return function(lemu)
     st.exit_status = 0
     mopts(st)
   end
-  cmdline.options.device = { arg = "DRIVER[,opt=...]", help = "a device: " .. device_help,
+  cmdline.options.device = { arg = "DRIVER[,opt=...]", help = "a device (-device help lists them)",
     apply = function(v, st)
       local o = cmdline.parse_opts(v, "driver")
       local d = o.driver
       if d == "help" or d == "?" then
-        io.stdout:write("Devices lemu has: ", device_help, "\n")
+        io.stdout:write("Devices lemu has:\n", device_list(), "\n")
         st.exit_status = 0
         return
       end
-      if d == "virtio-net-device" then
-        cmdline.check_keys("-device virtio-net-device", o, { "driver", "netdev", "mac", "id", "romfile" })
-        table.insert(devices(st), { kind = "nic", netdev = o.netdev, mac = o.mac })
-      elseif d == "virtio-rng-device" then
-        cmdline.check_keys("-device virtio-rng-device", o, { "driver", "id", "rng" })
-        table.insert(devices(st), { kind = "rng" })
-      elseif d == "virtio-blk-device" then
-        cmdline.check_keys("-device virtio-blk-device", o, { "driver", "id", "drive" })
-        if not o.drive then error("-device virtio-blk-device needs drive=ID (from -drive ...,id=ID)", 0) end
-        table.insert(devices(st), { kind = "disk", drive = o.drive })
-      else
-        error(("unknown device '%s' (lemu has: %s)"):format(tostring(d), device_help), 0)
+      local md = by_name[d or ""]
+      if not md then
+        local names = {}
+        for _, x in ipairs(models) do names[#names + 1] = x.name end
+        error(("unknown device '%s' (lemu has: %s; -device help describes them)"):format(tostring(d), table.concat(names, ", ")), 0)
       end
+      local props = qemu_props[md.kind]
+      if o.help ~= nil or v:match(",%s*help$") or v:match(",%s*%?$") then
+        local lines = { md.name .. " options:" }
+        for _, pr in ipairs(props) do lines[#lines + 1] = ("  %-8s %s"):format(pr[1] .. "=", pr[2]) end
+        io.stdout:write(table.concat(lines, "\n"), "\n")
+        st.exit_status = 0
+        return
+      end
+      local keys = { "driver" }
+      for _, pr in ipairs(props) do keys[#keys + 1] = pr[1] end
+      cmdline.check_keys("-device " .. md.name, o, keys)
+      if md.kind == "disk" and not o.drive then
+        error(("-device %s needs drive=ID (from -drive ...,id=ID)"):format(md.name), 0)
+      end
+      table.insert(devices(st), { kind = md.kind, model = md.name, netdev = o.netdev, mac = o.mac,
+                                  drive = o.drive, id = o.id })
     end }
   cmdline.options.drive = { arg = "file=F[,if=virtio|none][,id=ID][,format=raw][,readonly=on]",
     help = "a raw disk image: if=virtio plugs it, if=none leaves it for -device virtio-blk-device",
@@ -388,14 +503,15 @@ return function(lemu)
       o.model, o.mac, o.id = nil, nil, id
       all.model, all.mac = nil, nil
       fn(o, all, st)
-      table.insert(devices(st), { kind = "nic", netdev = id, mac = mac })
+      table.insert(devices(st), { kind = "nic", model = model, netdev = id, mac = mac })
     end }
   -- -net nic[,vlan=N][,model=virtio][,macaddr=M]: the seed's legacy NIC on VLAN N.
   cmdline.net_kinds.nic = function(o, _, st)
     cmdline.check_keys("-net nic", o, { "vlan", "model", "macaddr", "name", "id", "netdev" })
     local model = nic_model(o.model)
     if model == "help" then return model_help(st) end
-    table.insert(devices(st), { kind = "nic", vlan = o.vlan or "0", netdev = o.netdev, mac = o.macaddr })
+    table.insert(devices(st), { kind = "nic", model = model, vlan = o.vlan or "0", netdev = o.netdev,
+                                mac = o.macaddr, id = o.name or o.id })
   end
 
   -- -global virtio-mmio.force-legacy=on|off: QEMU's switch between the version 1 (legacy) and
@@ -422,13 +538,13 @@ return function(lemu)
         else
           vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
         end
-        m:nic{ vlan = vlan, mac = d.mac, legacy = legacy }
+        m:device{ model = d.model, vlan = vlan, mac = d.mac, id = d.id, legacy = legacy }
       elseif d.kind == "rng" then
-        m:rng{ legacy = legacy }
+        m:device{ model = d.model, id = d.id, legacy = legacy }
       else
         local disk = d.disk or (st.drives or {})[d.drive]
         if not disk then error(("drive=%s: no -drive with that id"):format(d.drive), 0) end
-        m:disk{ file = disk.file, readonly = disk.readonly, legacy = legacy }
+        m:device{ model = d.model, id = d.id, file = disk.file, readonly = disk.readonly, legacy = legacy }
       end
     end
   end
@@ -476,10 +592,12 @@ return function(lemu)
   end
 
   local KNOWN = { ram = true, smp = true, bios = true, kernel = true, initrd = true, append = true,
-                  dtb = true, type = true, name = true, log = true, start = true, on_exit = true }
+                  dtb = true, type = true, name = true, log = true, start = true, on_exit = true,
+                  nics = true, rng = true, disks = true, devices = true }
 
   -- lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, dtb=, type=, name=, log=,
-  --              start=true, on_exit=fn(m, status)}
+  --              start=true, on_exit=fn(m, status), nics={{nic opts}...}, rng=true,
+  --              disks={{disk opts}...}, devices={{model=, ...}...}}
   return function(opts)
     if type(opts) ~= "table" then error("lemu.machine: expected a table of options", 2) end
     for k in pairs(opts) do
@@ -509,8 +627,9 @@ return function(lemu)
     m.h = h
     local ok, derr = pcall(function()
       for _, n in ipairs(opts.nics or {}) do m:nic(n) end
-      if opts.rng then m:rng() end
+      if opts.rng then m:rng(type(opts.rng) == "table" and opts.rng or nil) end
       for _, d in ipairs(opts.disks or {}) do m:disk(d) end
+      for _, d in ipairs(opts.devices or {}) do m:device(d) end
     end)
     if not ok then h:close() error(derr, 2) end
     if opts.start ~= false then h:start() end

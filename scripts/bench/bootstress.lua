@@ -9,6 +9,7 @@
 package.path = "spec/?.lua;" .. package.path
 local lemu = require "lemu"
 local H = require "helper"
+io.stdout:setvbuf("line")
 
 local BOOTS = tonumber(os.getenv("LEMU_BENCH_BOOTS") or "") or 50
 local SMP = tonumber(os.getenv("LEMU_BENCH_SMP") or "") or 1
@@ -43,10 +44,10 @@ local function boot(bios, i)
   m.console:fail_on("Kernel panic")
   local ok, err = pcall(function()
     m.console:expect("# ", { timeout = 30000 })
-    local token = ("answer-%d-%d"):format(i, math.random(1 << 30))
-    -- The typed line holds the token split in two, so only the shell's output matches.
-    m.console:send(("echo %s-%s\n"):format(token:sub(1, 6), token:sub(7)))
-    m.console:expect(token:gsub("%-", "%%-"), { timeout = 10000 })
+    local n = math.random(1 << 30)
+    -- The typed line says $((40+2)), so only the shell's output matches "answer-42-".
+    m.console:send(("echo answer-$((40+2))-%d-%d\n"):format(i, n))
+    m.console:expect(("answer%%-42%%-%d%%-%d"):format(i, n), { timeout = 10000 })
   end)
   local ms = lemu.now() - t0
   m:stop()

@@ -11,6 +11,7 @@ ISA(rv64i)
 ISA(rv64m)
 ISA(rv64a)
 ISA(rv64c)
+ISA(rv64b)
 ISA(priv)
 ISA(mmu)
 ISA(irq)
@@ -99,8 +100,9 @@ TEST(isa_fp_matches_qemu) {
   matches_qemu("guest/isa/bin/fpdiff.elf", "guest/isa/fpdiff.expected");
 }
 
-/* guest/isa/intdiff is 6000 random RV64IMC instructions (every ALU, M and compressed ALU
- * encoding, loads and stores); the registers and a running sum of them must equal QEMU's. */
+/* guest/isa/intdiff is 9000 random RV64IMC and Zba/Zbb/Zbc/Zbs instructions (every ALU, M,
+ * compressed ALU and bit-manipulation encoding, loads and stores); the registers and a running
+ * sum of them must equal QEMU's. */
 TEST(isa_int_matches_qemu) {
   matches_qemu("guest/isa/bin/intdiff.elf", "guest/isa/intdiff.expected");
 }

@@ -30,6 +30,9 @@ typedef struct machine_hooks {
   /* The guest ended the machine: status is the process exit status QEMU would give (0 for a
    * poweroff or a passing test, the failure code otherwise). */
   void (*exit)(void *ud, int status);
+  /* Optional: the machine's memory is going (after machine_close or with its runtime); no hook
+   * runs after this one. */
+  void (*closed)(void *ud);
 } machine_hooks;
 
 #define MACHINE_MAX_HARTS 64

@@ -1,5 +1,5 @@
 /* machine_int: the machine's internals shared by its parts — the board (machine.c), the device
- * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside core/machine*.c and core/m*.c
+ * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside board/
  * includes this. */
 #ifndef LEMU_MACHINE_INT_H
 #define LEMU_MACHINE_INT_H
@@ -17,6 +17,7 @@
 #include "sifive_test.h"
 #include "uart.h"
 #include "virtio.h"
+#include "port.h"
 #include "virtio_slot.h"
 
 /* QEMU virt's memory map. */
@@ -32,6 +33,8 @@
 #define VIRT_RTC_IRQ   11
 
 enum hart_run { HART_RUN, HART_WFI, HART_STOPPED };
+
+#define MDEV_MAX 32            /* devices one machine takes through the registry */
 
 typedef struct hart {
   cpu *c;
@@ -79,6 +82,9 @@ struct machine {
   sifive_test test;
   vslot slots[VIRTIO_SLOTS];
   mvdev vdevs[VIRTIO_SLOTS];
+  /* The devices plugged through the registry (mdevices.c), in order. */
+  struct mdevice { const struct mdev_model *model; void *dev; int slot; net_port *port; } devs[MDEV_MAX];
+  int ndevs;
 
   uv_idle_t idle;
   uv_timer_t timer;

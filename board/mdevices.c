@@ -1,0 +1,122 @@
+/* mdevices: see mdevices.h. The models here are the virtio-mmio ones; each constructor builds the
+ * device from devices/, puts it on its transport and records it in the machine's list. */
+#include "mdevices.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "machine_int.h"
+#include "virtio_blk.h"
+#include "virtio_net.h"
+#include "virtio_rng.h"
+
+static int record(machine *m, const mdev_model *model, void *dev, int slot, net_port *port) {
+  struct mdevice *d = &m->devs[m->ndevs];
+  d->model = model;
+  d->dev = dev;
+  d->slot = slot;
+  d->port = port;
+  return m->ndevs++;
+}
+
+static int room(machine *m, const mdev_model *model, char *err, size_t errlen) {
+  if (m->ndevs < MDEV_MAX) return 0;
+  snprintf(err, errlen, "%s: a machine takes at most %d devices", model->name, MDEV_MAX);
+  return -1;
+}
+
+/* ---- virtio-net-device ---- */
+
+static void vnet_dev_free(void *dev) {
+  vnet *n = dev;
+  net_port_detach(vnet_port(n));
+  vnet_free(n);
+}
+
+static int plug_vnet(machine *m, const mdev_model *model, const mdev_params *p, char *err,
+                     size_t errlen) {
+  if (room(m, model, err, errlen) < 0) return -1;
+  vnet *n = vnet_new(p->mac, p->name ? p->name : model->name);
+  if (!n) { snprintf(err, errlen, "out of memory"); return -1; }
+  virtio *vd;
+  int slot = machine_add_virtio(m, &vnet_ops, n, vnet_dev_free, p->legacy, &vd, err, errlen);
+  if (slot < 0) { vnet_free(n); return -1; }
+  vnet_bind(n, vd);
+  if (p->vlan) net_port_attach(vnet_port(n), p->vlan);
+  return record(m, model, n, slot, vnet_port(n));
+}
+
+static int link_vnet(void *dev, int up) {
+  if (up >= 0) vnet_set_link(dev, up);
+  return vnet_link(dev);
+}
+
+/* ---- virtio-rng-device, virtio-blk-device ---- */
+
+static int plug_vrng(machine *m, const mdev_model *model, const mdev_params *p, char *err,
+                     size_t errlen) {
+  if (room(m, model, err, errlen) < 0) return -1;
+  int slot = machine_add_virtio(m, &vrng_ops, NULL, NULL, p->legacy, NULL, err, errlen);
+  return slot < 0 ? -1 : record(m, model, NULL, slot, NULL);
+}
+
+static void vblk_dev_free(void *dev) { vblk_close(dev); }
+
+static int plug_vblk(machine *m, const mdev_model *model, const mdev_params *p, char *err,
+                     size_t errlen) {
+  if (room(m, model, err, errlen) < 0) return -1;
+  if (!p->file) { snprintf(err, errlen, "%s: needs a raw image (file=)", model->name); return -1; }
+  vblk *b = vblk_open(p->file, p->readonly, err, errlen);
+  if (!b) return -1;
+  int slot = machine_add_virtio(m, &vblk_ops, b, vblk_dev_free, p->legacy, NULL, err, errlen);
+  if (slot < 0) { vblk_close(b); return -1; }
+  return record(m, model, b, slot, NULL);
+}
+
+/* ---- the registry ---- */
+
+static const mdev_model models[] = {
+  {"virtio-net-device", "virtio-net virtio", "virtio-mmio", MDEV_NIC, "vlan mac name link legacy",
+   "virtio network card (virtio-mmio)", plug_vnet, link_vnet},
+  {"virtio-rng-device", "virtio-rng", "virtio-mmio", MDEV_RNG, "legacy",
+   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng, NULL},
+  {"virtio-blk-device", "virtio-blk", "virtio-mmio", MDEV_DISK, "file readonly legacy",
+   "virtio disk on a raw image (virtio-mmio)", plug_vblk, NULL},
+};
+
+const mdev_model *mdev_models(int *n) {
+  *n = (int)(sizeof models / sizeof models[0]);
+  return models;
+}
+
+/* name matches one of the space-separated words of list */
+static int in_list(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *s = list; s && *s;) {
+    const char *e = strchr(s, ' ');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    if (len == n && memcmp(s, name, n) == 0) return 1;
+    s = e ? e + 1 : NULL;
+  }
+  return 0;
+}
+
+const mdev_model *mdev_find(const char *name) {
+  for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+    if (strcmp(models[i].name, name) == 0 || in_list(models[i].aliases, name)) return &models[i];
+  return NULL;
+}
+
+int mdev_count(const machine *m) { return m->ndevs; }
+
+const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port) {
+  if (i < 0 || i >= m->ndevs) return NULL;
+  if (slot) *slot = m->devs[i].slot;
+  if (port) *port = m->devs[i].port;
+  return m->devs[i].model;
+}
+
+int mdev_nic_link(machine *m, int i, int up) {
+  if (i < 0 || i >= m->ndevs || !m->devs[i].model->link) return -1;
+  return m->devs[i].model->link(m->devs[i].dev, up);
+}
