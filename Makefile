@@ -25,13 +25,15 @@ LDFLAGS  += $(SANITIZE)
 
 # Every .c under these directories is part of the library: adding a module needs no Makefile edit.
 LIBSRC   := $(wildcard core/*.c netstack/*.c devices/*.c board/*.c) \
-            $(filter-out lua/main.c lua/repl.c,$(wildcard lua/*.c))
+            $(filter-out lua/main.c lua/repl.c lua/lbench.c lua/luserbench.c,$(wildcard lua/*.c))
 LUASRC   := $(sort $(wildcard lua/lemu/*.lua))
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/luasrc.o
-HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o
+# The benchmark drivers go into the host program only (make bench runs scripts through it).
+HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbench.o \
+            $(BUILD)/obj/lua/luserbench.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
-.PHONY: all deps test asan bench install clean run
+.PHONY: all deps test asan bench install clean run FORCE
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
@@ -42,11 +44,17 @@ $(BUILD)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
 	@mkdir -p $(dir $@)
 	lua5.4 scripts/embed.lua $@ $(LUASRC)
 
-$(BUILD)/obj/gen/luasrc.o: $(BUILD)/gen/luasrc.c
+$(BUILD)/obj/gen/luasrc.o: $(BUILD)/gen/luasrc.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: a change of CFLAGS (OPT, SANITIZE, a new
+# warning or -fvisibility) rebuilds them instead of mixing old and new objects.
+$(BUILD)/cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

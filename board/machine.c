@@ -552,6 +552,7 @@ int machine_reset(machine *m, char *err, size_t errlen) {
   if (m->uart) uart_reset(m->uart);
   if (m->rtc) goldfish_rtc_reset(m->rtc);
   mvirtio_reset(m);
+  mpci_reset(m);
   for (int i = 0; i < m->nharts; i++) {
     static const uint32_t lines = CPU_IRQ_SSIP | CPU_IRQ_MSIP | CPU_IRQ_STIP | CPU_IRQ_MTIP |
                                   CPU_IRQ_SEIP | CPU_IRQ_MEIP;
@@ -566,6 +567,7 @@ int machine_reset(machine *m, char *err, size_t errlen) {
 
 static void free_parts(machine *m) {
   mvirtio_free(m);
+  mpci_free(m);
   for (int i = 0; i < m->nharts; i++) if (m->harts[i].c) cpu_free(m->harts[i].c);
   clint_free(m->clint);
   plic_free(m->plic);
@@ -697,6 +699,7 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
       bus_add_mmio(m->bus, VIRTIO_SLOT_BASE + (uint64_t)i * VIRTIO_SLOT_SIZE, VIRTIO_SLOT_SIZE,
                    &slot_ops, &m->slots[i], "virtio-mmio");
     }
+    if (mpci_init(m) < 0) goto oom;
   }
 
   /* No -bios: lemu's SBI serves an S-mode kernel, unless the kernel is a bare-metal HTIF test

@@ -64,8 +64,19 @@ int machine_add_virtio(machine *m, const struct virtio_device_ops *ops, void *de
                        void (*dev_free)(void *dev), int legacy, struct virtio **vd, char *err,
                        size_t errlen);
 
-/* The device in slot (from machine_add_virtio) and its ops; NULL if the slot is empty. */
-void *machine_virtio_dev(machine *m, int slot, const struct virtio_device_ops **ops);
+/* Plugs a virtio device model into the PCIe host as a transitional virtio PCI function (QEMU's
+ * virtio-net-pci, virtio-blk-pci, virtio-rng-pci) at PCI slot `slot` (1..31), or at the first free
+ * slot from 1 up if slot < 0; only before the machine starts. The machine owns dev as with
+ * machine_add_virtio. Returns the device's id, MACHINE_PCI_ID(slot), or -1 with err. */
+#define MACHINE_PCI_SLOTS 32
+#define MACHINE_PCI_ID(slot) (0x100 + (slot))
+int machine_add_virtio_pci(machine *m, const struct virtio_device_ops *ops, void *dev,
+                           void (*dev_free)(void *dev), int slot, struct virtio **vd, char *err,
+                           size_t errlen);
+
+/* The device with an id from machine_add_virtio (its virtio-mmio slot) or machine_add_virtio_pci,
+ * and its ops; NULL if there is none. */
+void *machine_virtio_dev(machine *m, int id, const struct virtio_device_ops **ops);
 
 /* Queues console input for the UART (and SBI getchar). */
 void machine_console_input(machine *m, const uint8_t *buf, size_t len);
@@ -78,6 +89,9 @@ void machine_set_serial_fd(machine *m, int fd);
 bus *machine_bus(machine *m);
 int machine_set_irq_line(machine *m, int source, int level);
 int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev);
+/* The PCIe host's root bus (NULL on spike): plug a pci_dev (devices/pci.h) before the machine
+ * starts; its INTx reaches PLIC 32 + (slot + pin - 1) mod 4 and its DMA goes through pci_dma_map. */
+struct pci_bus *machine_pci(machine *m);
 
 /* The flattened device tree the machine hands its firmware. */
 const void *machine_dtb(const machine *m, size_t *len);

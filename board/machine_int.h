@@ -1,5 +1,5 @@
 /* machine_int: the machine's internals shared by its parts — the board (machine.c), the device
- * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside board/
+ * tree (mfdt.c), the built-in SBI (msbi.c), virtio wiring (mvirtio.c) and the PCIe host (mpci.c). Nothing outside board/
  * includes this. */
 #ifndef LEMU_MACHINE_INT_H
 #define LEMU_MACHINE_INT_H
@@ -12,12 +12,16 @@
 #include "goldfish_rtc.h"
 #include "loader.h"
 #include "machine.h"
+#include "pci.h"
 #include "plic.h"
 #include "rt.h"
 #include "sifive_test.h"
 #include "uart.h"
 #include "virtio.h"
+#include "nic.h"
 #include "port.h"
+#include "virtio_mmio.h"
+#include "virtio_pci.h"
 #include "virtio_slot.h"
 
 /* QEMU virt's memory map. */
@@ -31,6 +35,15 @@
 #define VIRT_DRAM      0x80000000ull
 #define VIRT_UART0_IRQ 10
 #define VIRT_RTC_IRQ   11
+/* The PCIe host (mpci.c). */
+#define VIRT_PCIE_PIO       0x3000000ull
+#define VIRT_PCIE_PIO_SIZE  0x10000ull
+#define VIRT_PCIE_ECAM      0x30000000ull
+#define VIRT_PCIE_ECAM_SIZE 0x10000000ull
+#define VIRT_PCIE_MMIO      0x40000000ull
+#define VIRT_PCIE_MMIO_SIZE 0x40000000ull
+#define VIRT_PCIE_MMIO_HIGH_SIZE (16ull << 30)
+#define VIRT_PCIE_IRQ       32          /* INTA..INTD of the host: PLIC 32..35 */
 
 enum hart_run { HART_RUN, HART_WFI, HART_STOPPED };
 
@@ -48,11 +61,21 @@ typedef struct hart {
 typedef struct mvdev {
   machine *m;
   int index;
+  virtio_mmio *t;
   virtio *vd;
   const virtio_device_ops *ops;
   void *dev;
   void (*dev_free)(void *dev);
 } mvdev;
+
+/* A virtio device model plugged into the PCIe host as a virtio PCI function (mpci.c). */
+typedef struct mpdev {
+  virtio_pci *t;
+  virtio *vd;
+  const virtio_device_ops *ops;
+  void *dev;
+  void (*dev_free)(void *dev);
+} mpdev;
 
 typedef struct outbuf { uint8_t *p; size_t n, cap; } outbuf;
 
@@ -83,8 +106,13 @@ struct machine {
   vslot slots[VIRTIO_SLOTS];
   mvdev vdevs[VIRTIO_SLOTS];
   /* The devices plugged through the registry (mdevices.c), in order. */
-  struct mdevice { const struct mdev_model *model; void *dev; int slot; net_port *port; } devs[MDEV_MAX];
+  struct mdevice { const struct mdev_model *model; void *dev; int slot; nic *nic; } devs[MDEV_MAX];
   int ndevs;
+  pci_bus *pci;            /* the PCIe host's root bus (virt only) */
+  pci_dev pci_host;        /* 00:00.0 */
+  pci_window pci_win[3];   /* I/O, 32-bit and 64-bit memory windows */
+  uint64_t pci_high;       /* base of the 64-bit memory window */
+  mpdev pdevs[MACHINE_PCI_SLOTS];   /* by slot (function 0) */
 
   uv_idle_t idle;
   uv_timer_t timer;
@@ -112,6 +140,12 @@ void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1);
 /* mvirtio.c: resets and frees the virtio devices plugged into the slots. */
 void mvirtio_reset(machine *m);
 void mvirtio_free(machine *m);
+/* mpci.c: the PCIe host — built with the board, reset and freed with it. */
+int mpci_init(machine *m);
+void mpci_reset(machine *m);
+void mpci_free(machine *m);
+uint64_t mpci_high_base(uint64_t ram_size);
+void *mpci_virtio_dev(machine *m, int slot, const virtio_device_ops **ops);
 /* machine.c helpers the parts use. */
 void machine_out(machine *m, const uint8_t *p, size_t n);
 int machine_getchar(machine *m);

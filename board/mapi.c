@@ -60,6 +60,7 @@ int lemu_machine_add_device(lemu_machine *lm, const char *model, lemu_vlan *vlan
   mdev_params p;
   memset(&p, 0, sizeof p);
   p.vlan = (net_hub *)vlan;
+  p.addr = -1;
   if (mac) memcpy(p.mac, mac, 6);
   else {
     static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};

@@ -1,5 +1,6 @@
-/* mdevices: see mdevices.h. The models here are the virtio-mmio ones; each constructor builds the
- * device from devices/, puts it on its transport and records it in the machine's list. */
+/* mdevices: see mdevices.h. Each constructor builds the device from devices/, puts it on its
+ * transport (a virtio-mmio slot, or a PCI function on the PCIe host) and records it in the
+ * machine's list. */
 #include "mdevices.h"
 
 #include <stdio.h>
@@ -10,12 +11,12 @@
 #include "virtio_net.h"
 #include "virtio_rng.h"
 
-static int record(machine *m, const mdev_model *model, void *dev, int slot, net_port *port) {
+static int record(machine *m, const mdev_model *model, void *dev, int slot, nic *n) {
   struct mdevice *d = &m->devs[m->ndevs];
   d->model = model;
   d->dev = dev;
   d->slot = slot;
-  d->port = port;
+  d->nic = n;
   return m->ndevs++;
 }
 
@@ -25,7 +26,18 @@ static int room(machine *m, const mdev_model *model, char *err, size_t errlen) {
   return -1;
 }
 
-/* ---- virtio-net-device ---- */
+/* The model's transport: a virtio-mmio slot, or a PCI slot (the id machine_add_virtio_pci
+ * returns is MACHINE_PCI_ID(slot)). Returns the slot or -1. */
+static int add_virtio(machine *m, const mdev_model *model, const mdev_params *p,
+                      const virtio_device_ops *ops, void *dev, void (*dev_free)(void *),
+                      virtio **vd, char *err, size_t errlen) {
+  if (strcmp(model->bus, "pci") != 0)
+    return machine_add_virtio(m, ops, dev, dev_free, p->legacy, vd, err, errlen);
+  int id = machine_add_virtio_pci(m, ops, dev, dev_free, p->addr, vd, err, errlen);
+  return id < 0 ? -1 : id - MACHINE_PCI_ID(0);
+}
+
+/* ---- virtio-net ---- */
 
 static void vnet_dev_free(void *dev) {
   vnet *n = dev;
@@ -39,24 +51,19 @@ static int plug_vnet(machine *m, const mdev_model *model, const mdev_params *p, 
   vnet *n = vnet_new(p->mac, p->name ? p->name : model->name);
   if (!n) { snprintf(err, errlen, "out of memory"); return -1; }
   virtio *vd;
-  int slot = machine_add_virtio(m, &vnet_ops, n, vnet_dev_free, p->legacy, &vd, err, errlen);
+  int slot = add_virtio(m, model, p, &vnet_ops, n, vnet_dev_free, &vd, err, errlen);
   if (slot < 0) { vnet_free(n); return -1; }
   vnet_bind(n, vd);
   if (p->vlan) net_port_attach(vnet_port(n), p->vlan);
-  return record(m, model, n, slot, vnet_port(n));
+  return record(m, model, n, slot, vnet_nic(n));
 }
 
-static int link_vnet(void *dev, int up) {
-  if (up >= 0) vnet_set_link(dev, up);
-  return vnet_link(dev);
-}
-
-/* ---- virtio-rng-device, virtio-blk-device ---- */
+/* ---- virtio-rng, virtio-blk ---- */
 
 static int plug_vrng(machine *m, const mdev_model *model, const mdev_params *p, char *err,
                      size_t errlen) {
   if (room(m, model, err, errlen) < 0) return -1;
-  int slot = machine_add_virtio(m, &vrng_ops, NULL, NULL, p->legacy, NULL, err, errlen);
+  int slot = add_virtio(m, model, p, &vrng_ops, NULL, NULL, NULL, err, errlen);
   return slot < 0 ? -1 : record(m, model, NULL, slot, NULL);
 }
 
@@ -68,7 +75,7 @@ static int plug_vblk(machine *m, const mdev_model *model, const mdev_params *p, 
   if (!p->file) { snprintf(err, errlen, "%s: needs a raw image (file=)", model->name); return -1; }
   vblk *b = vblk_open(p->file, p->readonly, err, errlen);
   if (!b) return -1;
-  int slot = machine_add_virtio(m, &vblk_ops, b, vblk_dev_free, p->legacy, NULL, err, errlen);
+  int slot = add_virtio(m, model, p, &vblk_ops, b, vblk_dev_free, NULL, err, errlen);
   if (slot < 0) { vblk_close(b); return -1; }
   return record(m, model, b, slot, NULL);
 }
@@ -77,11 +84,17 @@ static int plug_vblk(machine *m, const mdev_model *model, const mdev_params *p, 
 
 static const mdev_model models[] = {
   {"virtio-net-device", "virtio-net virtio", "virtio-mmio", MDEV_NIC, "vlan mac name link legacy",
-   "virtio network card (virtio-mmio)", plug_vnet, link_vnet},
+   "virtio network card (virtio-mmio)", plug_vnet},
   {"virtio-rng-device", "virtio-rng", "virtio-mmio", MDEV_RNG, "legacy",
-   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng, NULL},
+   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng},
   {"virtio-blk-device", "virtio-blk", "virtio-mmio", MDEV_DISK, "file readonly legacy",
-   "virtio disk on a raw image (virtio-mmio)", plug_vblk, NULL},
+   "virtio disk on a raw image (virtio-mmio)", plug_vblk},
+  {"virtio-net-pci", "", "pci", MDEV_NIC, "vlan mac name link addr",
+   "virtio network card, transitional (PCI 1af4:1000)", plug_vnet},
+  {"virtio-rng-pci", "", "pci", MDEV_RNG, "addr",
+   "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng},
+  {"virtio-blk-pci", "", "pci", MDEV_DISK, "file readonly addr",
+   "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk},
 };
 
 const mdev_model *mdev_models(int *n) {
@@ -112,11 +125,12 @@ int mdev_count(const machine *m) { return m->ndevs; }
 const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port) {
   if (i < 0 || i >= m->ndevs) return NULL;
   if (slot) *slot = m->devs[i].slot;
-  if (port) *port = m->devs[i].port;
+  if (port) *port = m->devs[i].nic ? &m->devs[i].nic->port : NULL;
   return m->devs[i].model;
 }
 
 int mdev_nic_link(machine *m, int i, int up) {
-  if (i < 0 || i >= m->ndevs || !m->devs[i].model->link) return -1;
-  return m->devs[i].model->link(m->devs[i].dev, up);
+  if (i < 0 || i >= m->ndevs || !m->devs[i].nic) return -1;
+  if (up >= 0) nic_set_link(m->devs[i].nic, up);
+  return m->devs[i].nic->link_up;
 }

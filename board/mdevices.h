@@ -24,31 +24,31 @@ typedef struct mdev_params {
   const char *file;        /* disk: the raw image */
   int readonly;            /* disk */
   int legacy;              /* virtio-mmio: show the version 1 register layout */
+  int addr;                /* PCI: the slot (device number) on bus 0, or -1 for the first free */
 } mdev_params;
 
 typedef struct mdev_model {
   const char *name;        /* QEMU's -device name */
   const char *aliases;     /* other names it answers to, space-separated (QEMU's -nic model=) */
-  const char *bus;         /* "virtio-mmio" (later "pci") */
+  const char *bus;         /* "virtio-mmio" or "pci" */
   enum mdev_kind kind;
   const char *options;     /* the Lua options it takes, space-separated, for checks and help */
   const char *help;        /* one line */
   /* Builds the device and plugs it; returns its index in the machine's list or -1 with err. */
   int (*plug)(machine *m, const struct mdev_model *model, const mdev_params *p, char *err,
               size_t errlen);
-  /* NICs: sets the link (up 0/1) or reads it (-1); returns the state. */
-  int (*link)(void *dev, int up);
 } mdev_model;
 
 /* The registry: n models, and lookup by name or alias (NULL if unknown). */
 const mdev_model *mdev_models(int *n);
 const mdev_model *mdev_find(const char *name);
 
-/* The devices plugged into m: count, and device i's model, transport slot (virtio-mmio slot) and
- * NIC port (NULL for other kinds); NULL model for a bad index. */
+/* The devices plugged into m: count, and device i's model, slot (its virtio-mmio slot, or its PCI
+ * slot on bus 0) and NIC port (NULL for other kinds); NULL model for a bad index. */
 int mdev_count(const machine *m);
 const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port);
-/* A NIC's link: up 1/0 sets it (the model tells its driver as the card would), -1 only reads. */
+/* A NIC's link (through its NIC base, devices/nic.h): up 1/0 sets it (the model tells its driver
+ * as the card would), -1 only reads; returns the state, or -1 if device i is not a NIC. */
 int mdev_nic_link(machine *m, int i, int up);
 
 #endif

@@ -1,6 +1,6 @@
 /* mfdt: the machine's flattened device tree, built with libfdt's sequential writer in the shape
  * QEMU's virt board generates (node names, compatibles, phandles, interrupt wiring), or taken from
- * a -dtb file with /chosen updated. Nodes for hardware lemu does not model yet (PCIe, fw_cfg, flash,
+ * a -dtb file with /chosen updated. Nodes for hardware lemu does not model yet (fw_cfg, flash,
  * platform bus, PMU) are left out, so no driver probes a device that is not there. */
 #include "machine_int.h"
 
@@ -45,6 +45,50 @@ static int begin(void *f, const char *fmt, uint64_t addr) {
 }
 
 enum { PH_PLIC = 1, PH_TEST = 2, PH_CPU = 16 };  /* cpu h: PH_CPU + 2h, its intc: + 1 */
+
+/* The PCIe host, as QEMU's create_fdt_pcie makes it; properties in the order of QEMU's dumped tree
+ * (it adds each one in front of the others, so they come out in reverse of its code). */
+static int pcie_node(machine *m, void *f) {
+  int e;
+#define T(x) do { if ((e = (x)) < 0) return e; } while (0)
+  T(begin(f, "pci@%llx", VIRT_PCIE_ECAM));
+  T(cells(f, "interrupt-map-mask", (const uint32_t[]){0x1800, 0, 0, 7}, 4));
+  /* Slots 0..3 (the mask folds the others onto them), pins INTA..INTD: PCI address, pin, the
+   * PLIC and its source after the swizzle. */
+  uint32_t map[4 * 4 * 6];
+  int n = 0;
+  for (int slot = 0; slot < 4; slot++)
+    for (int pin = 1; pin <= 4; pin++) {
+      map[n++] = (uint32_t)slot << 11;
+      map[n++] = 0;
+      map[n++] = 0;
+      map[n++] = (uint32_t)pin;
+      map[n++] = PH_PLIC;
+      map[n++] = (uint32_t)(VIRT_PCIE_IRQ + pci_swizzle(slot, pin));
+    }
+  T(cells(f, "interrupt-map", map, n));
+  uint64_t hi = m->pci_high;
+  const uint32_t ranges[] = {
+    0x01000000, 0, 0, 0, (uint32_t)VIRT_PCIE_PIO, 0, (uint32_t)VIRT_PCIE_PIO_SIZE,
+    0x02000000, 0, (uint32_t)VIRT_PCIE_MMIO, 0, (uint32_t)VIRT_PCIE_MMIO, 0,
+    (uint32_t)VIRT_PCIE_MMIO_SIZE,
+    0x03000000, (uint32_t)(hi >> 32), (uint32_t)hi, (uint32_t)(hi >> 32), (uint32_t)hi,
+    (uint32_t)(VIRT_PCIE_MMIO_HIGH_SIZE >> 32), (uint32_t)VIRT_PCIE_MMIO_HIGH_SIZE,
+  };
+  T(cells(f, "ranges", ranges, (int)(sizeof ranges / sizeof ranges[0])));
+  T(reg2(f, VIRT_PCIE_ECAM, VIRT_PCIE_ECAM_SIZE));
+  T(fdt_property(f, "dma-coherent", NULL, 0));
+  T(cells(f, "bus-range", (const uint32_t[]){0, 0xff}, 2));
+  T(fdt_property_u32(f, "linux,pci-domain", 0));
+  T(fdt_property_string(f, "device_type", "pci"));
+  T(fdt_property_string(f, "compatible", "pci-host-ecam-generic"));
+  T(fdt_property_u32(f, "#size-cells", 2));
+  T(fdt_property_u32(f, "#interrupt-cells", 1));
+  T(fdt_property_u32(f, "#address-cells", 3));
+  T(fdt_end_node(f));
+#undef T
+  return 0;
+}
 
 static int build(machine *m, void *f, int size) {
   int e = 0, n = m->nharts;
@@ -157,6 +201,8 @@ static int build(machine *m, void *f, int size) {
     static const char *const test_compat[] = {"sifive,test1", "sifive,test0", "syscon", NULL};
     T(strs(f, "compatible", test_compat));
     T(fdt_end_node(f));
+
+    T(pcie_node(m, f));
 
     /* QEMU emits the slots from the last to the first. */
     for (int i = VIRTIO_SLOTS - 1; i >= 0; i--) {

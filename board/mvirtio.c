@@ -1,5 +1,5 @@
 /* mvirtio: virtio device models in the virt board's virtio-mmio slots — each gets a transport
- * (devices/virtio.c) plugged with machine_virtio_slot and its PLIC line. Slots fill from the
+ * (devices/virtio_mmio.c) plugged with machine_virtio_slot and its PLIC line. Slots fill from the
  * highest address down, as QEMU fills them, so the first device is the one Linux probes first.
  * The machine owns the models: reset with it, freed with it. */
 #include <stdio.h>
@@ -28,13 +28,13 @@ int machine_add_virtio(machine *m, const virtio_device_ops *ops, void *dev,
     if (d->vd || m->slots[i].dev) continue;
     d->m = m;
     d->index = i;
-    virtio_hooks h = {d, vdev_irq};
-    d->vd = virtio_new(m->bus, ops, dev, &h, legacy);
-    if (!d->vd) { snprintf(err, errlen, "out of memory"); return -1; }
+    d->t = virtio_mmio_new(m->bus, ops, dev, vdev_irq, d, legacy);
+    if (!d->t) { snprintf(err, errlen, "out of memory"); return -1; }
+    d->vd = virtio_mmio_virtio(d->t);
     d->ops = ops;
     d->dev = dev;
     d->dev_free = dev_free;
-    machine_virtio_slot(m, i, &virtio_mmio_ops, d->vd);
+    machine_virtio_slot(m, i, &virtio_mmio_ops, d->t);
     if (out) *out = d->vd;
     return i;
   }
@@ -43,6 +43,7 @@ int machine_add_virtio(machine *m, const virtio_device_ops *ops, void *dev,
 }
 
 void *machine_virtio_dev(machine *m, int slot, const virtio_device_ops **ops) {
+  if (slot >= MACHINE_PCI_ID(0)) return mpci_virtio_dev(m, slot - MACHINE_PCI_ID(0), ops);
   if (slot < 0 || slot >= VIRTIO_SLOTS || !m->vdevs[slot].vd) return NULL;
   if (ops) *ops = m->vdevs[slot].ops;
   return m->vdevs[slot].dev;
@@ -50,7 +51,7 @@ void *machine_virtio_dev(machine *m, int slot, const virtio_device_ops **ops) {
 
 void mvirtio_reset(machine *m) {
   for (int i = 0; i < VIRTIO_SLOTS; i++)
-    if (m->vdevs[i].vd) virtio_reset(m->vdevs[i].vd);
+    if (m->vdevs[i].t) virtio_mmio_reset(m->vdevs[i].t);
 }
 
 void mvirtio_free(machine *m) {
@@ -58,7 +59,8 @@ void mvirtio_free(machine *m) {
     mvdev *d = &m->vdevs[i];
     if (!d->vd) continue;
     if (d->dev_free) d->dev_free(d->dev);
-    virtio_free(d->vd);
+    virtio_mmio_free(d->t);
+    d->t = NULL;
     d->vd = NULL;
   }
 }

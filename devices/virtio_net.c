@@ -17,10 +17,8 @@ enum { Q_RX = 0, Q_TX = 1 };
 #define RX_MAX_BUFS 64                      /* merged buffers per frame */
 
 struct vnet {
-  net_port port;
+  nic base;                           /* port, MAC, link: first, so a nic * is a vnet * */
   virtio *vd;
-  uint8_t mac[6];
-  int link_up;
   vq_chain first, c;                  /* a frame's first receive chain (it gets the header), others */
   vq_chain tx;                        /* apart from the receive chains: sending a frame can make a
                                        * backend answer at once, re-entering vnet_receive */
@@ -113,7 +111,7 @@ static void transmit(vnet *n) {
     if (r <= 0) break;
     size_t len = n->tx.out_len;
     if (len < (size_t)hl + NET_FRAME_MIN || len > (size_t)hl + NET_FRAME_MAX) {
-      n->port.tx.drops++;
+      n->base.port.tx.drops++;
     } else {
       vq_chain_read(&n->tx, 0, n->buf, len);
       uint8_t *frame = n->buf + hl;
@@ -124,8 +122,8 @@ static void transmit(vnet *n) {
         ok = complete_csum(frame, flen, start, off) == 0;
       }
       if (n->buf[1] != 0) ok = 0;  /* segmentation offload was never offered */
-      if (ok) net_port_send(&n->port, frame, flen);
-      else n->port.tx.drops++;
+      if (ok) net_port_send(&n->base.port, frame, flen);
+      else n->base.port.tx.drops++;
     }
     vq_push(vd, Q_TX, &n->tx, 0);
     sent++;
@@ -143,8 +141,8 @@ static uint64_t vnet_features(void *dev) {
 static uint32_t vnet_config_read(void *dev, uint32_t off, int size) {
   vnet *n = dev;
   uint8_t cfg[8] = {0};
-  memcpy(cfg, n->mac, 6);
-  cfg[6] = (uint8_t)n->link_up;        /* VIRTIO_NET_S_LINK_UP */
+  memcpy(cfg, n->base.mac, 6);
+  cfg[6] = (uint8_t)n->base.link_up;        /* VIRTIO_NET_S_LINK_UP */
   uint32_t v = 0;
   for (int i = 0; i < size; i++)
     if (off + (uint32_t)i < sizeof cfg) v |= (uint32_t)cfg[off + (uint32_t)i] << (8 * i);
@@ -155,14 +153,14 @@ static void vnet_config_write(void *dev, uint32_t off, uint32_t val, int size) {
   vnet *n = dev;
   /* Legacy drivers may write the MAC (without VIRTIO_NET_F_CTRL_MAC_ADDR). */
   for (int i = 0; i < size; i++)
-    if (off + (uint32_t)i < 6) n->mac[off + (uint32_t)i] = (uint8_t)(val >> (8 * i));
+    if (off + (uint32_t)i < 6) n->base.mac[off + (uint32_t)i] = (uint8_t)(val >> (8 * i));
 }
 
 static void vnet_notify(void *dev, virtio *vd, int q) {
   vnet *n = dev;
   (void)vd;
   if (q == Q_TX) transmit(n);
-  else if (q == Q_RX) net_port_ready(&n->port);   /* new buffers: deliver what waited */
+  else if (q == Q_RX) net_port_ready(&n->base.port);   /* new buffers: deliver what waited */
 }
 
 static void vnet_reset(void *dev) {
@@ -172,7 +170,7 @@ static void vnet_reset(void *dev) {
 static void vnet_ready(void *dev, virtio *vd) {
   vnet *n = dev;
   (void)vd;
-  net_port_ready(&n->port);
+  net_port_ready(&n->base.port);
 }
 
 const virtio_device_ops vnet_ops = {
@@ -180,24 +178,22 @@ const virtio_device_ops vnet_ops = {
   vnet_notify, vnet_reset, vnet_ready,
 };
 
+/* The link changed (nic_set_link): the driver sees it in the status field, told by a
+ * configuration interrupt, as on QEMU. */
+static void vnet_link_changed(nic *b) {
+  vnet *n = (vnet *)b;
+  if (n->vd) virtio_config_changed(n->vd);
+}
+
 vnet *vnet_new(const uint8_t mac[6], const char *name) {
   vnet *n = calloc(1, sizeof *n);
   if (!n) return NULL;
-  memcpy(n->mac, mac, 6);
-  n->link_up = 1;
-  net_port_init(&n->port, &vnet_port_ops, n, name);
+  nic_init(&n->base, &vnet_port_ops, n, mac, name, vnet_link_changed);
   return n;
 }
 
 void vnet_bind(vnet *n, virtio *vd) { n->vd = vd; }
 void vnet_free(vnet *n) { free(n); }
-net_port *vnet_port(vnet *n) { return &n->port; }
-int vnet_link(const vnet *n) { return n->link_up; }
-const uint8_t *vnet_mac(const vnet *n) { return n->mac; }
-
-void vnet_set_link(vnet *n, int up) {
-  if (n->link_up == !!up) return;
-  n->link_up = !!up;
-  net_port_set_link(&n->port, n->link_up);
-  if (n->vd) virtio_config_changed(n->vd);
-}
+nic *vnet_nic(vnet *n) { return &n->base; }
+net_port *vnet_port(vnet *n) { return &n->base.port; }
+void vnet_set_link(vnet *n, int up) { nic_set_link(&n->base, up); }

@@ -7,19 +7,18 @@
 
 #include <stdint.h>
 
-#include "port.h"
+#include "nic.h"
 #include "virtio.h"
 
 typedef struct vnet vnet;
 
 vnet *vnet_new(const uint8_t mac[6], const char *name);
 void vnet_free(vnet *n);       /* detach its port first (net_port_detach) */
-/* The device ops and state to give virtio_new; then vnet_attach the transport. */
+/* The device ops and state to give a transport; then vnet_bind the transport's virtio. */
 extern const virtio_device_ops vnet_ops;
 void vnet_bind(vnet *n, virtio *vd);
+nic *vnet_nic(vnet *n);           /* its NIC base: port, MAC, link */
 net_port *vnet_port(vnet *n);
 void vnet_set_link(vnet *n, int up);
-int vnet_link(const vnet *n);
-const uint8_t *vnet_mac(const vnet *n);
 
 #endif

@@ -72,7 +72,8 @@ static int bench_hub(lua_State *L) {
 }
 
 int luaopen_lemu_bench(lua_State *L) {
-  static const luaL_Reg fns[] = {{"hub", bench_hub}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"hub", bench_hub}, {"usernet_ping", lbench_usernet_ping},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lbench.h"
 #include "lcapture.h"
 #include "ldevices.h"
 #include "lemu.h"
@@ -31,7 +30,6 @@ static const luaL_Reg cmodules[] = {
   {"lemu.ctap", luaopen_lemu_ctap},
   {"lemu.cvde", luaopen_lemu_cvde},
   {"lemu.capture", luaopen_lemu_capture},
-  {"lemu.bench", luaopen_lemu_bench},
   {"lemu.stream.core", luaopen_lemu_stream},
   {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}

@@ -71,7 +71,7 @@ static int opt_bool(lua_State *L, int t, const char *k) {
   return v;
 }
 
-/* plug(machine, model, {vlan=, mac=, name=, file=, readonly=, legacy=}) -> index[, mac] */
+/* plug(machine, model, {vlan=, mac=, name=, file=, readonly=, legacy=, addr=}) -> index[, mac] */
 static int l_plug(lua_State *L) {
   machine *m = lmachine_check(L, 1);
   const char *name = luaL_checkstring(L, 2);
@@ -98,6 +98,9 @@ static int l_plug(lua_State *L) {
     if (smac) lnet_claim_mac(L, p.mac);
     else lnet_default_mac(L, p.mac);
   }
+  lua_getfield(L, 3, "addr");
+  p.addr = lua_isnil(L, -1) ? -1 : (int)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
   p.file = opt_string(L, 3, "file");
   p.readonly = opt_bool(L, 3, "readonly");
   p.legacy = opt_bool(L, 3, "legacy");

@@ -815,7 +815,7 @@ int luaopen_lemu_usernet(lua_State *L) {
   lua_setfield(L, -2, "_guestfwd_unix");
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"new", l_new}, {"mkdtemp", l_mkdtemp}, {"rmtree", l_rmtree},
-                                {"bench_ping", luser_bench_ping}, {NULL, NULL}};
+                                {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

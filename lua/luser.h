@@ -1,10 +1,8 @@
-/* luser: the C half of `vlan:user` (lemu.usernet, opened through lmods.h) and its benchmark driver. */
+/* luser: the C half of `vlan:user` (lemu.usernet, opened through lmods.h). */
 #ifndef LEMU_LUSER_H
 #define LEMU_LUSER_H
 
 #include <lua.h>
 
-/* usernet.bench_ping(n) -> seconds, replies (lua/luserbench.c). */
-int luser_bench_ping(lua_State *L);
 
 #endif

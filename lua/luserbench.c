@@ -1,11 +1,11 @@
-/* luserbench: `lemu.usernet.bench_ping`, a C driver for the slirp benchmark — ICMP echoes from a C
+/* luserbench: `lemu.bench.usernet_ping`, a C driver for the slirp benchmark — ICMP echoes from a C
  * port to a fresh user net, so that the figure is slirp's and the loop glue's, without Lua. */
 #include <arpa/inet.h>
 #include <lauxlib.h>
 #include <string.h>
 
 #include "lobj.h"
-#include "luser.h"
+#include "lbench.h"
 #include "port.h"
 #include "user.h"
 
@@ -29,7 +29,7 @@ static uint16_t csum(const uint8_t *p, size_t n) {
 
 /* usernet.bench_ping(n) -> seconds, replies: n ICMP echoes from a C port to 10.0.2.2 on a fresh
  * VLAN, each answered before the send returns — slirp's own round trip, without Lua. */
-int luser_bench_ping(lua_State *L) {
+int lbench_usernet_ping(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lemu_rt *rt = lstate_get(L)->rt;
   net_hub *h = net_hub_new(rt, "bench-slirp-c");

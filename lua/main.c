@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lbench.h"
 #include "lemu.h"
 
 int luaopen_lemu_rl(lua_State *L);
@@ -17,6 +18,8 @@ static int pmain(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_lemu_rl);
   lua_setfield(L, -2, "lemu.rl");
+  lua_pushcfunction(L, luaopen_lemu_bench);      /* for scripts/bench: not in the Lua module */
+  lua_setfield(L, -2, "lemu.bench");
   lua_pop(L, 1);
   lemu_lua_open(L, rt); /* bound to our runtime, so `require "lemu"` must find this table */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

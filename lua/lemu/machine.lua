@@ -253,6 +253,19 @@ return function(lemu)
   end
   Machine.nic_models = models_of("nic")
 
+  -- A PCI device's addr=: its slot on bus 0 ("5", "0x5", "05.0": hex, function 0 only), as QEMU's
+  -- addr= reads it; an integer is the slot itself. Without addr= a PCI device takes the first
+  -- free slot from 1 up, in plugging order.
+  local function pci_slot(addr)
+    if addr == nil then return nil end
+    if math.type(addr) == "integer" then return addr end
+    local slot, fn = tostring(addr):lower():match("^0?x?(%x+)%.?(%x?)$")
+    if not slot or (fn ~= "" and fn ~= "0") then
+      error(("addr=%s: lemu takes a PCI slot in hex, function 0 (e.g. addr=5 or addr=05.0)"):format(tostring(addr)), 0)
+    end
+    return tonumber(slot, 16)
+  end
+
   -- A device handle: what m:device{} and its shorthands return.
   local Device = {}
   Device.__index = Device
@@ -314,6 +327,11 @@ return function(lemu)
     for _, d in ipairs(self.devices) do if d.kind == md.kind then same = same + 1 end end
     local p = {}
     for k, v in pairs(o) do p[k] = v end
+    if p.addr ~= nil then
+      local ok, slot = pcall(pci_slot, p.addr)
+      if not ok then error(slot, 2) end
+      p.addr = slot
+    end
     local default = ("%s.%s"):format(self.name, o.id or ((md.kind == "nic" and "eth" or md.kind) .. same))
     if md.kind == "nic" and not p.name then p.name = default end
     local ok, index, mac = pcall(cdevices.plug, self.h, md.name, p)
@@ -419,10 +437,12 @@ return function(lemu)
   -- properties each kind of model takes on -device:
   local qemu_props = {
     nic = { { "netdev", "ID of a -netdev (the NIC's VLAN)" }, { "mac", "MAC address" },
-            { "id", "device id (names the NIC's port: <machine>.<id>)" }, { "romfile", "ignored" } },
+            { "id", "device id (names the NIC's port: <machine>.<id>)" },
+            { "romfile", "empty or left out: lemu's NICs have no option ROM" } },
     rng = { { "id", "device id" }, { "rng", "ignored: the host's entropy feeds it" } },
     disk = { { "drive", "ID of a -drive ...,if=none" }, { "id", "device id" } },
   }
+  local pci_props = { { "addr", "PCI slot on bus 0, hex (5, 05.0); default: the first free from 1" } }
   local function device_list()
     local lines = {}
     for _, md in ipairs(models) do lines[#lines + 1] = ("  %-20s %s"):format(md.name, md.help) end
@@ -437,6 +457,11 @@ return function(lemu)
     if model == nil then return "virtio-net-device" end
     if model == "help" or model == "?" then return "help" end
     local md = by_name[model]
+    if md and md.kind == "nic" and md.bus == "pci" then
+      -- QEMU 7.2's virt board ignores these with a warning; lemu says where they go instead.
+      error(("model=%s: PCI NICs are plugged with -device %s,netdev=ID (QEMU 7.2's virt board does not create them from -nic or -net nic either)")
+        :format(model, md.name), 0)
+    end
     if md and md.kind == "nic" then return md.name end
     error(("model=%s: unknown NIC model (lemu has: %s)"):format(model, table.concat(Machine.nic_models, ", ")), 0)
   end
@@ -460,7 +485,9 @@ return function(lemu)
         for _, x in ipairs(models) do names[#names + 1] = x.name end
         error(("unknown device '%s' (lemu has: %s; -device help describes them)"):format(tostring(d), table.concat(names, ", ")), 0)
       end
-      local props = qemu_props[md.kind]
+      local props = {}
+      for _, pr in ipairs(qemu_props[md.kind]) do props[#props + 1] = pr end
+      if md.bus == "pci" then for _, pr in ipairs(pci_props) do props[#props + 1] = pr end end
       if o.help ~= nil or v:match(",%s*help$") or v:match(",%s*%?$") then
         local lines = { md.name .. " options:" }
         for _, pr in ipairs(props) do lines[#lines + 1] = ("  %-8s %s"):format(pr[1] .. "=", pr[2]) end
@@ -474,8 +501,12 @@ return function(lemu)
       if md.kind == "disk" and not o.drive then
         error(("-device %s needs drive=ID (from -drive ...,id=ID)"):format(md.name), 0)
       end
+      if o.romfile and o.romfile ~= "" then
+        error(("-device %s,romfile=%s: lemu's devices have no option ROM (use romfile= or leave it out)")
+          :format(md.name, o.romfile), 0)
+      end
       table.insert(devices(st), { kind = md.kind, model = md.name, netdev = o.netdev, mac = o.mac,
-                                  drive = o.drive, id = o.id })
+                                  drive = o.drive, id = o.id, addr = o.addr and pci_slot(o.addr) })
     end }
   cmdline.options.drive = { arg = "file=F[,if=virtio|none][,id=ID][,format=raw][,readonly=on]",
     help = "a raw disk image: if=virtio plugs it, if=none leaves it for -device virtio-blk-device",
@@ -528,6 +559,11 @@ return function(lemu)
 
   local function plug_devices(m, st)
     local legacy = (st.machine_opts or {}).legacy or false
+    -- The transport's own options: -global virtio-mmio.force-legacy for virtio-mmio, addr= for PCI.
+    local function bus_opts(d, o)
+      if by_name[d.model].bus == "pci" then o.addr = d.addr else o.legacy = legacy end
+      return o
+    end
     for _, d in ipairs((st.machine_opts or {}).devices or {}) do
       if d.kind == "nic" then
         local vlan
@@ -538,13 +574,13 @@ return function(lemu)
         else
           vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
         end
-        m:device{ model = d.model, vlan = vlan, mac = d.mac, id = d.id, legacy = legacy }
+        m:device(bus_opts(d, { model = d.model, vlan = vlan, mac = d.mac, id = d.id }))
       elseif d.kind == "rng" then
-        m:device{ model = d.model, id = d.id, legacy = legacy }
+        m:device(bus_opts(d, { model = d.model, id = d.id }))
       else
         local disk = d.disk or (st.drives or {})[d.drive]
         if not disk then error(("drive=%s: no -drive with that id"):format(d.drive), 0) end
-        m:device{ model = d.model, id = d.id, file = disk.file, readonly = disk.readonly, legacy = legacy }
+        m:device(bus_opts(d, { model = d.model, id = d.id, file = disk.file, readonly = disk.readonly }))
       end
     end
   end

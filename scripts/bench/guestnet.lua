@@ -1,6 +1,7 @@
 -- guestnet.lua: the default guest's networking on lemu and on qemu-system-riscv64, side by side.
 -- Both boot the same kernel (guest/images/Image.gz, decompressed once, since QEMU 7.2 loads no
--- gzip Image) and initramfs with "console=ttyS0", 256M, one hart, and a virtio-net-device on
+-- gzip Image) and initramfs with "console=ttyS0", 256M, one hart, and a virtio-net-device (or the
+-- NIC model LEMU_BENCH_NIC names: scripts/bench/guestnet_pci.sh runs it with virtio-net-pci) on
 -- user-net (libslirp in both): lemu's vlan:user{} with dns_hosts (no query leaves lemu), QEMU's
 -- -netdev user (the benchmark looks up no names, so QEMU's DNS forwarding is never used). lemu
 -- runs its built-in SBI, QEMU its default OpenSBI; one lemu line uses Debian's OpenSBI too.
@@ -23,6 +24,9 @@ local G2H_MB = tonumber(os.getenv("LEMU_BENCH_G2H_MB") or "") or 4
 local H2G_MB = tonumber(os.getenv("LEMU_BENCH_H2G_MB") or "") or 8
 local BUDGET_MS = 40000          -- per emulator for the boots: slow machines get fewer runs
 local GUEST_PORT = 5001
+local NIC = os.getenv("LEMU_BENCH_NIC") or "virtio-net-device"
+-- QEMU's virtio-net-pci wants an option ROM (ipxe-qemu) unless romfile= is empty; lemu has none.
+local QEMU_NIC = NIC .. ",netdev=n0" .. (NIC:match("%-pci$") and ",romfile=" or "")
 local INITRD = "guest/images/initramfs.cpio.gz"
 local OPENSBI = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 local QEMU = "qemu-system-riscv64"
@@ -60,7 +64,7 @@ local function boot_lemu(bios)
   g.m = lemu.machine { ram = "256M", kernel = IMAGE, initrd = INITRD, append = "console=ttyS0",
                        bios = bios, start = false }
   g.m.console:fail_on("Kernel panic")
-  g.m:nic { vlan = v }
+  g.m:nic { vlan = v, model = NIC }
   g.m:start()
   return g
 end
@@ -96,7 +100,7 @@ local function boot_qemu()
   g.argv = { QEMU, "-M", "virt", "-m", "256M", "-nographic", "-bios", "default",
     "-kernel", IMAGE, "-initrd", INITRD, "-append", "console=ttyS0",
     "-netdev", ("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d"):format(port, GUEST_PORT),
-    "-device", "virtio-net-device,netdev=n0" }
+    "-device", QEMU_NIC }
   local argv = { "/bin/sh", "-c", 'exec "$@" <>"$0.in" >"$0.out" 2>"$0.log"', con }
   table.move(g.argv, 1, #g.argv, #argv + 1, argv)
   g.t0 = lemu.now()
@@ -284,7 +288,7 @@ local ok, err = pcall(function()
   if H.have(QEMU) then Q = measure(boot_qemu, "qemu") end
   local qv = Q and (H.sh(QEMU .. " --version"):match("version ([%d%.]+)")) or "?"
 
-  print("  256M, 1 hart, virtio-net-device on user-net; lemu: built-in SBI" .. (Q and
+  print("  256M, 1 hart, " .. NIC .. " on user-net; lemu: built-in SBI" .. (Q and
     ("; qemu-system-riscv64 %s: its default OpenSBI (-bios default)"):format(qv) or ""))
   if not Q then print("  " .. QEMU .. " is not installed (qemu-system-misc): lemu's figures alone") end
   local function row(label, l, q, unit, fmt, lower)

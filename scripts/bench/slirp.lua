@@ -1,5 +1,5 @@
 -- slirp.lua: the user-mode network (libslirp) as a scripted endpoint sees it.
---   0. ICMP echo to 10.0.2.2 from a C port (lemu.usernet.bench_ping): slirp's own cost;
+--   0. ICMP echo to 10.0.2.2 from a C port (lemu.bench.usernet_ping): slirp's own cost;
 --   1. ICMP echo round trip to the host address 10.0.2.2 (answered inside slirp);
 --   2. UDP request/response: endpoint -> 10.0.2.2:PORT -> slirp's host socket -> a UDP echo server on
 --      127.0.0.1:PORT (lemu.udp) -> back to the endpoint: one real host socket round trip;
@@ -21,7 +21,7 @@ end
 
 -- 0. slirp's own ICMP round trip, driven from C (no Lua per frame): the floor under the rest.
 do
-  local usernet = require "lemu.usernet"
+  local usernet = { bench_ping = require("lemu.bench").usernet_ping }
   usernet.bench_ping(10000)
   local n = N * 40
   local secs, replies = usernet.bench_ping(n)

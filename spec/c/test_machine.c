@@ -8,6 +8,7 @@
 
 #include "ctest.h"
 #include "machine.h"
+#include "pci.h"
 #include "rt.h"
 
 typedef struct { char out[1024]; size_t n; int exited, status; } env;
@@ -77,6 +78,59 @@ TEST(machine_virtio_slots_take_a_device) {
   CHECK_EQ(machine_set_irq_line(m, 3, 0), 0);
   CHECK_EQ(machine_set_irq_line(m, 0, 1), -1);
   CHECK_EQ(machine_set_irq_line(m, 97, 1), -1);
+  machine_close(m);
+  lemu_rt_free(rt);
+}
+
+/* The virt board's PCIe host at QEMU's addresses: the host bridge at 00:00.0 in ECAM, all ones for
+ * empty slots and unmapped window addresses, and a device's INTA on the PLIC source the swizzle and
+ * the device tree name (slot 1 -> 33, slot 4 -> 32). */
+TEST(machine_pcie_host_at_qemu_addresses) {
+  const char *err0;
+  lemu_rt *rt = lemu_rt_new(&err0);
+  machine_config cfg = {.bios = "none", .ram_size = 256ull << 20};
+  char err[512];
+  machine *m = machine_new(rt, &cfg, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  if (!m) { lemu_rt_free(rt); return; }
+  bus *b = machine_bus(m);
+  uint64_t v = 0;
+  CHECK_EQ(bus_read(b, 0x30000000, 4, &v), 0);
+  CHECK_EQ(v, 0x00081b36);
+  bus_read(b, 0x30000008, 4, &v);
+  CHECK_EQ(v, 0x06000000);
+  bus_read(b, 0x3000002c, 4, &v);
+  CHECK_EQ(v, 0x11001af4);
+  bus_read(b, 0x30008000, 4, &v);
+  CHECK_EQ(v, 0xffffffff);                         /* 00:01.0: empty */
+  bus_read(b, 0x3ff00000, 2, &v);
+  CHECK_EQ(v, 0xffff);                             /* bus 255 */
+  CHECK_EQ(bus_read(b, 0x03000000, 4, &v), 0);     /* I/O port 0: nothing decodes it */
+  CHECK_EQ(v, 0xffffffff);
+  bus_read(b, 0x40000000, 8, &v);
+  CHECK_EQ(v, UINT64_MAX);
+  CHECK_EQ(bus_read(b, 0x400000000ull, 4, &v), 0); /* the 64-bit window above 256 MiB of RAM */
+  CHECK_EQ(v, 0xffffffff);
+  CHECK_EQ(bus_read(b, 0x800000000ull, 4, &v), -1);
+  /* Two functions plugged where -device would put them; INTA raises PLIC 33, then 32. */
+  pci_bus *pb = machine_pci(m);
+  CHECK(pb != NULL);
+  static const pci_id id = {0x1af4, 0x1000, 0, 0x020000, 0x1af4, 1, 1};
+  pci_dev d1, d4;
+  pci_dev_init(&d1, &id, NULL, NULL, "a");
+  pci_dev_init(&d4, &id, NULL, NULL, "b");
+  CHECK_EQ(pci_bus_plug(pb, &d1, -1), 1 << 3);
+  CHECK_EQ(pci_bus_plug(pb, &d4, 4 << 3), 4 << 3);
+  bus_read(b, 0x30008000, 4, &v);
+  CHECK_EQ(v, 0x10001af4);
+  pci_set_irq(&d1, 1);
+  bus_read(b, 0x0c001004, 4, &v);                  /* PLIC pending, sources 32..63 */
+  CHECK_EQ(v, 1u << 1);
+  pci_set_irq(&d1, 0);
+  pci_set_irq(&d4, 1);
+  bus_read(b, 0x0c001004, 4, &v);
+  CHECK_EQ(v, 1u << 0);
+  pci_set_irq(&d4, 0);
   machine_close(m);
   lemu_rt_free(rt);
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ctest.h"
+#include "nic.h"
 #include "port.h"
 #include "rt.h"
 
@@ -171,5 +172,37 @@ TEST(held_sends_are_delivered_in_order_at_release) {
   CHECK_EQ(net_port_send(&a.port, f1, sizeof f1), 0);
   CHECK_EQ(b.got, 3);                          /* nothing held: straight through */
   sink_fini(&a); sink_fini(&b); sink_fini(&c);
+  lemu_rt_free(rt);
+}
+
+/* The NIC base: a link change reaches the port (no frames either way while down) and the model's
+ * hook once per change, whoever makes it. */
+static int link_changes;
+static void count_link(nic *n) { (void)n; link_changes++; }
+
+TEST(nic_base_link_reaches_port_and_model) {
+  const char *err;
+  lemu_rt *rt = lemu_rt_new(&err);
+  net_hub *h = net_hub_new(rt, "lan");
+  sink s;
+  sink_init(&s, h);
+  static const uint8_t mac[6] = {0x52, 0x54, 0, 0xaa, 0xbb, 1};
+  nic n;
+  nic_init(&n, &sink_ops, &s, mac, "web.eth0", count_link);
+  net_port_attach(&n.port, h);
+  CHECK(strcmp(n.port.name, "web.eth0") == 0);
+  CHECK_EQ(n.mac[5], 1);
+  CHECK_EQ(n.link_up, 1);
+  nic_set_link(&n, 0);
+  nic_set_link(&n, 0);                      /* no change: no second call */
+  CHECK_EQ(link_changes, 1);
+  CHECK_EQ(net_port_send(&n.port, frame60, sizeof frame60), -1);
+  CHECK_EQ(s.got, 0);
+  nic_set_link(&n, 1);
+  CHECK_EQ(link_changes, 2);
+  CHECK_EQ(net_port_send(&n.port, frame60, sizeof frame60), 0);
+  CHECK_EQ(s.got, 1);
+  net_port_detach(&n.port);
+  sink_fini(&s);
   lemu_rt_free(rt);
 }

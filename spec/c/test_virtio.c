@@ -13,6 +13,7 @@
 #include "rt.h"
 #include "virtio.h"
 #include "virtio_blk.h"
+#include "virtio_mmio.h"
 #include "virtio_net.h"
 #include "virtio_rng.h"
 
@@ -23,6 +24,7 @@
 typedef struct drv {
   bus *b;
   uint8_t *ram;
+  virtio_mmio *t;
   virtio *vd;
   int irq;
   uint64_t desc[2], avail[2], used[2];
@@ -30,8 +32,8 @@ typedef struct drv {
 } drv;
 
 static void on_irq(void *ud, int level) { ((drv *)ud)->irq = level; }
-static uint32_t rd(drv *d, uint64_t off) { return (uint32_t)virtio_mmio_ops.read(d->vd, off, 4); }
-static void wr(drv *d, uint64_t off, uint32_t v) { virtio_mmio_ops.write(d->vd, off, v, 4); }
+static uint32_t rd(drv *d, uint64_t off) { return (uint32_t)virtio_mmio_ops.read(d->t, off, 4); }
+static void wr(drv *d, uint64_t off, uint32_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
 static uint8_t *gp(drv *d, uint64_t pa) { return d->ram + (pa - RAM); }
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -43,8 +45,8 @@ static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v
 static void drv_init(drv *d, const virtio_device_ops *ops, void *dev, uint32_t features, int nq) {
   d->b = bus_new();
   d->ram = bus_add_ram(d->b, RAM, RAMSZ, "ram");
-  virtio_hooks h = {d, on_irq};
-  d->vd = virtio_new(d->b, ops, dev, &h, 0);
+  d->t = virtio_mmio_new(d->b, ops, dev, on_irq, d, 0);
+  d->vd = virtio_mmio_virtio(d->t);
   CHECK_EQ(rd(d, 0x000), 0x74726976);
   CHECK_EQ(rd(d, 0x004), 2);
   wr(d, 0x070, 0);
@@ -75,7 +77,7 @@ static void drv_init(drv *d, const virtio_device_ops *ops, void *dev, uint32_t f
 }
 
 static void drv_fini(drv *d) {
-  virtio_free(d->vd);
+  virtio_mmio_free(d->t);
   bus_free(d->b);
 }
 
@@ -123,8 +125,8 @@ TEST(virtio_net_receives_into_the_guest_ring) {
   sink s = {0};
   net_port_init(&s.port, &sink_ops, &s, "sink");
   net_port_attach(&s.port, h);
-  CHECK_EQ(virtio_mmio_ops.read(d.vd, 0x100 + 5, 1), 0x56);
-  CHECK_EQ(virtio_mmio_ops.read(d.vd, 0x100 + 6, 2), 1);   /* link up */
+  CHECK_EQ(virtio_mmio_ops.read(d.t, 0x100 + 5, 1), 0x56);
+  CHECK_EQ(virtio_mmio_ops.read(d.t, 0x100 + 6, 2), 1);   /* link up */
 
   /* No buffers yet: the frame waits at the port instead of being dropped. */
   net_port_send(&s.port, frame, sizeof frame);
@@ -146,7 +148,7 @@ TEST(virtio_net_receives_into_the_guest_ring) {
 
   /* Link down: frames are not delivered; the driver sees a config change. */
   vnet_set_link(n, 0);
-  CHECK_EQ(virtio_mmio_ops.read(d.vd, 0x100 + 6, 2), 0);
+  CHECK_EQ(virtio_mmio_ops.read(d.t, 0x100 + 6, 2), 0);
   CHECK_EQ(rd(&d, 0x060) & 2, 2);
   net_port_detach(&s.port);
   net_port_detach(vnet_port(n));
@@ -313,7 +315,7 @@ TEST(virtio_blk_reads_writes_and_checks_bounds) {
   CHECK_EQ(vblk_sectors(b), 8);
   drv d = {0};
   drv_init(&d, &vblk_ops, b, 0, 1);
-  CHECK_EQ(virtio_mmio_ops.read(d.vd, 0x100, 4), 8);        /* capacity */
+  CHECK_EQ(virtio_mmio_ops.read(d.t, 0x100, 4), 8);        /* capacity */
   /* Read sector 2. */
   uint8_t req[16] = {0};
   req[8] = 2;
