@@ -3,7 +3,7 @@
 # `make -C guest` uses them: lemu's own build and CI use the committed images and never build a
 # kernel), and a deb-src line for bookworm so that `apt-get source busybox` works. Quiet when all
 # is there.
-PKGS="make linux-source-6.1 gcc-riscv64-linux-gnu flex bison bc cpio gzip xz-utils dpkg-dev"
+PKGS="make linux-source-6.1 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross flex bison bc cpio gzip xz-utils dpkg-dev"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 update=""

@@ -33,7 +33,8 @@ end
 
 -- Boots the guest. opts.hostfwd = guest TCP port to forward from a free host port (its number
 -- is then g.port); opts.netdev / opts.device replace the default user-net and virtio-net card;
--- opts.args appends QEMU arguments. Returns once QEMU runs; wait for g:expect("lemu%-guest: ready").
+-- opts.smp sets the harts (default 1); opts.args appends QEMU arguments. Returns once QEMU runs;
+-- wait for g:expect("lemu%-guest: ready").
 function Q.boot(opts)
   opts = opts or {}
   local dir = H.tmpdir()
@@ -48,7 +49,7 @@ function Q.boot(opts)
   end
   -- through sh so that QEMU's own messages land in DIR/qemu.log for the error of a failed wait
   local argv = { "/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', dir .. "/qemu.log",
-    Q.qemu, "-M", "virt", "-m", "256M", "-smp", "1", "-bios", "default",
+    Q.qemu, "-M", "virt", "-m", "256M", "-smp", tostring(opts.smp or 1), "-bios", "default",
     "-display", "none", "-monitor", "none", "-serial", "pipe:" .. dir .. "/con",
     "-kernel", dir .. "/Image", "-initrd", Q.initrd,
     "-append", opts.append or "console=ttyS0 earlycon",
