@@ -41,6 +41,9 @@ void cpu_reset(cpu *c, uint64_t pc) {
   c->stvec = c->sscratch = c->sepc = c->scause = c->stval = c->satp = 0;
   c->mcounteren = c->scounteren = c->menvcfg = c->senvcfg = c->mcountinhibit = 0;
   c->instret = 0;
+  c->stimecmp = 0;
+  c->sstc_armed = c->sstc_level = 0;
+  cpu_trig_reset(c);
   c->fflags = c->frm = 0;
   memset(c->hpm, 0, sizeof(c->hpm));
   memset(c->hpmevent, 0, sizeof(c->hpmevent));
@@ -56,6 +59,14 @@ void cpu_reset(cpu *c, uint64_t pc) {
 void cpu_set_irq(cpu *c, uint32_t mask, int level) {
   if (level) c->mip_dev |= mask;
   else c->mip_dev &= ~(uint64_t)mask;
+  c->attn = 1;
+  if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
+}
+
+void cpu_set_soft_irq(cpu *c, uint32_t mask, int level) {
+  mask &= CPU_IRQ_SSIP | CPU_IRQ_STIP | CPU_IRQ_SEIP;
+  if (level) c->mip_sw |= mask;
+  else c->mip_sw &= ~(uint64_t)mask;
   c->attn = 1;
   if (c->wfi && (cpu_mip(c) & c->mie)) c->wfi = 0;
 }
@@ -139,6 +150,29 @@ static int do_amo(cpu *c, const dinsn *d) {
   return 0;
 }
 
+/* Zbc: the 128-bit carry-less product; clmul, clmulh and clmulr are its bits 63..0, 127..64
+ * and 126..63. One shift-xor per set bit of b. */
+static inline unsigned __int128 clmul128(uint64_t a, uint64_t b) {
+  unsigned __int128 p = 0;
+  for (; b; b &= b - 1) p ^= (unsigned __int128)a << __builtin_ctzll(b);
+  return p;
+}
+
+/* Zbb rotates right by n mod the width (left by n is right by -n); shifting the other way by
+ * -n & mask keeps a rotate by 0 defined. The W form sign-extends its 32-bit result. */
+static inline uint64_t ror64(uint64_t v, unsigned n) { return v >> (n & 63) | v << (-n & 63); }
+static inline uint64_t rorw(uint64_t v, unsigned n) {
+  uint32_t w = (uint32_t)v;
+  return (uint64_t)(int64_t)(int32_t)(w >> (n & 31) | w << (-n & 31));
+}
+
+/* orc.b: 0xff for each nonzero byte. (b & 0x7f) + 0x7f sets bit 7 iff the low 7 bits are
+ * nonzero and never carries into the next byte; or-ing in b covers its bit 7. */
+static inline uint64_t orc_b(uint64_t v) {
+  const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full;
+  return ((((v & lo7) + lo7) | v) >> 7 & 0x0101010101010101ull) * 0xff;
+}
+
 static inline uint64_t ld8(uintptr_t p) { uint8_t v; memcpy(&v, (void *)p, 1); return v; }
 static inline uint64_t ld16(uintptr_t p) { uint16_t v; memcpy(&v, (void *)p, 2); return v; }
 static inline uint64_t ld32(uintptr_t p) { uint32_t v; memcpy(&v, (void *)p, 4); return v; }
@@ -152,7 +186,39 @@ void *cpu_lbl_none, *cpu_lbl_pagex;
  * load and an indirect jump, each handler with its own jump (no tail merging), which branch
  * predictors like. */
 __attribute__((optimize("no-crossjumping", "no-gcse")))
+static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed);
+
+/* While a debug trigger watches execution, instructions run one at a time, each checked first. */
+static enum cpu_stop run_stepping(cpu *c, uint64_t budget, uint64_t *executed) {
+  uint64_t used = 0, retired = 0, n;
+  enum cpu_stop r = CPU_BUDGET;
+  while (used < budget && c->trig_x) {
+    used++;
+    if (!c->halt_req && !c->wfi && cpu_trig_hit(c, 0, 0, ACC_X)) continue;
+    r = run_fast(c, 1, &n);
+    retired += n;
+    if (r != CPU_BUDGET) break;
+  }
+  if (r == CPU_BUDGET && used < budget) {
+    r = run_fast(c, budget - used, &n);
+    retired += n;
+  }
+  *executed = retired;
+  return r;
+}
+
 enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
+  if (unlikely(c->trig_x)) return run_stepping(c, budget, executed);
+  enum cpu_stop r = run_fast(c, budget, executed);
+  if (unlikely(c->trig_x) && r == CPU_BUDGET && *executed < budget) {
+    uint64_t more;
+    r = run_stepping(c, budget - *executed, &more);
+    *executed += more;
+  }
+  return r;
+}
+
+static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed) {
 #define HL(o) [0][OP_##o] = &&L_##o##_4, [1][OP_##o] = &&L_##o##_2
 #define H1(o) [0][OP_##o] = &&L_##o, [1][OP_##o] = &&L_##o
 #pragma GCC diagnostic push
@@ -169,6 +235,12 @@ enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed) {
     HL(CSRRW), HL(CSRRS), HL(CSRRC), HL(CSRRWI), HL(CSRRSI), HL(CSRRCI), HL(MUL), HL(MULH),
     HL(MULHSU), HL(MULHU), HL(DIV), HL(DIVU), HL(REM), HL(REMU), HL(MULW), HL(DIVW),
     HL(DIVUW), HL(REMW), HL(REMUW), HL(FLW), HL(FLD), HL(FSW), HL(FSD),
+    HL(ADD_UW), HL(SH1ADD), HL(SH2ADD), HL(SH3ADD), HL(SH1ADD_UW), HL(SH2ADD_UW),
+    HL(SH3ADD_UW), HL(SLLI_UW), HL(ANDN), HL(ORN), HL(XNOR), HL(CLZ), HL(CLZW), HL(CTZ),
+    HL(CTZW), HL(CPOP), HL(CPOPW), HL(MAX), HL(MAXU), HL(MIN), HL(MINU), HL(SEXT_B),
+    HL(SEXT_H), HL(ZEXT_H), HL(ROL), HL(ROLW), HL(ROR), HL(RORW), HL(RORI), HL(RORIW),
+    HL(ORC_B), HL(REV8), HL(CLMUL), HL(CLMULH), HL(CLMULR), HL(BCLR), HL(BCLRI), HL(BEXT),
+    HL(BEXTI), HL(BINV), HL(BINVI), HL(BSET), HL(BSETI),
     [0][OP_LR_W ... OP_AMOMAXU_D] = &&L_AMO_4, [1][OP_LR_W ... OP_AMOMAXU_D] = &&L_AMO_2,
   };
 #pragma GCC diagnostic pop
@@ -288,6 +360,8 @@ top:
       why = CPU_HALT;
       goto out;
     }
+    /* A trigger on execution was just armed: the rest of the budget runs stepping. */
+    if (unlikely(c->trig_x) && budget > 1) goto out;
     cpu_check_irq(c);
     RELOAD();
   }
@@ -430,6 +504,55 @@ H(REMUW,
   uint32_t a = RS1; uint32_t b = RS2;
   RD = (uint64_t)(int64_t)(int32_t)(b == 0 ? a : a % b);
   NEXT();)
+/* Zba: address generation; .uw zero-extends the low word of rs1 first. */
+#define UW(v) ((uint64_t)(uint32_t)(v))
+H(ADD_UW, RD = RS2 + UW(RS1); NEXT();)
+H(SH1ADD, RD = RS2 + (RS1 << 1); NEXT();)
+H(SH2ADD, RD = RS2 + (RS1 << 2); NEXT();)
+H(SH3ADD, RD = RS2 + (RS1 << 3); NEXT();)
+H(SH1ADD_UW, RD = RS2 + (UW(RS1) << 1); NEXT();)
+H(SH2ADD_UW, RD = RS2 + (UW(RS1) << 2); NEXT();)
+H(SH3ADD_UW, RD = RS2 + (UW(RS1) << 3); NEXT();)
+H(SLLI_UW, RD = UW(RS1) << d->imm; NEXT();)
+/* Zbb. The builtins are undefined for 0, which counts as all bits. */
+H(ANDN, RD = RS1 & ~RS2; NEXT();)
+H(ORN, RD = RS1 | ~RS2; NEXT();)
+H(XNOR, RD = ~(RS1 ^ RS2); NEXT();)
+H(CLZ, uint64_t v = RS1; RD = v ? (uint64_t)__builtin_clzll(v) : 64; NEXT();)
+H(CLZW, uint32_t v = RS1; RD = v ? (uint64_t)__builtin_clz(v) : 32; NEXT();)
+H(CTZ, uint64_t v = RS1; RD = v ? (uint64_t)__builtin_ctzll(v) : 64; NEXT();)
+H(CTZW, uint32_t v = RS1; RD = v ? (uint64_t)__builtin_ctz(v) : 32; NEXT();)
+H(CPOP, RD = (uint64_t)__builtin_popcountll(RS1); NEXT();)
+H(CPOPW, RD = (uint64_t)__builtin_popcount((uint32_t)RS1); NEXT();)
+H(MAX, RD = (int64_t)RS1 > (int64_t)RS2 ? RS1 : RS2; NEXT();)
+H(MAXU, RD = RS1 > RS2 ? RS1 : RS2; NEXT();)
+H(MIN, RD = (int64_t)RS1 < (int64_t)RS2 ? RS1 : RS2; NEXT();)
+H(MINU, RD = RS1 < RS2 ? RS1 : RS2; NEXT();)
+H(SEXT_B, RD = (uint64_t)(int64_t)(int8_t)RS1; NEXT();)
+H(SEXT_H, RD = (uint64_t)(int64_t)(int16_t)RS1; NEXT();)
+H(ZEXT_H, RD = (uint16_t)RS1; NEXT();)
+H(ROL, RD = ror64(RS1, -(unsigned)RS2); NEXT();)
+H(ROLW, RD = rorw(RS1, -(unsigned)RS2); NEXT();)
+H(ROR, RD = ror64(RS1, (unsigned)RS2); NEXT();)
+H(RORW, RD = rorw(RS1, (unsigned)RS2); NEXT();)
+H(RORI, RD = ror64(RS1, (unsigned)d->imm); NEXT();)
+H(RORIW, RD = rorw(RS1, (unsigned)d->imm); NEXT();)
+H(ORC_B, RD = orc_b(RS1); NEXT();)
+H(REV8, RD = __builtin_bswap64(RS1); NEXT();)
+/* Zbc */
+H(CLMUL, RD = (uint64_t)clmul128(RS1, RS2); NEXT();)
+H(CLMULH, RD = (uint64_t)(clmul128(RS1, RS2) >> 64); NEXT();)
+H(CLMULR, RD = (uint64_t)(clmul128(RS1, RS2) >> 63); NEXT();)
+/* Zbs: the bit index is rs2 or the shamt, mod 64. */
+H(BCLR, RD = RS1 & ~(1ull << (RS2 & 63)); NEXT();)
+H(BCLRI, RD = RS1 & ~(1ull << d->imm); NEXT();)
+H(BEXT, RD = RS1 >> (RS2 & 63) & 1; NEXT();)
+H(BEXTI, RD = RS1 >> d->imm & 1; NEXT();)
+H(BINV, RD = RS1 ^ (1ull << (RS2 & 63)); NEXT();)
+H(BINVI, RD = RS1 ^ (1ull << d->imm); NEXT();)
+H(BSET, RD = RS1 | (1ull << (RS2 & 63)); NEXT();)
+H(BSETI, RD = RS1 | (1ull << d->imm); NEXT();)
+#undef UW
 H(FENCE, NEXT();)
 /* Stores already drop the code they overwrite; DMA through bus_ram_ptr does not, so FENCE.I
  * forgets every decoded page (d itself is freed by the flush). */
@@ -466,7 +589,15 @@ H(WFI,
   if (c->priv == PRV_U || (c->priv == PRV_S && (c->mstatus & MS_TW))) RAISE(EXC_ILLEGAL, cpu_insn_bits(c, pc));
   pc += LEN;
   left--;
-  if (cpu_mip(c) & c->mie) goto top;
+  /* An enabled interrupt already pending makes WFI a no-op. One the hart cannot take yet
+   * (firmware waiting for a flag with interrupts masked) means it spins: give the other harts
+   * the rest of the slice (WFI is a hint, so nothing architectural changes). */
+  if (cpu_mip(c) & c->mie) {
+    if (cpu_irq_takeable(c)) { c->attn = 1; goto top; }
+    why = CPU_YIELD;
+    SYNC();
+    goto out;
+  }
   c->wfi = 1;
   why = CPU_WFI;
   SYNC();

@@ -1,7 +1,8 @@
-/* cpu: one RISC-V hart, RV64IMAFDC + Zicsr + Zifencei, M/S/U modes, Sv39/Sv48, per the ratified
- * privileged specification. The machine (core/machine.c) owns harts and calls cpu_run in slices on
- * the loop; devices raise interrupts with cpu_set_irq. A hart touches nothing but its bus and the
- * callbacks below, so it can later run on a worker thread with the machine marshalling those. */
+/* cpu: one RISC-V hart, RV64IMAFDC + Zicsr + Zifencei + Zihintpause + Zba/Zbb/Zbc/Zbs + Sstc,
+ * M/S/U modes, Sv39/Sv48/Sv57, debug triggers, per the ratified privileged specification. The
+ * machine (core/machine.c) owns harts and calls cpu_run in slices on the loop; devices raise
+ * interrupts with cpu_set_irq. A hart touches nothing but its bus and the callbacks below, so it
+ * can later run on a worker thread with the machine marshalling those. */
 #ifndef LEMU_CPU_H
 #define LEMU_CPU_H
 
@@ -23,6 +24,8 @@ enum cpu_stop {
   CPU_BUDGET,       /* executed the whole budget */
   CPU_WFI,          /* parked in WFI with no enabled interrupt pending: run again after cpu_set_irq */
   CPU_HALT,         /* stopped by a hook (poweroff, HTIF exit): see cpu_halt */
+  CPU_YIELD,        /* WFI with an enabled interrupt pending that the hart cannot take yet: it
+                       is spinning in a wait loop; resumes after the WFI */
 };
 
 typedef struct cpu_hooks {
@@ -42,6 +45,12 @@ void cpu_reset(cpu *c, uint64_t pc);
 enum cpu_stop cpu_run(cpu *c, uint64_t budget, uint64_t *executed);
 /* Sets (level 1) or clears (level 0) bits of mip driven by a device; wakes a hart in WFI. */
 void cpu_set_irq(cpu *c, uint32_t mask, int level);
+/* Sets or clears software-writable mip bits (SSIP, STIP, SEIP) as M-mode software would, for an
+ * SBI in C; the device lines are untouched. */
+void cpu_set_soft_irq(cpu *c, uint32_t mask, int level);
+/* Sstc: re-evaluates the hart's stimecmp comparator against the time hook. Returns the time at
+ * which it will next raise STIP (UINT64_MAX: not armed); *rose is 1 if STIP rose just now. */
+uint64_t cpu_timer_poll(cpu *c, int *rose);
 /* Stops the current cpu_run at the next instruction boundary with CPU_HALT. */
 void cpu_halt(cpu *c);
 /* Drops decoded instructions covering [pa, pa+len) (code written by DMA or a loader). */

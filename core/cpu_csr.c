@@ -13,7 +13,18 @@
  * below M, so it can never delegate). */
 #define MEDELEG_MASK 0xbbffull
 
-uint64_t cpu_mip(const cpu *c) { return c->mip_sw | c->mip_dev; }
+/* mip as read: the software-writable bits (SSIP, STIP, SEIP) OR the lines that devices and the Sstc
+ * comparator drive. With menvcfg.STCE set, STIP is the comparator's alone. */
+uint64_t cpu_mip(const cpu *c) {
+  uint64_t sw = c->mip_sw;
+  if (c->menvcfg & MENVCFG_STCE) sw &= ~(uint64_t)CPU_IRQ_STIP;
+  return sw | c->mip_dev | (c->sstc_level ? CPU_IRQ_STIP : 0);
+}
+
+/* Which mip bits a CSR write may change. */
+static uint64_t mip_writable(const cpu *c) {
+  return (c->menvcfg & MENVCFG_STCE) ? S_INTS & ~(uint64_t)CPU_IRQ_STIP : S_INTS;
+}
 
 void cpu_update_data_priv(cpu *c) {
   int p = c->priv;
@@ -62,7 +73,8 @@ void cpu_trap(cpu *c, uint64_t cause, uint64_t tval) {
   }
 }
 
-int cpu_check_irq(cpu *c) {
+/* The pending interrupts the hart would take now: M-level ones first, then S-level ones. */
+static uint64_t takeable(const cpu *c) {
   uint64_t pend = cpu_mip(c) & c->mie;
   if (!pend) return 0;
   uint64_t m = pend & ~c->mideleg, s = pend & c->mideleg;
@@ -70,6 +82,13 @@ int cpu_check_irq(cpu *c) {
   int senable = c->priv < PRV_S || (c->priv == PRV_S && (c->mstatus & MS_SIE));
   uint64_t take = menable ? m : 0;
   if (!take && senable) take = s;
+  return take;
+}
+
+int cpu_irq_takeable(const cpu *c) { return takeable(c) != 0; }
+
+int cpu_check_irq(cpu *c) {
+  uint64_t take = takeable(c);
   if (!take) return 0;
   static const int order[6] = {11, 3, 7, 9, 1, 5};
   for (int i = 0; i < 6; i++)
@@ -138,6 +157,85 @@ static int counter_ok(const cpu *c, int csr) {
   return 1;
 }
 
+/* Sstc: stimecmp is reachable below M only while menvcfg.STCE and mcounteren.TM allow it. */
+static int sstc_ok(const cpu *c) {
+  if (c->priv == PRV_M) return 1;
+  return (c->menvcfg & MENVCFG_STCE) && (c->mcounteren & 2);
+}
+
+/* The comparator's level: STIP while STCE is set and time has reached stimecmp. As on QEMU,
+ * nothing is raised before the first write to stimecmp (its reset value is unspecified). */
+static void sstc_update(cpu *c) {
+  int level = (c->menvcfg & MENVCFG_STCE) && c->sstc_armed && c->hooks.time &&
+              c->hooks.time(c->hooks.ud) >= c->stimecmp;
+  if (level == c->sstc_level) return;
+  c->sstc_level = level;
+  c->attn = 1;
+  if (level && (cpu_mip(c) & c->mie)) c->wfi = 0;
+}
+
+uint64_t cpu_timer_poll(cpu *c, int *rose) {
+  int was = c->sstc_level;
+  sstc_update(c);
+  *rose = c->sstc_level && !was;
+  if (!(c->menvcfg & MENVCFG_STCE) || !c->sstc_armed || c->sstc_level) return UINT64_MAX;
+  return c->stimecmp;
+}
+
+/* ---- debug triggers ---- */
+
+#define TD_TYPE(v)  ((v) >> 60)
+#define TD_M        (1ull << 6)
+#define TD_S        (1ull << 4)
+#define TD_U        (1ull << 3)
+#define TD_EXEC     (1ull << 2)
+#define TD_STORE    (1ull << 1)
+#define TD_LOAD     (1ull << 0)
+#define TD_KEPT     (TD_M | TD_S | TD_U | TD_EXEC | TD_STORE | TD_LOAD)
+
+static void trig_rearm(cpu *c) {
+  int x = 0, rw = 0;
+  for (int i = 0; i < NTRIG; i++) {
+    uint64_t t = c->tdata1[i];
+    if (!(t & (TD_M | TD_S | TD_U))) continue;
+    x |= (t & TD_EXEC) != 0;
+    rw |= (t & (TD_LOAD | TD_STORE)) != 0;
+  }
+  if (rw && !c->trig_rw) cpu_tlb_flush(c);   /* watched accesses must reach the slow paths */
+  c->trig_x = x;
+  c->trig_rw = rw;
+  c->attn = 1;
+}
+
+/* QEMU 7.2 keeps only the mode and access bits of a type 2 (mcontrol) or type 6 (mcontrol6)
+ * trigger and ignores writes of other types; the action is always a breakpoint exception and
+ * the match always equality (loads and stores: any overlap with the 8 bytes at tdata2). */
+static void trig_write_tdata1(cpu *c, uint64_t v) {
+  if (TD_TYPE(v) != 2 && TD_TYPE(v) != 6) return;
+  c->tdata1[c->tselect] = (v & (15ull << 60)) | (v & TD_KEPT);
+  trig_rearm(c);
+}
+
+int cpu_trig_hit(cpu *c, uint64_t va, int size, int acc) {
+  uint64_t mode = c->priv == PRV_M ? TD_M : c->priv == PRV_S ? TD_S : TD_U;
+  uint64_t kind = acc == ACC_X ? TD_EXEC : acc == ACC_W ? TD_STORE : TD_LOAD;
+  if (acc == ACC_X) va = c->pc;
+  for (int i = 0; i < NTRIG; i++) {
+    uint64_t t = c->tdata1[i], a = c->tdata2[i];
+    if (!(t & mode) || !(t & kind)) continue;
+    if (acc == ACC_X ? va != a : va + (uint64_t)size <= a || va >= a + 8) continue;
+    cpu_trap(c, EXC_BREAKPOINT, 0);   /* QEMU 7.2 leaves tval 0 for trigger breakpoints */
+    return 1;
+  }
+  return 0;
+}
+
+void cpu_trig_reset(cpu *c) {
+  c->tselect = 0;
+  for (int i = 0; i < NTRIG; i++) { c->tdata1[i] = 2ull << 60; c->tdata2[i] = 0; }
+  c->trig_x = c->trig_rw = 0;
+}
+
 /* Reads csr into *v; -1 if it does not exist or may not be read at this privilege (the caller
  * decides; `checked` enforces privilege and FS rules). */
 static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
@@ -164,6 +262,10 @@ static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
   case 0x141: *v = c->sepc; return 0;
   case 0x142: *v = c->scause; return 0;
   case 0x143: *v = c->stval; return 0;
+  case 0x14d:
+    if (checked && !sstc_ok(c)) return -1;
+    *v = c->stimecmp;
+    return 0;
   case 0x144: *v = cpu_mip(c) & c->mideleg; return 0;
   case 0x180:
     if (checked && c->priv == PRV_S && (c->mstatus & MS_TVM)) return -1;
@@ -184,6 +286,11 @@ static int csr_read(cpu *c, int csr, uint64_t *v, int checked) {
   case 0x343: *v = c->mtval; return 0;
   case 0x344: *v = cpu_mip(c); return 0;
   case 0xb00: case 0xb02: *v = cpu_cur_instret(c); return 0;
+  case 0x7a0: *v = c->tselect; return 0;
+  case 0x7a1: *v = c->tdata1[c->tselect]; return 0;
+  case 0x7a2: *v = c->tdata2[c->tselect]; return 0;
+  case 0x7a3: *v = 0; return 0;                        /* tdata3: no context matching */
+  case 0x7a4: *v = (1u << 2) | (1u << 6); return 0;    /* tinfo: types 2 and 6 */
   case 0xf11: case 0xf12: case 0xf13: case 0xf15: *v = 0; return 0;
   case 0xf14: *v = c->hartid; return 0;
   }
@@ -235,6 +342,12 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
   case 0x141: c->sepc = v & ~1ull; return 0;
   case 0x142: c->scause = v; return 0;
   case 0x143: c->stval = v; return 0;
+  case 0x14d:
+    if (checked && !sstc_ok(c)) return -1;
+    c->stimecmp = v;
+    c->sstc_armed = 1;
+    sstc_update(c);
+    return 0;
   case 0x144: {
     uint64_t m = c->mideleg & (1ull << 1);       /* only SSIP is writable through sip */
     c->mip_sw = (c->mip_sw & ~m) | (v & m);
@@ -256,16 +369,30 @@ static int csr_write(cpu *c, int csr, uint64_t v, int checked) {
   case 0x304: c->mie = v & ALL_INTS; c->attn = 1; return 0;
   case 0x305: c->mtvec = (v & 3) >= 2 ? v & ~3ull : v; return 0;
   case 0x306: c->mcounteren = v & 0xffffffff; return 0;
-  case 0x30a: c->menvcfg = v & 1; return 0;
+  case 0x30a:
+    c->menvcfg = v & (MENVCFG_STCE | 1);    /* STCE and FIOM */
+    sstc_update(c);
+    return 0;
   case 0x320: c->mcountinhibit = v & 0xfffffffd; return 0;
   case 0x340: c->mscratch = v; return 0;
+  case 0x7a0: if (v < NTRIG) c->tselect = v; return 0;
+  case 0x7a1: trig_write_tdata1(c, v); return 0;
+  case 0x7a2: c->tdata2[c->tselect] = v; trig_rearm(c); return 0;
+  case 0x7a3: return 0;
+  case 0x7a4: return 0;
   case 0x341: c->mepc = v & ~1ull; return 0;
   case 0x342: c->mcause = v; return 0;
   case 0x343: c->mtval = v; return 0;
-  case 0x344: c->mip_sw = (c->mip_sw & ~S_INTS) | (v & S_INTS); c->attn = 1; return 0;
+  case 0x344: {
+    uint64_t m = mip_writable(c);
+    c->mip_sw = (c->mip_sw & ~m) | (v & m);
+    c->attn = 1;
+    return 0;
+  }
   case 0xb00: case 0xb02:
-    /* cycle and instret are one counter here: writing moves its base */
-    c->instret = v - (c->budget - c->left);
+    /* cycle and instret are one counter here: writing moves its base. The writing instruction
+     * does not count itself after its write, so the next instruction reads exactly v. */
+    c->instret = v - (c->budget - c->left) - 1;
     return 0;
   }
   if (csr >= 0x3a0 && csr < 0x3a0 + NPMP / 4) {
@@ -301,11 +428,14 @@ int cpu_csr_op(cpu *c, const dinsn *d) {
     goto illegal;
   }
   if (do_write) {
+    /* Only mip's software-writable bits take part in a set or clear: the device lines OR'd into
+     * what rd reads are never written back into them (privileged spec, mip). */
+    uint64_t base = csr == 0x344 ? c->mip_sw : csr == 0x144 ? c->mip_sw & c->mideleg : old;
     uint64_t nv;
     switch (d->op) {
     case OP_CSRRW: case OP_CSRRWI: nv = src; break;
-    case OP_CSRRS: case OP_CSRRSI: nv = old | src; break;
-    default: nv = old & ~src; break;
+    case OP_CSRRS: case OP_CSRRSI: nv = base | src; break;
+    default: nv = base & ~src; break;
     }
     if (csr_write(c, csr, nv, 1) < 0) goto illegal;
   }

@@ -1,7 +1,7 @@
 /* cpu_decode: turns an instruction word into a dinsn (op, registers, immediate) once, so the run
  * loop never re-parses encodings. Compressed instructions are expanded to their 32-bit equivalents
- * first and decoded by the same code. Anything not in RV64GC decodes to OP_ILLEGAL with the raw
- * bits in imm (they become mtval). */
+ * first and decoded by the same code. Anything not in RV64GC + Zba/Zbb/Zbc/Zbs decodes to
+ * OP_ILLEGAL (the run loop re-reads the bits for mtval). */
 #include "cpu_int.h"
 
 static int32_t sext(uint32_t v, int bits) { return (int32_t)(v << (32 - bits)) >> (32 - bits); }
@@ -154,10 +154,29 @@ void cpu_decode(uint32_t i, dinsn *d) {
     case 4: op = OP_XORI; break;
     case 6: op = OP_ORI; break;
     case 7: op = OP_ANDI; break;
-    case 1: if ((i >> 26) == 0) { op = OP_SLLI; imm = (i >> 20) & 63; } break;
+    case 1:
+      switch (i >> 26) {   /* imm[11:6]; shamt in imm[5:0] */
+      case 0x00: op = OP_SLLI; break;
+      case 0x0a: op = OP_BSETI; break;
+      case 0x12: op = OP_BCLRI; break;
+      case 0x1a: op = OP_BINVI; break;
+      case 0x18:   /* Zbb unary ops, selected by the rs2 field */
+        if (f7 == 0x30 && rs2 <= 5) {
+          static const int u[6] = {OP_CLZ, OP_CTZ, OP_CPOP, OP_ILLEGAL, OP_SEXT_B, OP_SEXT_H};
+          op = u[rs2];
+        }
+        break;
+      }
+      imm = (i >> 20) & 63;
+      break;
     case 5:
-      if ((i >> 26) == 0) { op = OP_SRLI; imm = (i >> 20) & 63; }
-      else if ((i >> 26) == 0x10) { op = OP_SRAI; imm = (i >> 20) & 63; }
+      if ((i >> 20) == 0x287) op = OP_ORC_B;
+      else if ((i >> 20) == 0x6b8) op = OP_REV8;   /* RV64's encoding (shamt 56) */
+      else if ((i >> 26) == 0) op = OP_SRLI;
+      else if ((i >> 26) == 0x10) op = OP_SRAI;
+      else if ((i >> 26) == 0x12) op = OP_BEXTI;
+      else if ((i >> 26) == 0x18) op = OP_RORI;
+      imm = (i >> 20) & 63;
       break;
     }
     break;
@@ -165,10 +184,15 @@ void cpu_decode(uint32_t i, dinsn *d) {
     imm = immi;
     switch (f3) {
     case 0: op = OP_ADDIW; break;
-    case 1: if (f7 == 0) { op = OP_SLLIW; imm = rs2; } break;
+    case 1:
+      if (f7 == 0) { op = OP_SLLIW; imm = rs2; }
+      else if ((i >> 26) == 0x02) { op = OP_SLLI_UW; imm = (i >> 20) & 63; }
+      else if (f7 == 0x30 && rs2 <= 2) op = rs2 == 0 ? OP_CLZW : rs2 == 1 ? OP_CTZW : OP_CPOPW;
+      break;
     case 5:
       if (f7 == 0) { op = OP_SRLIW; imm = rs2; }
       else if (f7 == 0x20) { op = OP_SRAIW; imm = rs2; }
+      else if (f7 == 0x30) { op = OP_RORIW; imm = rs2; }
       break;
     }
     break;
@@ -177,12 +201,31 @@ void cpu_decode(uint32_t i, dinsn *d) {
       static const int o[8] = {OP_ADD, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_OR, OP_AND};
       op = o[f3];
     } else if (f7 == 0x20) {
-      if (f3 == 0) op = OP_SUB;
-      else if (f3 == 5) op = OP_SRA;
+      static const int o[8] = {OP_SUB, OP_ILLEGAL, OP_ILLEGAL, OP_ILLEGAL, OP_XNOR, OP_SRA,
+                               OP_ORN, OP_ANDN};
+      op = o[f3];
     } else if (f7 == 1) {
       static const int m[8] = {OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_DIV, OP_DIVU, OP_REM,
                                OP_REMU};
       op = m[f3];
+    } else if (f7 == 0x05) {
+      static const int m[8] = {OP_ILLEGAL, OP_CLMUL, OP_CLMULR, OP_CLMULH, OP_MIN, OP_MINU,
+                               OP_MAX, OP_MAXU};
+      op = m[f3];
+    } else if (f7 == 0x10) {
+      if (f3 == 2) op = OP_SH1ADD;
+      else if (f3 == 4) op = OP_SH2ADD;
+      else if (f3 == 6) op = OP_SH3ADD;
+    } else if (f7 == 0x30) {
+      if (f3 == 1) op = OP_ROL;
+      else if (f3 == 5) op = OP_ROR;
+    } else if (f7 == 0x24) {
+      if (f3 == 1) op = OP_BCLR;
+      else if (f3 == 5) op = OP_BEXT;
+    } else if (f7 == 0x34 && f3 == 1) {
+      op = OP_BINV;
+    } else if (f7 == 0x14 && f3 == 1) {
+      op = OP_BSET;
     }
     break;
   case 0x3b:
@@ -197,10 +240,20 @@ void cpu_decode(uint32_t i, dinsn *d) {
       static const int m[8] = {OP_MULW, OP_ILLEGAL, OP_ILLEGAL, OP_ILLEGAL, OP_DIVW, OP_DIVUW,
                                OP_REMW, OP_REMUW};
       op = m[f3];
+    } else if (f7 == 0x04) {
+      if (f3 == 0) op = OP_ADD_UW;
+      else if (f3 == 4 && rs2 == 0) op = OP_ZEXT_H;   /* packw with x0; other rs2: Zbkb */
+    } else if (f7 == 0x10) {
+      if (f3 == 2) op = OP_SH1ADD_UW;
+      else if (f3 == 4) op = OP_SH2ADD_UW;
+      else if (f3 == 6) op = OP_SH3ADD_UW;
+    } else if (f7 == 0x30) {
+      if (f3 == 1) op = OP_ROLW;
+      else if (f3 == 5) op = OP_RORW;
     }
     break;
   case 0x0f:
-    if (f3 == 0) op = OP_FENCE;
+    if (f3 == 0) op = OP_FENCE;   /* also Zihintpause's pause (pred=W, succ=0): a no-op here */
     else if (f3 == 1) op = OP_FENCE_I;
     break;
   case 0x73:

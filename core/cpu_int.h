@@ -23,6 +23,12 @@ enum {
   OP_AMOSWAP_W, OP_AMOADD_W, OP_AMOXOR_W, OP_AMOAND_W, OP_AMOOR_W, OP_AMOMIN_W, OP_AMOMAX_W,
   OP_AMOMINU_W, OP_AMOMAXU_W, OP_AMOSWAP_D, OP_AMOADD_D, OP_AMOXOR_D, OP_AMOAND_D, OP_AMOOR_D,
   OP_AMOMIN_D, OP_AMOMAX_D, OP_AMOMINU_D, OP_AMOMAXU_D, OP_FLW, OP_FLD, OP_FSW, OP_FSD,
+  /* Zba, Zbb, Zbc, Zbs */
+  OP_ADD_UW, OP_SH1ADD, OP_SH2ADD, OP_SH3ADD, OP_SH1ADD_UW, OP_SH2ADD_UW, OP_SH3ADD_UW,
+  OP_SLLI_UW, OP_ANDN, OP_ORN, OP_XNOR, OP_CLZ, OP_CLZW, OP_CTZ, OP_CTZW, OP_CPOP, OP_CPOPW,
+  OP_MAX, OP_MAXU, OP_MIN, OP_MINU, OP_SEXT_B, OP_SEXT_H, OP_ZEXT_H, OP_ROL, OP_ROLW, OP_ROR,
+  OP_RORW, OP_RORI, OP_RORIW, OP_ORC_B, OP_REV8, OP_CLMUL, OP_CLMULH, OP_CLMULR, OP_BCLR,
+  OP_BCLRI, OP_BEXT, OP_BEXTI, OP_BINV, OP_BINVI, OP_BSET, OP_BSETI,
   OP_FMADD_S, OP_FMSUB_S, OP_FNMSUB_S, OP_FNMADD_S, OP_FADD_S, OP_FSUB_S, OP_FMUL_S, OP_FDIV_S,
   OP_FSQRT_S, OP_FSGNJ_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FMIN_S, OP_FMAX_S, OP_FCVT_W_S,
   OP_FCVT_WU_S, OP_FCVT_L_S, OP_FCVT_LU_S, OP_FMV_X_W, OP_FEQ_S, OP_FLT_S, OP_FLE_S, OP_FCLASS_S,
@@ -94,10 +100,13 @@ enum {
 #define MS_SXL  (3ull << 34)
 #define MS_SD   (1ull << 63)
 
+#define MENVCFG_STCE (1ull << 63)
+
 enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
 #define NPMP 16
+#define NTRIG 2
 
 struct cpu {
   uint64_t x[33];               /* x[32] swallows writes to x0 */
@@ -132,6 +141,13 @@ struct cpu {
   uint64_t mstatus, misa, medeleg, mideleg, mie, mip_sw, mip_dev, mtvec, mscratch, mepc, mcause,
       mtval, stvec, sscratch, sepc, scause, stval, satp, mcounteren, scounteren, menvcfg,
       senvcfg, mcountinhibit, instret;
+  uint64_t stimecmp;            /* Sstc */
+  int sstc_armed, sstc_level;   /* written since reset; the comparator's STIP, apart from mip's */
+  /* Debug triggers (Sdtrig as QEMU 7.2 has it: NTRIG address-match triggers of type 2 or 6).
+   * trig_x / trig_rw: some trigger watches execution / loads and stores, which then take the
+   * slow paths (cpu_run steps one instruction at a time; no TLB entries are made). */
+  uint64_t tselect, tdata1[NTRIG], tdata2[NTRIG];
+  int trig_x, trig_rw;
   uint64_t hpm[16], hpmevent[16];    /* mhpmcounter3..18 / mhpmevent3..18: stored, not counting */
   uint32_t fflags, frm;
   uint8_t pmpcfg[NPMP];
@@ -145,10 +161,15 @@ uint32_t cpu_rvc_expand(uint16_t c);   /* 0 if illegal */
 /* cpu_csr.c */
 void cpu_trap(cpu *c, uint64_t cause, uint64_t tval);
 int cpu_check_irq(cpu *c);             /* takes a pending enabled interrupt; 1 if it did */
+int cpu_irq_takeable(const cpu *c);    /* 1 if cpu_check_irq would take one now */
 int cpu_csr_op(cpu *c, const dinsn *d);        /* 0 ok, -1 trapped */
 int cpu_mret(cpu *c);
 int cpu_sret(cpu *c);
 uint64_t cpu_mip(const cpu *c);
+/* Debug triggers: 1 (breakpoint exception raised) if one matches an access of size bytes at va
+ * (acc ACC_R/ACC_W) or, with acc ACC_X, the instruction at c->pc. */
+int cpu_trig_hit(cpu *c, uint64_t va, int size, int acc);
+void cpu_trig_reset(cpu *c);
 void cpu_update_data_priv(cpu *c);
 
 /* cpu_mmu.c */

@@ -281,7 +281,7 @@ static int xlate(cpu *c, uint64_t va, int size, int acc, uint64_t *pa) {
   if (!pmp_ok(c, *pa, size, acc, priv, &whole)) return access_fault(acc);
   /* the caller may cache this translation in a TLB (fetch TLB included) */
   if (level > c->tlb_maxlvl) c->tlb_maxlvl = level;
-  if (!whole || acc == ACC_X) return -1;
+  if (!whole || acc == ACC_X || c->trig_rw) return -1;
   uint64_t ppage = *pa & ~0xfffull;
   uint8_t *host = bus_ram_ptr(c->bus, ppage, 4096);
   if (!host) return -1;
@@ -320,6 +320,7 @@ static int load_one(cpu *c, uint64_t va, int size, uint64_t *v) {
 }
 
 int cpu_load_slow(cpu *c, uint64_t va, int size, uint64_t *v) {
+  if (unlikely(c->trig_rw) && cpu_trig_hit(c, va, size, ACC_R)) return -1;
   if ((va & 0xfff) + size <= 4096) return load_one(c, va, size, v);
   /* Crosses a page: QEMU's virt CPU performs misaligned accesses, so load byte by byte. */
   uint64_t r = 0;
@@ -346,6 +347,7 @@ static int store_pa(cpu *c, uint64_t va, uint64_t pa, int size, uint64_t v) {
 }
 
 int cpu_store_slow(cpu *c, uint64_t va, int size, uint64_t v) {
+  if (unlikely(c->trig_rw) && cpu_trig_hit(c, va, size, ACC_W)) return -1;
   uint64_t pa;
   int e = xlate(c, va, size, ACC_W, &pa);
   if (e >= 0) { cpu_trap(c, e, va); return -1; }
@@ -367,6 +369,7 @@ int cpu_amo_addr(cpu *c, uint64_t va, int size, int is_lr, uint64_t *pa) {
     cpu_trap(c, is_lr ? EXC_LOAD_MISALIGNED : EXC_STORE_MISALIGNED, va);
     return -1;
   }
+  if (unlikely(c->trig_rw) && cpu_trig_hit(c, va, size, is_lr ? ACC_R : ACC_W)) return -1;
   int e = xlate(c, va, size, is_lr ? ACC_R : ACC_W, pa);
   if (e >= 0) { cpu_trap(c, e, va); return -1; }
   return 0;

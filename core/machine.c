@@ -17,6 +17,11 @@
 
 #define SLICE_NS   4000000ull   /* return to the loop at least this often (responsiveness) */
 #define BUDGET     20000        /* instructions per hart per turn: interleaving for SMP guests */
+/* A hart that spins on WFI with an interrupt it cannot take (firmware's HSM wait loop) is parked
+ * after SPIN_NAP turns in a row, until an interrupt line rises for it or NAP_NS pass: an idle SMP
+ * guest then costs about what an idle single hart does. */
+#define SPIN_NAP   64
+#define NAP_NS     2000000ull
 #define CONSOLE_INPUT_MAX  (1u << 20)  /* console input bytes queued for the guest at most */
 #define OPENSBI_FW_DYNAMIC "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 
@@ -110,6 +115,7 @@ static void on_slice(uv_idle_t *h);
 
 void machine_wake(machine *m, int hart) {
   if (hart < 0 || hart >= m->nharts) return;
+  m->harts[hart].nap_until = 0;
   if (m->harts[hart].run == HART_WFI) m->harts[hart].run = HART_RUN;
   if (m->state == MACHINE_RUNNING && m->harts[hart].run == HART_RUN) uv_idle_start(&m->idle, on_slice);
 }
@@ -210,6 +216,23 @@ static uint64_t poll_devices(machine *m) {
     uint64_t now = machine_ticks(m);
     next = t > now ? (t - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
   }
+  for (int i = 0; i < m->nharts; i++) {
+    int rose;
+    uint64_t s = cpu_timer_poll(m->harts[i].c, &rose);
+    if (rose) machine_wake(m, i);
+    if (s != UINT64_MAX) {
+      uint64_t now = machine_ticks(m);
+      uint64_t d = s > now ? (s - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
+      if (d < next) next = d;
+    }
+  }
+  uint64_t ns = uv_hrtime();
+  for (int i = 0; i < m->nharts; i++) {
+    uint64_t nap = m->harts[i].nap_until;
+    if (!nap) continue;
+    if (ns >= nap) machine_wake(m, i);
+    else if (nap - ns < next) next = nap - ns;
+  }
   if (m->rtc) {
     uint64_t a = goldfish_rtc_update(m->rtc), w = wall_ns(m);
     if (a != UINT64_MAX) {
@@ -224,6 +247,44 @@ static uint64_t poll_devices(machine *m) {
 /* ---- execution ---- */
 
 static void on_timer(uv_timer_t *t);
+
+/* Whether hart i, waiting, can ever run again on its own: a timer armed for it, or an interrupt
+ * enabled that a device could raise. Interrupts only other harts can send don't count here (the
+ * caller asks this of every hart). A parked spinner counts as live: it may be polling a clock. */
+static int hart_can_wake(machine *m, int i, char *why, size_t n) {
+  hart *x = &m->harts[i];
+  if (x->run == HART_RUN || x->nap_until) return 1;
+  uint64_t pc = cpu_get_pc(x->c), mie = 0;
+  if (x->run == HART_STOPPED) {
+    snprintf(why, n, "hart %d is stopped (SBI HSM) at pc 0x%llx", i, (unsigned long long)pc);
+    return 0;
+  }
+  cpu_get_csr(x->c, 0x304, &mie);
+  int rose, timer = clint_get_mtimecmp(m->clint, i) != UINT64_MAX ||
+                    cpu_timer_poll(x->c, &rose) != UINT64_MAX;
+  if ((mie & (CPU_IRQ_MTIP | CPU_IRQ_STIP)) && timer) return 1;
+  if ((mie & CPU_IRQ_MEIP) && m->plic && plic_ctx_open(m->plic, 2 * i)) return 1;
+  if ((mie & CPU_IRQ_SEIP) && m->plic && plic_ctx_open(m->plic, 2 * i + 1)) return 1;
+  static const char *const privs[] = {"U", "S", "?", "M"};
+  snprintf(why, n, "hart %d waits in WFI at pc 0x%llx (%s-mode) with mie 0x%llx: %s", i,
+           (unsigned long long)pc, privs[cpu_get_priv(x->c) & 3], (unsigned long long)mie,
+           !mie ? "no interrupt enabled"
+                : "no timer armed and no interrupt source enabled that a device could raise");
+  return 0;
+}
+
+/* Every hart waits for something nothing can deliver: without this the loop would run out of
+ * work and a broken guest would end in success. The machine exits with status 1, saying why. */
+static int stalled(machine *m) {
+  char why[sizeof m->stall];
+  for (int i = 0; i < m->nharts; i++)
+    if (hart_can_wake(m, i, why, sizeof why)) return 0;
+  if (m->nharts > 1) snprintf(why + strlen(why), sizeof why - strlen(why), " (every hart)");
+  snprintf(m->stall, sizeof m->stall, "stalled: %s", why);
+  log_error("machine", "%s", m->stall);
+  machine_finish(m, 1);
+  return 1;
+}
 
 static void after_slice(machine *m) {
   flush_out(m);
@@ -255,6 +316,7 @@ static void after_slice(machine *m) {
   uint64_t next = poll_devices(m);
   for (int i = 0; i < m->nharts; i++) runnable |= m->harts[i].run == HART_RUN;
   if (runnable) { uv_idle_start(&m->idle, on_slice); return; }
+  if (stalled(m)) return;
   if (next == UINT64_MAX) uv_timer_stop(&m->timer);
   else uv_timer_start(&m->timer, on_timer, (next + 999999) / 1000000, 0);
 }
@@ -272,6 +334,11 @@ static void on_slice(uv_idle_t *h) {
       enum cpu_stop r = cpu_run(x->c, BUDGET, &n);
       ran = 1;
       if (r == CPU_WFI && x->run == HART_RUN) x->run = HART_WFI;
+      if (r != CPU_YIELD) x->spins = 0;
+      else if (++x->spins >= SPIN_NAP && x->run == HART_RUN) {
+        x->run = HART_WFI;
+        x->nap_until = uv_hrtime() + NAP_NS;
+      }
     }
     poll_devices(m);
     if (!ran || m->halting || m->resetting || uv_hrtime() >= limit) break;
@@ -312,6 +379,7 @@ void machine_resume(machine *m) {
 void machine_stop(machine *m, int status) { machine_finish(m, status); }
 
 enum machine_state machine_state(const machine *m) { return m->state; }
+const char *machine_stall_reason(const machine *m) { return m->stall[0] ? m->stall : NULL; }
 int machine_exit_status(const machine *m) { return m->exit_status; }
 const void *machine_dtb(const machine *m, size_t *len) { *len = m->fdt_len; return m->fdt; }
 uint64_t machine_dtb_addr(const machine *m) { return m->fdt_addr; }
@@ -329,6 +397,10 @@ uint64_t machine_instret(const machine *m) {
   uint64_t n = 0;
   for (int i = 0; i < m->nharts; i++) n += cpu_instret(m->harts[i].c);
   return n;
+}
+
+uint64_t machine_hart_instret(const machine *m, int hart) {
+  return hart >= 0 && hart < m->nharts ? cpu_instret(m->harts[hart].c) : 0;
 }
 
 /* ---- what device layers plug in ---- */
@@ -454,6 +526,8 @@ static int boot(machine *m, char *err, size_t errlen) {
     machine_invalidate_code(m, i);
     cpu_reset(m->harts[i].c, VIRT_MROM);
     m->harts[i].run = HART_RUN;
+    m->harts[i].spins = 0;
+    m->harts[i].nap_until = 0;
   }
   if (m->builtin_sbi) {
     for (int i = 1; i < m->nharts; i++) m->harts[i].run = HART_STOPPED;  /* HSM starts them */

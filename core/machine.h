@@ -49,6 +49,8 @@ int machine_reset(machine *m, char *err, size_t errlen);
 void machine_stop(machine *m, int status);
 enum machine_state machine_state(const machine *m);
 int machine_exit_status(const machine *m);
+/* Why the machine ended itself with status 1 because no hart could ever run again, or NULL. */
+const char *machine_stall_reason(const machine *m);
 
 /* Plugs a virtio device model into the next free virtio-mmio slot; only before the machine
  * starts. The machine owns dev from then on and calls dev_free(dev) when it is freed. Returns the
@@ -78,6 +80,7 @@ int machine_virtio_slot(machine *m, int slot, const bus_dev_ops *ops, void *dev)
 const void *machine_dtb(const machine *m, size_t *len);
 uint64_t machine_dtb_addr(const machine *m);
 uint64_t machine_instret(const machine *m);
+uint64_t machine_hart_instret(const machine *m, int hart);   /* 0 for a hart that does not exist */
 /* A hart's pc, privilege (0 U, 1 S, 3 M) and whether it runs (0), waits in WFI (1) or is stopped
  * (2); -1 for a bad index. For debugging and scenario checks. */
 int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv);

@@ -37,6 +37,8 @@ typedef struct hart {
   cpu *c;
   enum hart_run run;
   int start_pending;     /* HSM: started, waiting for its first slice */
+  int spins;             /* CPU_YIELDs in a row: WFI in a wait loop with an interrupt pending */
+  uint64_t nap_until;    /* a spinning hart parked until then (uv_hrtime), or 0 */
 } hart;
 
 /* A virtio device model plugged into a slot through its transport (mvirtio.c). */
@@ -63,6 +65,7 @@ struct machine {
   machine_hooks h;
   enum machine_state state;
   int exit_status, exit_notified, halting;
+  char stall[240];       /* why the machine stalled (every hart waiting for nothing), or "" */
   int resetting;
 
   bus *bus;

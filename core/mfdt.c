@@ -11,7 +11,7 @@
 
 #include "virtio_slot.h"
 
-#define ISA "rv64imafdc_zicsr_zifencei"
+#define ISA "rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc"
 
 /* Property helpers: big-endian cells. */
 static int cells(void *f, const char *name, const uint32_t *v, int n) {

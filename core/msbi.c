@@ -13,7 +13,7 @@ enum {
 enum { SBI_OK = 0, ERR_FAILED = -1, ERR_NOT_SUPPORTED = -2, ERR_INVALID_PARAM = -3,
        ERR_INVALID_ADDRESS = -5, ERR_ALREADY_STARTED = -7, ERR_ALREADY_STOPPED = -8 };
 enum { CSR_MSTATUS = 0x300, CSR_MEDELEG = 0x302, CSR_MIDELEG = 0x303, CSR_MIE = 0x304,
-       CSR_MCOUNTEREN = 0x306, CSR_SCOUNTEREN = 0x106, CSR_MIP = 0x344, CSR_SATP = 0x180,
+       CSR_MCOUNTEREN = 0x306, CSR_SCOUNTEREN = 0x106, CSR_SATP = 0x180,
        CSR_PMPCFG0 = 0x3a0, CSR_PMPADDR0 = 0x3b0, CSR_MENVCFG = 0x30a };
 
 #define SBI_IMPL_ID 0x4c454d55   /* "LEMU": not a registered implementation id */
@@ -30,7 +30,8 @@ void msbi_enter_smode(machine *m, int hart, uint64_t pc, uint64_t a1) {
   /* As OpenSBI: user mode may read cycle, time and instret (the vDSO's clock_gettime uses
    * rdtime), the other counters stay the supervisor's to grant. */
   cpu_set_csr(c, CSR_SCOUNTEREN, 7);
-  cpu_set_csr(c, CSR_MENVCFG, 0);
+  /* As OpenSBI on a hart with Sstc: the supervisor programs stimecmp itself. */
+  cpu_set_csr(c, CSR_MENVCFG, 1ull << 63);
   /* One PMP entry granting everything (NAPOT over the whole address space). */
   cpu_set_csr(c, CSR_PMPADDR0, ~0ull >> 10);
   cpu_set_csr(c, CSR_PMPCFG0, 0x1f);
@@ -72,9 +73,7 @@ static void set_timer(machine *m, cpu *c, uint64_t when) {
 static void send_ipi(machine *m, uint64_t harts) {
   for (int i = 0; i < m->nharts; i++) {
     if (!(harts >> i & 1)) continue;
-    uint64_t mip = 0;
-    cpu_get_csr(m->harts[i].c, CSR_MIP, &mip);
-    cpu_set_csr(m->harts[i].c, CSR_MIP, mip | CPU_IRQ_SSIP);
+    cpu_set_soft_irq(m->harts[i].c, CPU_IRQ_SSIP, 1);
     machine_wake(m, i);
   }
 }
@@ -108,12 +107,7 @@ static int legacy(machine *m, cpu *c, uint64_t ext, uint64_t a0) {
   case 0x00: set_timer(m, c, a0); break;
   case 0x01: { uint8_t b = (uint8_t)a0; machine_out(m, &b, 1); break; }
   case 0x02: r = machine_getchar(m); break;
-  case 0x03: {
-    uint64_t mip = 0;
-    cpu_get_csr(c, CSR_MIP, &mip);
-    cpu_set_csr(c, CSR_MIP, mip & ~(uint64_t)CPU_IRQ_SSIP);
-    break;
-  }
+  case 0x03: cpu_set_soft_irq(c, CPU_IRQ_SSIP, 0); break;
   case 0x04: case 0x05: case 0x06: case 0x07: {
     /* a0 points to the hart mask in guest memory (a physical address here: satp may be on, but
      * Linux only uses the legacy calls before paging). */

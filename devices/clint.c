@@ -102,7 +102,8 @@ static void clint_write(void *dev, uint64_t off, uint64_t val, int size) {
     uint64_t h = off / 4;
     if (h >= (uint64_t)c->n || (off & 3)) return;
     uint32_t bit = val & 1;
-    if (bit != c->msip[h]) {
+    /* Setting an already set MSIP still tells the owner: it is an event for a parked hart. */
+    if (bit != c->msip[h] || bit) {
       c->msip[h] = bit;
       c->h.msip(c->h.ud, (int)h, (int)bit);
     }

@@ -32,6 +32,14 @@ static void setbit(uint32_t *w, int i, int v) {
   else w[i / 32] &= ~(1u << (i % 32));
 }
 
+int plic_ctx_open(const plic *p, int ctx) {
+  if (ctx < 0 || ctx >= p->nctx) return 0;
+  const plic_ctx *x = &p->ctx[ctx];
+  for (int i = 1; i <= PLIC_SOURCES; i++)
+    if (bit(x->enable, i) && p->prio[i] > x->threshold) return 1;
+  return 0;
+}
+
 /* The source context c would claim now, or 0. */
 static int best(const plic *p, int c) {
   const plic_ctx *x = &p->ctx[c];

@@ -25,6 +25,9 @@ void plic_free(plic *p);
 void plic_reset(plic *p);
 /* A device drives source irq (1..PLIC_SOURCES) high or low. */
 void plic_set_irq(plic *p, int irq, int level);
+/* 1 if a source is enabled for context ctx with a priority above its threshold: a device raising
+ * that source would interrupt the context. */
+int plic_ctx_open(const plic *p, int ctx);
 
 extern const bus_dev_ops plic_ops;
 

@@ -34,7 +34,10 @@ static void hook_exit(void *ud, int status) {
   if (lm->s->closing || lm->on_exit == LUA_NOREF) return;
   lua_State *L = lm->s->L;
   lua_pushinteger(L, status);
-  lcall(L, lm->on_exit, 1);
+  const char *why = machine_stall_reason(lm->m);
+  if (why) lua_pushstring(L, why);
+  else lua_pushnil(L);
+  lcall(L, lm->on_exit, 2);
 }
 
 static const char *optstr(lua_State *L, int t, const char *k) {
@@ -164,7 +167,9 @@ static int lm_info(lua_State *L) {
   for (int i = 0; i < machine_harts(lm->m); i++) {
     uint64_t pc;
     int priv, run = machine_hart_state(lm->m, i, &pc, &priv);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)machine_hart_instret(lm->m, i));
+    lua_setfield(L, -2, "instret");
     lua_pushinteger(L, (lua_Integer)pc);
     lua_setfield(L, -2, "pc");
     lua_pushstring(L, privs[priv & 3]);

@@ -35,7 +35,7 @@ describe("the default guest on qemu-system-riscv64", function()
         out, st = g:run("httpd -h /www")
         assert.equal(0, st, out)
         local page, hst = H.sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d && " ..
-          "printf \"GET /hello.txt HTTP/1.0\\r\\n\\r\\n\" >&3 && timeout 10 cat <&3'"):format(g.port))
+          "printf \"GET /hello.txt HTTP/1.0\\r\\n\\r\\n\" >&3 && timeout -k 2 10 cat <&3'"):format(g.port))
         assert.equal(0, hst, page)
         assert.matches("^HTTP/1%.[01] 200", page)
         assert.matches("lemu%-guest tftp and wget test file", page)

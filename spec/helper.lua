@@ -18,12 +18,14 @@ function H.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 -- The environment a run of build/lemu gets: under `make asan`, leak checking back on.
 H.lemu_env = os.getenv("LEMU_ASAN_OPTIONS") and ("ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS") .. " ") or ""
 
--- Runs build/lemu with the given argument list.
+-- Runs build/lemu with the given argument list; env may set variables or wrap it in a shorter
+-- timeout. stdin is /dev/null (a terminal's would stop lemu in the background process group that
+-- timeout makes), and a run that hangs is killed after 120 s whatever env says.
 function H.lemu(args, env)
   env = H.lemu_env .. (env or "")
   local parts = {}
   for _, a in ipairs(args) do parts[#parts + 1] = H.quote(a) end
-  return H.sh(env .. " " .. H.lemu_bin .. " " .. table.concat(parts, " "))
+  return H.sh("timeout -k 5 120 env " .. env .. " " .. H.lemu_bin .. " " .. table.concat(parts, " ") .. " </dev/null")
 end
 
 function H.tmpdir()

@@ -10,10 +10,10 @@ local have_qemu = H.have("qemu-system-riscv64")
 local function qemu(args)
   local parts = {}
   for _, a in ipairs(args) do parts[#parts + 1] = H.quote(a) end
-  return H.sh("env -u LD_PRELOAD -u ASAN_OPTIONS timeout 20 qemu-system-riscv64 " .. table.concat(parts, " ") .. " </dev/null 2>/dev/null")
+  return H.sh("env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 5 20 qemu-system-riscv64 " .. table.concat(parts, " ") .. " </dev/null 2>/dev/null")
 end
 
-local function lemu(args) return H.lemu(args, "timeout 20") end
+local function lemu(args) return H.lemu(args, "timeout -k 5 20") end
 
 describe("the virt board", function()
   local dir
@@ -40,13 +40,13 @@ describe("the virt board", function()
   end)
 
   it("takes console input through the UART's receive interrupt, as QEMU does", function()
-    local cmd = "printf 'hello\\nquit\\n' | " .. H.lemu_env .. " timeout 20 " .. H.lemu_bin
+    local cmd = "printf 'hello\\nquit\\n' | " .. H.lemu_env .. " timeout -k 5 20 " .. H.lemu_bin
       .. " -nographic -bios none -kernel " .. G .. "echo.elf"
     local out, status = H.sh(cmd)
     assert.equal(0, status)
     assert.equal("echo> HELLO\necho> bye\n", out)
     if not have_qemu then pending("qemu-system-riscv64 is not installed") return end
-    local qout = H.sh("printf 'hello\\nquit\\n' | env -u LD_PRELOAD -u ASAN_OPTIONS timeout 20 qemu-system-riscv64 -M virt -nographic -bios none -kernel "
+    local qout = H.sh("printf 'hello\\nquit\\n' | env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 5 20 qemu-system-riscv64 -M virt -nographic -bios none -kernel "
       .. G .. "echo.elf 2>/dev/null")
     assert.equal(qout, out)
   end)
@@ -187,7 +187,7 @@ describe("the device tree", function()
     assert.matches('compatible = "ns16550a"', text, 1, true)
     assert.matches('compatible = "sifive,test1\\0sifive,test0\\0syscon"', text, 1, true)
     assert.matches('compatible = "google,goldfish-rtc"', text, 1, true)
-    assert.matches('riscv,isa = "rv64imafdc_zicsr_zifencei"', text, 1, true)
+    assert.matches('riscv,isa = "rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc"', text, 1, true)
     assert.matches('stdout-path = "/soc/serial@10000000"', text, 1, true)
     assert.matches("reg = <0x00 0x80000000 0x00 0x10000000>", text, 1, true)
     if not have_qemu then pending("qemu-system-riscv64 is not installed") return end
@@ -237,6 +237,27 @@ describe("bad input", function()
     fails({ "-nographic", "-bios", dir .. "/short.elf" }, "short%.elf: truncated ELF")
     H.sh("gzip -c " .. G .. "payload.bin | head -c 300 > " .. dir .. "/short.gz")
     fails({ "-nographic", "-kernel", dir .. "/short.gz" }, "short%.gz: truncated gzip data")
+  end)
+
+  -- A raw Image cut short boots into zeros: the kernel's early trap path parks every hart in WFI
+  -- with nothing enabled. lemu must say so and fail, not end with status 0 (a false pass in CI).
+  it("fails a machine whose harts wait for an interrupt nothing can raise, on both SBI paths", function()
+    local image = dir .. "/short.Image"
+    H.sh("gzip -dc guest/images/Image.gz | head -c 100000 > " .. image)
+    fails({ "-nographic", "-kernel", image },
+          "stalled: hart 0 waits in WFI at pc 0x%x+ %(S%-mode%) with mie 0x0: no interrupt enabled")
+    if H.read(OPENSBI) then
+      fails({ "-nographic", "-bios", "default", "-kernel", image },
+            "stalled: hart 0 waits in WFI at pc 0x%x+ %(S%-mode%) with mie 0x%x+: no timer armed")
+    end
+    -- In Lua the wait that was pending fails with the reason.
+    H.write(dir .. "/stall.lua", ([[
+      local m = lemu.machine{ kernel = %q }
+      local ok, err = pcall(m.console.expect, m.console, "never printed", { timeout = 20000 })
+      print(ok, err)
+    ]]):format(image))
+    local out = lemu({ dir .. "/stall.lua" })
+    assert.matches("false\t.*the machine exited %(status 1, stalled: hart 0 waits in WFI", out)
   end)
 
   it("refuses an ELF for another architecture", function()

@@ -99,7 +99,7 @@ return function(lemu)
     if self.failed then error(self.failed .. " (while waiting for " .. what .. ")", 3) end
     if self.machine._exited then
       error(("the machine exited (status %s) while waiting for %s; console's last output: \"%s\"")
-        :format(tostring(self.machine._status), what, tail(self.all)), 3)
+        :format(self.machine:_exit_text(), what, tail(self.all)), 3)
     end
     local ok, done, res = pcall(lemu.wait, what, opts, function(wake)
       local w = { try = try, wake = wake }
@@ -114,7 +114,7 @@ return function(lemu)
     if not done then
       if self.failed then error(self.failed .. " (while waiting for " .. what .. ")", 3) end
       error(("the machine exited (status %s) while waiting for %s; console's last output: \"%s\"")
-        :format(tostring(self.machine:exit_status()), what, tail(self.all)), 3)
+        :format(self.machine:_exit_text(), what, tail(self.all)), 3)
     end
     return res
   end
@@ -189,6 +189,10 @@ return function(lemu)
   function Machine:stop(status) self.h:stop(status or 0) return self end
   function Machine:state() return self.h:state() end
   function Machine:exit_status() return self._status end
+  -- The status, and why lemu ended the machine if it did (a stall), for error messages.
+  function Machine:_exit_text()
+    return self._why and ("%s, %s"):format(tostring(self._status), self._why) or tostring(self._status)
+  end
   function Machine:dtb() return self.h:dtb() end
   function Machine:info() return self.h:info() end
 
@@ -492,8 +496,8 @@ return function(lemu)
     if opts.log then m.console:log_to(opts.log) end
     local copts = { type = opts.type, ram_bytes = ram_bytes(opts.ram), smp = opts.smp, bios = opts.bios,
                     kernel = opts.kernel, initrd = opts.initrd, append = opts.append, dtb = opts.dtb }
-    local h, err = cmachine.new(copts, function(s) m.console:_output(s) end, function(status)
-      m._exited, m._status = true, status
+    local h, err = cmachine.new(copts, function(s) m.console:_output(s) end, function(status, why)
+      m._exited, m._status, m._why = true, status, why
       m.console.lines_q:put(false)
       m.console:_check()
       local ws = m._exit_waiters
