@@ -18,13 +18,13 @@ endif
 PKGS     := lua5.4 libuv libedit zlib
 OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -MMD -MP
-CFLAGS   += $(SANITIZE) -Icore -Idevices -Inetstack -Ilua -I$(BUILD)/gen
+CFLAGS   += $(SANITIZE) -Icore -Inetstack -Idevices -Iboard -Ilua -I$(BUILD)/gen
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug -lmnl
 LDFLAGS  += $(SANITIZE)
 
 # Every .c under these directories is part of the library: adding a module needs no Makefile edit.
-LIBSRC   := $(wildcard core/*.c devices/*.c netstack/*.c) \
+LIBSRC   := $(wildcard core/*.c netstack/*.c devices/*.c board/*.c) \
             $(filter-out lua/main.c lua/repl.c,$(wildcard lua/*.c))
 LUASRC   := $(sort $(wildcard lua/lemu/*.lua))
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/luasrc.o
@@ -35,6 +35,7 @@ CTESTSRC := $(wildcard spec/c/*.c)
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
+	@rm -f build/.deps-optional-failed
 	@sh scripts/deps.sh
 
 $(BUILD)/gen/luasrc.c: $(LUASRC) scripts/embed.lua

@@ -1,6 +1,6 @@
 /* cpu: one RISC-V hart, RV64IMAFDC + Zicsr + Zifencei + Zihintpause + Zba/Zbb/Zbc/Zbs + Sstc,
  * M/S/U modes, Sv39/Sv48/Sv57, debug triggers, per the ratified privileged specification. The
- * machine (core/machine.c) owns harts and calls cpu_run in slices on the loop; devices raise
+ * machine (board/machine.c) owns harts and calls cpu_run in slices on the loop; devices raise
  * interrupts with cpu_set_irq. A hart touches nothing but its bus and the callbacks below, so it
  * can later run on a worker thread with the machine marshalling those. */
 #ifndef LEMU_CPU_H

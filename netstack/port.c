@@ -163,7 +163,50 @@ static void hub_forward(net_hub *h, net_port *src, net_frame *f) {
   if (snap != small) free(snap);
 }
 
+/* ---- deferred delivery ----
+ * While the netstack is held (a machine runs a slice), frames sent go into this thread's
+ * deliver-later queue with their port, in order, and reach their hubs when the last hold is
+ * released: no receiver (a Lua endpoint, another machine's NIC) runs inside cpu_run. The sender's
+ * checks and counters happen at release, as if it had sent then. Ports stay valid until the end of
+ * the loop iteration in which they detach (port.h), and a release comes within it. */
+typedef struct later_ent { net_port *port; net_frame *frame; } later_ent;
+static _Thread_local struct { int holds; later_ent *q; unsigned n, cap; } later;
+
+static int forward_now(net_port *p, net_frame *f);
+
+void net_hold(void) { later.holds++; }
+
+void net_release(void) {
+  if (later.holds == 0 || --later.holds > 0) return;
+  /* Receivers may send in turn: those frames go straight out (nothing holds now). */
+  for (unsigned i = 0; i < later.n; i++) {
+    later_ent e = later.q[i];
+    forward_now(e.port, e.frame);
+    frame_unref(e.frame);
+  }
+  later.n = 0;
+}
+
+static int defer(net_port *p, net_frame *f) {
+  if (later.n == later.cap) {
+    unsigned ncap = later.cap ? later.cap * 2 : 64;
+    later_ent *nq = realloc(later.q, sizeof *nq * ncap);
+    if (!nq) { p->tx.drops++; return -1; }
+    later.q = nq;
+    later.cap = ncap;
+  }
+  later.q[later.n].port = p;
+  later.q[later.n].frame = frame_ref(f);
+  later.n++;
+  return 0;
+}
+
 int net_port_send_frame(net_port *p, net_frame *f) {
+  if (later.holds > 0 && p->hub && p->link_up) return defer(p, f);
+  return forward_now(p, f);
+}
+
+static int forward_now(net_port *p, net_frame *f) {
   if (!p->hub || !p->link_up) {
     p->tx.drops++;
     return -1;

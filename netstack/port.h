@@ -58,6 +58,12 @@ void net_port_detach(net_port *p);
  * port is not attached or its link is down. */
 int net_port_send(net_port *p, const void *data, size_t len);
 int net_port_send_frame(net_port *p, net_frame *f);
+/* Deferred delivery, one place for the whole netstack: between net_hold() and the matching
+ * net_release() (they nest) frames sent on any port of this thread are queued in order and
+ * forwarded at the last release. A machine holds the netstack while its harts run, so frames its
+ * devices send never run a receiver inside cpu_run. */
+void net_hold(void);
+void net_release(void);
 /* The owner can take frames again: deliver what is queued until it refuses one. */
 void net_port_ready(net_port *p);
 void net_port_set_link(net_port *p, int up);

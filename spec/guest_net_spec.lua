@@ -52,6 +52,25 @@ describe("the default guest with a virtio-net NIC", function()
     end)
   end)
 
+  -- Frames a NIC sends while the harts run reach the VLAN after the slice, so Lua that sees them
+  -- runs outside cpu_run and may call back into the machine: here a reset from a VLAN tap.
+  it("can be reset from Lua that sees its frame, and boots again", function()
+    lemu.run(function()
+      local v = lemu.vlan("guestreset")
+      local m
+      local resets = 0
+      v:tap(function()
+        if resets == 0 then resets = 1; m:reset() end
+      end)
+      m = G.boot{ vlan = v }
+      m.console:send("ip link set eth0 up; ip addr add 192.168.9.2/24 dev eth0; ping -c 1 -W 1 192.168.9.1\n")
+      m.console:expect("lemu%-guest: ready", { timeout = 60000 })
+      m.console:expect("# ", { timeout = 20000 })
+      assert.equal(1, resets)
+      assert.matches("lemu%-guest", run(m, "hostname"))
+    end)
+  end)
+
   it("refuses a NIC once the machine runs, and an unknown model by name", function()
     lemu.run(function()
       local m = lemu.machine{ ram = "64M", kernel = IMAGE, start = false }

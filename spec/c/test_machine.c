@@ -1,6 +1,10 @@
 /* The machine through its C interface, as an embedder or a device layer uses it: running a guest
  * to its exit with console output through the hooks, and plugging a device into a virtio slot. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <libfdt.h>
 
 #include "ctest.h"
 #include "machine.h"
@@ -86,4 +90,137 @@ TEST(machine_new_names_a_bad_image) {
   CHECK(strstr(err, "-kernel /nonexistent/kernel: No such file or directory") != NULL);
   CHECK_EQ(rt_obj_count(rt), 0);
   lemu_rt_free(rt);
+}
+
+/* A raw S-mode kernel on the built-in SBI runs at 0x80200000, where OpenSBI would start it and
+ * where S-mode payloads for virt are linked (U-Boot's qemu-riscv64_smode loads absolute addresses
+ * before it relocates). The program compares its own address with 0x80200000 and shuts down
+ * through SBI SRST: a clean shutdown (status 0) if it matches, "system failure" (1) if not.
+ * -bios none keeps QEMU's placement of a raw kernel at 0x80000000. */
+static const uint32_t where_am_i[] = {
+  0x00000297,   /* auipc t0, 0 */
+  0x00100313,   /* li    t1, 1 */
+  0x01f31313,   /* slli  t1, t1, 31 */
+  0x002003b7,   /* lui   t2, 0x200 */
+  0x00730333,   /* add   t1, t1, t2          0x80200000 */
+  0x00100593,   /* li    a1, 1               reason: system failure */
+  0x00629463,   /* bne   t0, t1, +8 */
+  0x00000593,   /* li    a1, 0               reason: none */
+  0x00000513,   /* li    a0, 0               type: shutdown */
+  0x00000813,   /* li    a6, 0 */
+  0x535258b7,   /* lui   a7, 0x53525 */
+  0x3548889b,   /* addiw a7, a7, 0x354       SRST */
+  0x00000073,   /* ecall */
+  0x0000006f,   /* j     . */
+};
+
+/* Writes the program to a temporary file; path is a "/tmp/lemu-ctest-raw-XXXXXX" buffer. */
+static int raw_kernel(char *path) {
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  int ok = write(fd, where_am_i, sizeof where_am_i) == (ssize_t)sizeof where_am_i;
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+TEST(machine_builtin_sbi_starts_a_raw_kernel_at_0x80200000) {
+  char path[] = "/tmp/lemu-ctest-raw-XXXXXX";
+  CHECK_EQ(raw_kernel(path), 0);
+  const char *err0;
+  lemu_rt *rt = lemu_rt_new(&err0);
+  env e = {0};
+  machine_config cfg = {.kernel = path};
+  machine_hooks h = {&e, on_console, on_exit_};
+  char err[512];
+  machine *m = machine_new(rt, &cfg, &h, err, sizeof err);
+  CHECK(m != NULL);
+  if (m) {
+    uint64_t pc = 0, v = 0;
+    int priv = -1;
+    CHECK_EQ(machine_hart_state(m, 0, &pc, &priv), 0);
+    CHECK_EQ(pc, 0x80200000);
+    CHECK_EQ(priv, 1);
+    bus_read(machine_bus(m), 0x80200000, 4, &v);
+    CHECK_EQ(v, where_am_i[0]);
+    machine_start(m);
+    CHECK_EQ(lemu_rt_run(rt, exited, &e), LEMU_RUN_DONE);
+    CHECK_EQ(e.status, 0);
+    machine_close(m);
+  }
+  machine_config none = {.bios = "none", .kernel = path};
+  m = machine_new(rt, &none, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  if (m) {
+    uint64_t v = 0;
+    bus_read(machine_bus(m), 0x80000000, 4, &v);
+    CHECK_EQ(v, where_am_i[0]);
+    machine_close(m);
+  }
+  lemu_rt_free(rt);
+  unlink(path);
+}
+
+/* What U-Boot does at booti with the tree it was given (fdt_high=~0: edited in place, in a copy of
+ * exactly the tree's total size): the /chosen properties must fit in the free space. The built-in
+ * SBI hands over a tree with room, as OpenSBI does; for a firmware the tree stays packed, as QEMU
+ * builds it (OpenSBI opens it itself). */
+static int grows_in_place(machine *m) {
+  size_t len;
+  const void *t = machine_dtb(m, &len);
+  uint64_t total = 0;
+  bus_read(machine_bus(m), machine_dtb_addr(m) + 4, 4, &total);   /* the tree in guest RAM */
+  CHECK_EQ(__builtin_bswap32((uint32_t)total), len);
+  uint8_t *copy = malloc(len);
+  memcpy(copy, t, len);
+  char args[2048];
+  memset(args, 'x', sizeof args - 1);
+  args[sizeof args - 1] = 0;
+  int chosen = fdt_path_offset(copy, "/chosen");
+  CHECK(chosen >= 0);
+  int e = fdt_setprop_string(copy, chosen, "bootargs", args);
+  if (e == 0) e = fdt_setprop_u64(copy, chosen, "linux,initrd-start", 0x8c300000);
+  if (e == 0) e = fdt_setprop_u64(copy, chosen, "linux,initrd-end", 0x8c3e8126);
+  if (e == 0) e = fdt_setprop_u32(copy, chosen, "boot-hartid", 0);
+  if (e == 0) CHECK_EQ(fdt_check_full(copy, len), 0);
+  free(copy);
+  return e;
+}
+
+TEST(machine_builtin_sbi_hands_over_a_device_tree_with_room_to_grow) {
+  char path[] = "/tmp/lemu-ctest-raw-XXXXXX";
+  CHECK_EQ(raw_kernel(path), 0);
+  const char *err0;
+  lemu_rt *rt = lemu_rt_new(&err0);
+  char err[512];
+  machine_config sbi = {.kernel = path, .append = "console=ttyS0"};
+  machine *m = machine_new(rt, &sbi, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  char dtb[] = "/tmp/lemu-ctest-dtb-XXXXXX";
+  int fd = mkstemp(dtb);
+  CHECK(fd >= 0);
+  if (m) {
+    CHECK_EQ(grows_in_place(m), 0);
+    size_t len;
+    const void *t = machine_dtb(m, &len);
+    CHECK(write(fd, t, len) == (ssize_t)len);
+    machine_close(m);
+  }
+  close(fd);
+  machine_config given = {.kernel = path, .dtb = dtb};       /* -dtb: the same room */
+  m = machine_new(rt, &given, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  if (m) {
+    CHECK_EQ(grows_in_place(m), 0);
+    machine_close(m);
+  }
+  unlink(dtb);
+  machine_config fw = {.bios = "none", .kernel = path, .append = "console=ttyS0"};
+  m = machine_new(rt, &fw, NULL, err, sizeof err);
+  CHECK(m != NULL);
+  if (m) {
+    CHECK_EQ(grows_in_place(m), -FDT_ERR_NOSPACE);
+    machine_close(m);
+  }
+  lemu_rt_free(rt);
+  unlink(path);
 }

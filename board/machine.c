@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "port.h"
 #include "virtio_slot.h"
 
 #define SLICE_NS   4000000ull   /* return to the loop at least this often (responsiveness) */
@@ -325,6 +326,8 @@ static void on_slice(uv_idle_t *h) {
   machine *m = h->data;
   if (m->state != MACHINE_RUNNING || m->halting || m->resetting) { after_slice(m); return; }
   uint64_t limit = uv_hrtime() + SLICE_NS;
+  /* Frames the devices send reach the VLANs (Lua endpoints, other machines) after the slice. */
+  net_hold();
   for (;;) {
     int ran = 0;
     for (int i = 0; i < m->nharts && !m->halting && !m->resetting; i++) {
@@ -343,6 +346,7 @@ static void on_slice(uv_idle_t *h) {
     poll_devices(m);
     if (!ran || m->halting || m->resetting || uv_hrtime() >= limit) break;
   }
+  net_release();
   after_slice(m);
 }
 
@@ -474,6 +478,11 @@ static int load_images(machine *m, char *err, size_t errlen) {
     fw_end = m->fw.high;
     m->tohost = m->fw.tohost;
     m->fromhost = m->fw.fromhost;
+  } else if (m->builtin_sbi) {
+    /* The built-in SBI stands in for a firmware in the first 2 MiB: the S-mode kernel goes where
+     * OpenSBI would start it (0x80200000), the address S-mode payloads for virt are linked at
+     * (U-Boot's qemu-riscv64_smode). -bios none keeps QEMU's placement at 0x80000000. */
+    fw_end = VIRT_DRAM + 0x200000;
   }
   m->kernel_entry = 0;
   if (m->kernel) {

@@ -203,6 +203,27 @@ static int build(machine *m, void *f, int size) {
   return 0;
 }
 
+/* With the built-in SBI the kernel gets the tree as lemu made it, not as OpenSBI passes it on:
+ * OpenSBI opens the tree with room to spare for its fixups, and S-mode payloads rely on that room.
+ * U-Boot keeps a copy of exactly the tree's total size and edits it in place at booti (fdt_high=~0:
+ * "we assume there is space after the existing fdt"), overwriting its own global data when the
+ * tree is packed. So with the built-in SBI the tree carries FDT_ROOM bytes of free space; with a
+ * firmware it stays packed, as QEMU gives it. Takes ownership of f; sets m->fdt, m->fdt_len. */
+#define FDT_ROOM 4096
+static int install(machine *m, void *f) {
+  if (m->builtin_sbi) {
+    int size = (int)fdt_totalsize(f) + FDT_ROOM;
+    void *g = realloc(f, (size_t)size);
+    if (!g) { free(f); return -FDT_ERR_NOSPACE; }
+    f = g;
+    int e = fdt_open_into(f, f, size);
+    if (e < 0) { free(f); return e; }
+  }
+  m->fdt = f;
+  m->fdt_len = fdt_totalsize(f);
+  return 0;
+}
+
 /* A -dtb file: QEMU keeps it and rewrites /chosen with the command line and the initrd. */
 static int from_file(machine *m, char *err, size_t errlen) {
   size_t len;
@@ -230,8 +251,11 @@ static int from_file(machine *m, char *err, size_t errlen) {
     return -1;
   }
   fdt_pack(f);
-  m->fdt = f;
-  m->fdt_len = fdt_totalsize(f);
+  e = install(m, f);
+  if (e < 0) {
+    snprintf(err, errlen, "-dtb %s: %s", m->dtbfile, fdt_strerror(e));
+    return -1;
+  }
   return 0;
 }
 
@@ -242,9 +266,8 @@ int mfdt_build(machine *m, char *err, size_t errlen) {
     if (!f) break;
     int e = build(m, f, size);
     if (e == 0) {
-      m->fdt = f;
-      m->fdt_len = fdt_totalsize(f);
-      return 0;
+      if (install(m, f) == 0) return 0;
+      break;                                   /* no memory for the free space */
     }
     free(f);
     if (e != -FDT_ERR_NOSPACE) {

@@ -1,5 +1,5 @@
 /* machine_int: the machine's internals shared by its parts — the board (machine.c), the device
- * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside core/machine*.c and core/m*.c
+ * tree (mfdt.c) and the built-in SBI (msbi.c). Nothing outside board/
  * includes this. */
 #ifndef LEMU_MACHINE_INT_H
 #define LEMU_MACHINE_INT_H
