@@ -33,14 +33,20 @@ end
 
 -- Boots the guest. opts.hostfwd = guest TCP port to forward from a free host port (its number
 -- is then g.port); opts.netdev / opts.device replace the default user-net and virtio-net card;
--- opts.smp sets the harts (default 1); opts.args appends QEMU arguments. Returns once QEMU runs;
--- wait for g:expect("lemu%-guest: ready").
+-- opts.kernel / opts.initrd boot other images (a kernel named *.gz is decompressed first, QEMU 7.2
+-- loads no compressed kernel); opts.smp and opts.ram set -smp and -m (default 1 and 256M);
+-- opts.args appends QEMU arguments. Returns once QEMU runs; wait for g:expect("lemu%-guest: ready").
 function Q.boot(opts)
   opts = opts or {}
   local dir = H.tmpdir()
   local g = setmetatable({ dir = dir, pos = 0, out = dir .. "/con.out" }, Q)
-  local _, st = H.sh("gzip -dc " .. H.quote(Q.kernel_gz) .. " > " .. dir .. "/Image && mkfifo " ..
-    dir .. "/con.in && : > " .. dir .. "/con.out")
+  local kernel = opts.kernel or Q.kernel_gz
+  local prep = "mkfifo " .. dir .. "/con.in && : > " .. dir .. "/con.out"
+  if kernel:match("%.gz$") then
+    prep = "gzip -dc " .. H.quote(kernel) .. " > " .. dir .. "/Image && " .. prep
+    kernel = dir .. "/Image"
+  end
+  local _, st = H.sh(prep)
   assert(st == 0, "qemu_guest: cannot prepare " .. dir)
   local netdev = opts.netdev or "user,id=n0"
   if opts.hostfwd then
@@ -49,9 +55,9 @@ function Q.boot(opts)
   end
   -- through sh so that QEMU's own messages land in DIR/qemu.log for the error of a failed wait
   local argv = { "/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', dir .. "/qemu.log",
-    Q.qemu, "-M", "virt", "-m", "256M", "-smp", tostring(opts.smp or 1), "-bios", "default",
+    Q.qemu, "-M", "virt", "-m", opts.ram or "256M", "-smp", tostring(opts.smp or 1), "-bios", "default",
     "-display", "none", "-monitor", "none", "-serial", "pipe:" .. dir .. "/con",
-    "-kernel", dir .. "/Image", "-initrd", Q.initrd,
+    "-kernel", kernel, "-initrd", opts.initrd or Q.initrd,
     "-append", opts.append or "console=ttyS0 earlycon",
     "-netdev", netdev, "-device", opts.device or "virtio-net-device,netdev=n0" }
   for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
