@@ -37,17 +37,10 @@ int lbench_usernet_ping(lua_State *L) {
   memset(&b, 0, sizeof b);
   net_port_init(&b.port, &bsink_ops, &b, "bench");
   net_port_attach(&b.port, h);
-  net_user_cfg c;
-  memset(&c, 0, sizeof c);
-  c.ipv4 = 1;
-  inet_pton(AF_INET, "10.0.2.0", &c.net);
-  inet_pton(AF_INET, "255.255.255.0", &c.mask);
-  inet_pton(AF_INET, "10.0.2.2", &c.host);
-  inet_pton(AF_INET, "10.0.2.15", &c.dhcpstart);
-  inet_pton(AF_INET, "10.0.2.3", &c.dns);
-  c.disable_dns = 1;
+  /* QEMU's default user-net, through the public interface (lemu.h), forwarding no DNS. */
+  lemu_user_config c = {.no_dns = 1};
   char err[128];
-  net_user *u = net_user_new(rt, h, &c, err, sizeof err);
+  net_user *u = (net_user *)lemu_user_new(rt, (lemu_vlan *)h, &c, err, sizeof err);
   if (!u) { net_port_detach(&b.port); net_hub_close(h); return luaL_error(L, "bench: %s", err); }
   static const uint8_t mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
   uint8_t f[98];
