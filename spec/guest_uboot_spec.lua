@@ -71,6 +71,8 @@ local function cmdline(bin, dir)
   local argv = {}
   if os.getenv("LEMU_ASAN_OPTIONS") and bin == H.lemu_bin then
     argv = { "env", "ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS") }
+  elseif bin ~= H.lemu_bin then
+    argv = { "env", "-u", "LD_PRELOAD", "-u", "ASAN_OPTIONS" }   -- QEMU gets no ASan runtime
   end
   for _, a in ipairs { bin, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-bios", "default",
       "-kernel", U.BIN, "-netdev", "user,id=n0,tftp=" .. dir, "-device", "virtio-net-device,netdev=n0" } do

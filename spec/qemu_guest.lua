@@ -53,8 +53,9 @@ function Q.boot(opts)
     g.port = free_port()
     netdev = netdev .. (",hostfwd=tcp:127.0.0.1:%d-:%d"):format(g.port, opts.hostfwd)
   end
-  -- through sh so that QEMU's own messages land in DIR/qemu.log for the error of a failed wait
-  local argv = { "/bin/sh", "-c", 'exec "$@" >"$0" 2>&1', dir .. "/qemu.log",
+  -- through sh so that QEMU's own messages land in DIR/qemu.log for the error of a failed wait;
+  -- under make asan the specs' interpreter preloads ASan's runtime, which QEMU must not inherit
+  local argv = { "/bin/sh", "-c", 'exec env -u LD_PRELOAD -u ASAN_OPTIONS "$@" >"$0" 2>&1', dir .. "/qemu.log",
     Q.qemu, "-M", "virt", "-m", opts.ram or "256M", "-smp", tostring(opts.smp or 1), "-bios", "default",
     "-display", "none", "-monitor", "none", "-serial", "pipe:" .. dir .. "/con",
     "-kernel", kernel, "-initrd", opts.initrd or Q.initrd,
