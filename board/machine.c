@@ -210,32 +210,34 @@ static void poll_htif(machine *m) {
 
 /* Device deadlines; wakes harts whose interrupts are due. Returns the next deadline in ns from now
  * (UINT64_MAX: none). */
+/* Nanoseconds from now until timebase tick t (0 if it has passed). */
+static uint64_t ns_until_tick(const machine *m, uint64_t t) {
+  uint64_t now = machine_ticks(m);
+  return t > now ? (t - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
+}
+
 static uint64_t poll_devices(machine *m) {
   uint64_t next = UINT64_MAX;
   uint64_t t = clint_update(m->clint);
-  if (t != UINT64_MAX) {
-    uint64_t now = machine_ticks(m);
-    next = t > now ? (t - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
-  }
-  for (int i = 0; i < m->nharts; i++) {
-    uint64_t s = cpu_timer_poll(m->harts[i].c);
-    /* Level, not edge: a waiting hart with an enabled interrupt pending runs, however the
-     * interrupt got there (a comparator's edge seen by anyone else must not be lost). A parked
-     * spinner is left to its nap: its pending interrupt is the one it spins over. */
-    hart *x = &m->harts[i];
-    if (x->run == HART_WFI && !x->nap_until && cpu_irq_pending(x->c)) machine_wake(m, i);
-    if (s != UINT64_MAX) {
-      uint64_t now = machine_ticks(m);
-      uint64_t d = s > now ? (s - now) * (1000000000ull / CLINT_TIMEBASE_HZ) : 0;
-      if (d < next) next = d;
-    }
-  }
+  if (t != UINT64_MAX) next = ns_until_tick(m, t);
   uint64_t ns = uv_hrtime();
   for (int i = 0; i < m->nharts; i++) {
-    uint64_t nap = m->harts[i].nap_until;
-    if (!nap) continue;
-    if (ns >= nap) machine_wake(m, i);
-    else if (nap - ns < next) next = nap - ns;
+    hart *x = &m->harts[i];
+    uint64_t s = cpu_timer_poll(x->c);
+    if (s != UINT64_MAX) {
+      uint64_t d = ns_until_tick(m, s);
+      if (d < next) next = d;
+    }
+    /* A parked spinner runs again when its nap is over; its pending interrupt is the one it
+     * spins over, so that does not wake it. Any other waiting hart wakes on the level of an
+     * enabled pending interrupt, not on an edge (a comparator's edge seen by anyone else must
+     * not be lost). */
+    if (x->nap_until) {
+      if (ns >= x->nap_until) machine_wake(m, i);
+      else if (x->nap_until - ns < next) next = x->nap_until - ns;
+    } else if (x->run == HART_WFI && cpu_irq_pending(x->c)) {
+      machine_wake(m, i);
+    }
   }
   if (m->rtc) {
     uint64_t a = goldfish_rtc_update(m->rtc), w = wall_ns(m);
