@@ -35,6 +35,26 @@ uint64_t machine_ticks(const machine *m) {
 
 static uint64_t hook_time(void *ud) { return machine_ticks(ud); }
 
+/* Device timers: guest nanoseconds on the same clock as mtime. */
+static uint64_t clock_now(void *ud) {
+  machine *m = ud;
+  if (m->state == MACHINE_CREATED) return 0;
+  uint64_t now = m->state == MACHINE_PAUSED ? m->paused_at : uv_hrtime();
+  return now - m->clock_base;
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* A device armed a timer earlier than the others: if the harts sleep, the loop's timer may be set
+ * for later, so poll now (poll_devices then sleeps until the new deadline). While paused, resuming
+ * polls anyway. */
+static void clock_kick(void *ud) {
+  machine *m = ud;
+  if (m->state == MACHINE_RUNNING && m->handles_open) uv_timer_start(&m->timer, on_timer, 0, 0);
+}
+
+dtimer_clock *machine_clock(machine *m) { return &m->clock; }
+
 static uint64_t wall_ns(void *ud) {
   (void)ud;
   struct timespec ts;
@@ -246,13 +266,13 @@ static uint64_t poll_devices(machine *m) {
       if (d < next) next = d;
     }
   }
+  uint64_t d = dtimer_run(&m->clock);
+  if (d < next) next = d;
   poll_htif(m);
   return next;
 }
 
 /* ---- execution ---- */
-
-static void on_timer(uv_timer_t *t);
 
 /* Whether hart i, waiting, can ever run again on its own: a timer armed for it, or an interrupt
  * enabled that a device could raise. Interrupts only other harts can send don't count here (the
@@ -627,6 +647,7 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
   m->cfg = *cfg;
   if (h) m->h = *h;
   m->serial_fd = -1;
+  dtimer_clock_init(&m->clock, clock_now, clock_kick, m);
   const char *type = cfg->type ? cfg->type : "virt";
   if (strcmp(type, "virt") != 0 && strcmp(type, "spike") != 0) {
     snprintf(err, errlen, "-machine %s: unknown machine type (lemu has virt and spike)", type);

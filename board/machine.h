@@ -74,6 +74,17 @@ int machine_add_virtio_pci(machine *m, const struct virtio_device_ops *ops, void
                            void (*dev_free)(void *dev), int slot, struct virtio **vd, char *err,
                            size_t errlen);
 
+/* Plugs a PCI function that is a device model of its own (devices/e1000.c and the other classic
+ * NICs) at PCI slot `slot` (1..31), or at the first free one from 1 up if slot < 0; only before the
+ * machine starts. The machine owns dev from then on: when it is freed it unplugs d and calls
+ * dev_free(dev). name is the model's, for errors. Returns MACHINE_PCI_ID(slot), or -1 with err. */
+struct pci_dev;
+int machine_add_pci(machine *m, struct pci_dev *d, const char *name, void *dev,
+                    void (*dev_free)(void *dev), int slot, char *err, size_t errlen);
+/* The clock device timers run on (core/dtimer.h): guest time, standing still while paused. */
+struct dtimer_clock;
+struct dtimer_clock *machine_clock(machine *m);
+
 /* The device with an id from machine_add_virtio (its virtio-mmio slot) or machine_add_virtio_pci,
  * and its ops; NULL if there is none. */
 void *machine_virtio_dev(machine *m, int id, const struct virtio_device_ops **ops);

@@ -9,6 +9,7 @@
 #include "bus.h"
 #include "clint.h"
 #include "cpu.h"
+#include "dtimer.h"
 #include "goldfish_rtc.h"
 #include "loader.h"
 #include "machine.h"
@@ -68,8 +69,10 @@ typedef struct mvdev {
   void (*dev_free)(void *dev);
 } mvdev;
 
-/* A virtio device model plugged into the PCIe host as a virtio PCI function (mpci.c). */
+/* A device plugged into the PCIe host (mpci.c): a virtio model behind its virtio PCI function
+ * (t, vd, ops set), or a model that is a PCI function of its own (a classic NIC: t NULL). */
 typedef struct mpdev {
+  pci_dev *pd;             /* the function plugged; NULL: the slot is free */
   virtio_pci *t;
   virtio *vd;
   const virtio_device_ops *ops;
@@ -119,6 +122,7 @@ struct machine {
   int handles_open;
 
   uint64_t clock_base;     /* uv_hrtime at guest time 0, shifted by pauses */
+  dtimer_clock clock;      /* device timers, on guest time */
   uint64_t paused_at;
 
   loader_image fw, kern;

@@ -4,6 +4,7 @@
 #include "mdevices.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine_int.h"
@@ -80,21 +81,48 @@ static int plug_vblk(machine *m, const mdev_model *model, const mdev_params *p, 
   return record(m, model, b, slot, NULL);
 }
 
+/* ---- NICs that are PCI functions of their own (e1000, rtl8139, ne2k_pci) ---- */
+
+typedef struct card { const nic_pci_model *cls; void *card; } card;
+
+static void card_free(void *dev) {
+  card *c = dev;
+  net_port_detach(&c->cls->nic(c->card)->port);
+  c->cls->destroy(c->card);
+  free(c);
+}
+
+__attribute__((unused))  /* until the first model below takes it */
+static int plug_card(machine *m, const mdev_model *model, const mdev_params *p, char *err,
+                     size_t errlen) {
+  if (room(m, model, err, errlen) < 0) return -1;
+  const nic_pci_model *cls = model->card;
+  card *c = calloc(1, sizeof *c);
+  if (c) c->card = cls->create(p->mac, p->name ? p->name : model->name, machine_clock(m));
+  if (!c || !c->card) { free(c); snprintf(err, errlen, "out of memory"); return -1; }
+  c->cls = cls;
+  int id = machine_add_pci(m, cls->pci(c->card), model->name, c, card_free, p->addr, err, errlen);
+  if (id < 0) { cls->destroy(c->card); free(c); return -1; }
+  nic *n = cls->nic(c->card);
+  if (p->vlan) net_port_attach(&n->port, p->vlan);
+  return record(m, model, c, id - MACHINE_PCI_ID(0), n);
+}
+
 /* ---- the registry ---- */
 
 static const mdev_model models[] = {
   {"virtio-net-device", "virtio-net virtio", "virtio-mmio", MDEV_NIC, "vlan mac name link legacy",
-   "virtio network card (virtio-mmio)", plug_vnet},
+   "virtio network card (virtio-mmio)", plug_vnet, NULL},
   {"virtio-rng-device", "virtio-rng", "virtio-mmio", MDEV_RNG, "legacy",
-   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng},
+   "virtio entropy source fed from the host (virtio-mmio)", plug_vrng, NULL},
   {"virtio-blk-device", "virtio-blk", "virtio-mmio", MDEV_DISK, "file readonly legacy",
-   "virtio disk on a raw image (virtio-mmio)", plug_vblk},
+   "virtio disk on a raw image (virtio-mmio)", plug_vblk, NULL},
   {"virtio-net-pci", "", "pci", MDEV_NIC, "vlan mac name link addr",
-   "virtio network card, transitional (PCI 1af4:1000)", plug_vnet},
+   "virtio network card, transitional (PCI 1af4:1000)", plug_vnet, NULL},
   {"virtio-rng-pci", "", "pci", MDEV_RNG, "addr",
-   "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng},
+   "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng, NULL},
   {"virtio-blk-pci", "", "pci", MDEV_DISK, "file readonly addr",
-   "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk},
+   "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk, NULL},
 };
 
 const mdev_model *mdev_models(int *n) {
@@ -127,6 +155,12 @@ const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port) {
   if (slot) *slot = m->devs[i].slot;
   if (port) *port = m->devs[i].nic ? &m->devs[i].nic->port : NULL;
   return m->devs[i].model;
+}
+
+void mdev_counters(machine *m, int i, nic_counter_fn put, void *ud) {
+  if (i < 0 || i >= m->ndevs || !m->devs[i].model->card) return;
+  const card *c = m->devs[i].dev;
+  if (c->cls->counters) c->cls->counters(c->card, put, ud);
 }
 
 int mdev_nic_link(machine *m, int i, int up) {

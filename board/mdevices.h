@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "machine.h"
+#include "nic.h"
 #include "port.h"
 
 enum mdev_kind { MDEV_NIC, MDEV_RNG, MDEV_DISK };
@@ -37,6 +38,7 @@ typedef struct mdev_model {
   /* Builds the device and plugs it; returns its index in the machine's list or -1 with err. */
   int (*plug)(machine *m, const struct mdev_model *model, const mdev_params *p, char *err,
               size_t errlen);
+  const nic_pci_model *card;  /* a NIC that is a PCI function of its own: its model's table */
 } mdev_model;
 
 /* The registry: n models, and lookup by name or alias (NULL if unknown). */
@@ -50,5 +52,7 @@ const mdev_model *mdev_get(machine *m, int i, int *slot, net_port **port);
 /* A NIC's link (through its NIC base, devices/nic.h): up 1/0 sets it (the model tells its driver
  * as the card would), -1 only reads; returns the state, or -1 if device i is not a NIC. */
 int mdev_nic_link(machine *m, int i, int up);
+/* Device i's own counters, if its model keeps any (put is not called otherwise). */
+void mdev_counters(machine *m, int i, nic_counter_fn put, void *ud);
 
 #endif

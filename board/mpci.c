@@ -1,10 +1,12 @@
 /* mpci: the virt board's PCIe host (QEMU's gpex): ECAM at 0x30000000, the I/O window at 0x03000000
  * (port 0 at its start), the 32-bit memory window at 0x40000000 and the 64-bit one above RAM, each
  * mapping CPU addresses onto the same PCI addresses; the host bridge at 00:00.0; the four INTx
- * lines on PLIC sources 32..35. The windows read all-ones where no BAR decodes. Virtio models
- * plugged as PCI functions (virtio_pci) take slots as QEMU gives them: the first free one from 1
- * up, in the order they are plugged, unless one is asked for. */
+ * lines on PLIC sources 32..35. The windows read all-ones where no BAR decodes. Devices — virtio
+ * models behind a virtio PCI function, and models that are PCI functions of their own (the
+ * classic NICs) — take slots as QEMU gives them: the first free one from 1 up, in the order they
+ * are plugged, unless one is asked for. */
 #include <stdio.h>
+#include <string.h>
 
 #include "machine_int.h"
 
@@ -43,51 +45,75 @@ int mpci_init(machine *m) {
 
 pci_bus *machine_pci(machine *m) { return m->pci; }
 
-int machine_add_virtio_pci(machine *m, const virtio_device_ops *ops, void *dev,
-                           void (*dev_free)(void *dev), int slot, virtio **out, char *err,
-                           size_t errlen) {
+/* Whether slot (or the first free one, slot < 0) can take a function now; 0 or -1 with err. */
+static int can_plug(machine *m, const char *name, int slot, char *err, size_t errlen) {
   if (!m->pci) {
     snprintf(err, errlen, "the spike board has no PCIe host (use -M virt)");
     return -1;
   }
   if (m->state != MACHINE_CREATED) {
     snprintf(err, errlen, "%s: devices are plugged before the machine starts "
-                          "(lemu.machine{start=false}, then m:start())", ops->name);
+                          "(lemu.machine{start=false}, then m:start())", name);
     return -1;
   }
   if (slot == 0 || slot >= MACHINE_PCI_SLOTS) {
-    snprintf(err, errlen, "%s: PCI slot %d is %s", ops->name, slot,
+    snprintf(err, errlen, "%s: PCI slot %d is %s", name, slot,
              slot == 0 ? "the host bridge's" : "out of range (1..31)");
     return -1;
   }
   if (slot > 0 && pci_bus_dev(m->pci, slot << 3)) {
-    snprintf(err, errlen, "%s: PCI slot %d is already in use by %s", ops->name, slot,
+    snprintf(err, errlen, "%s: PCI slot %d is already in use by %s", name, slot,
              pci_bus_dev(m->pci, slot << 3)->name);
     return -1;
   }
+  return 0;
+}
+
+/* Plugs pd; returns its slot's record or NULL with err when every slot is taken. */
+static mpdev *plug(machine *m, pci_dev *pd, const char *name, int slot, char *err, size_t errlen) {
+  int devfn = pci_bus_plug(m->pci, pd, slot < 0 ? -1 : slot << 3);
+  if (devfn < 0) {
+    snprintf(err, errlen, "%s: all %d PCI slots are taken", name, MACHINE_PCI_SLOTS - 1);
+    return NULL;
+  }
+  mpdev *d = &m->pdevs[PCI_SLOT(devfn)];
+  memset(d, 0, sizeof *d);
+  d->pd = pd;
+  return d;
+}
+
+int machine_add_virtio_pci(machine *m, const virtio_device_ops *ops, void *dev,
+                           void (*dev_free)(void *dev), int slot, virtio **out, char *err,
+                           size_t errlen) {
+  if (can_plug(m, ops->name, slot, err, errlen) < 0) return -1;
   virtio_pci *t = virtio_pci_new(m->bus, ops, dev);
   if (!t) {
     snprintf(err, errlen, "%s: no virtio PCI identity for this device (or out of memory)", ops->name);
     return -1;
   }
-  int devfn = pci_bus_plug(m->pci, virtio_pci_dev(t), slot < 0 ? -1 : slot << 3);
-  if (devfn < 0) {
-    virtio_pci_free(t);
-    snprintf(err, errlen, "%s: all %d PCI slots are taken", ops->name, MACHINE_PCI_SLOTS - 1);
-    return -1;
-  }
-  mpdev *d = &m->pdevs[PCI_SLOT(devfn)];
+  mpdev *d = plug(m, virtio_pci_dev(t), ops->name, slot, err, errlen);
+  if (!d) { virtio_pci_free(t); return -1; }
   d->t = t;
   d->vd = virtio_pci_virtio(t);
   d->ops = ops;
   d->dev = dev;
   d->dev_free = dev_free;
   if (out) *out = d->vd;
-  return MACHINE_PCI_ID(PCI_SLOT(devfn));
+  return MACHINE_PCI_ID(PCI_SLOT(d->pd->devfn));
+}
+
+int machine_add_pci(machine *m, pci_dev *pd, const char *name, void *dev,
+                    void (*dev_free)(void *dev), int slot, char *err, size_t errlen) {
+  if (can_plug(m, name, slot, err, errlen) < 0) return -1;
+  mpdev *d = plug(m, pd, name, slot, err, errlen);
+  if (!d) return -1;
+  d->dev = dev;
+  d->dev_free = dev_free;
+  return MACHINE_PCI_ID(PCI_SLOT(pd->devfn));
 }
 
 void *mpci_virtio_dev(machine *m, int slot, const virtio_device_ops **ops) {
-  if (slot < 0 || slot >= MACHINE_PCI_SLOTS || !m->pdevs[slot].t) return NULL;
+  if (slot < 0 || slot >= MACHINE_PCI_SLOTS || !m->pdevs[slot].t) return NULL;   /* not virtio */
   if (ops) *ops = m->pdevs[slot].ops;
   return m->pdevs[slot].dev;
 }
@@ -101,9 +127,9 @@ void mpci_free(machine *m) {
   m->pci = NULL;
   for (int i = 0; i < MACHINE_PCI_SLOTS; i++) {
     mpdev *d = &m->pdevs[i];
-    if (!d->t) continue;
+    if (!d->pd) continue;
     if (d->dev_free) d->dev_free(d->dev);
-    virtio_pci_free(d->t);
-    d->t = NULL;
+    if (d->t) virtio_pci_free(d->t);
+    memset(d, 0, sizeof *d);
   }
 }

@@ -125,7 +125,14 @@ static const mdev_model *check_dev(lua_State *L, machine **mp, int *slot, net_po
   return md;
 }
 
-/* info(machine, index) -> {model=, bus=, kind=, slot=, port=port info (NICs)} */
+static void put_counter(void *ud, const char *name, uint64_t v) {
+  lua_State *L = ud;
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, name);
+}
+
+/* info(machine, index) -> {model=, bus=, kind=, slot=, port=port info (NICs), counters= (the
+ * model's own, for models that keep them)} */
 static int l_info(lua_State *L) {
   machine *m;
   int slot;
@@ -143,6 +150,11 @@ static int l_info(lua_State *L) {
   if (port) {
     lnet_push_port_info(L, port);
     lua_setfield(L, -2, "port");
+  }
+  if (md->card) {
+    lua_newtable(L);
+    mdev_counters(m, (int)lua_tointeger(L, 2), put_counter, L);
+    lua_setfield(L, -2, "counters");
   }
   return 1;
 }

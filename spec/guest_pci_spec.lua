@@ -268,15 +268,18 @@ describe("virtio over PCI", function()
       assert.equal(1, status, out)
       assert.matches(pattern, out)
     end
-    fails({ "-nic", "user,model=virtio-net-pci", "-kernel", G.IMAGE }, "PCI NICs are plugged with %-device virtio%-net%-pci")
-    fails({ "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile=efi-virtio.rom", "-kernel", G.IMAGE },
-          "have no option ROM")
+    fails({ "-nic", "user,model=virtio-net-pcx", "-kernel", G.IMAGE }, "model=virtio%-net%-pcx: unknown NIC model %(lemu has: .*virtio%-net%-pci")
     fails({ "-device", "virtio-rng-pci,addr=2", "-device", "virtio-rng-pci,addr=2", "-kernel", G.IMAGE },
           "PCI slot 2 is already in use by virtio%-rng")
     fails({ "-device", "virtio-rng-pci,addr=20", "-kernel", G.IMAGE }, "PCI slot 32 is out of range")
     fails({ "-device", "virtio-blk-pci", "-kernel", G.IMAGE }, "virtio%-blk%-pci needs drive=ID")
     fails({ "-M", "spike", "-device", "virtio-rng-pci", "-kernel", G.IMAGE }, "no PCIe host")
-    local out, status = H.lemu({ "-device", "help" })
+    -- romfile= names an option ROM: lemu has none and says it ignores the file.
+    local out, status = H.lemu({ "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile=efi-virtio.rom",
+                                 "-device", "help" })
+    assert.equal(0, status, out)
+    assert.matches("romfile=efi%-virtio%.rom: ignored %(lemu's NICs have no option ROM", out)
+    out, status = H.lemu({ "-device", "help" })
     assert.equal(0, status)
     assert.matches("virtio%-net%-pci%s+virtio network card, transitional %(PCI 1af4:1000%)", out)
   end)

@@ -277,10 +277,18 @@ return function(lemu)
         t.mac, t.vlan and ("vlan " .. t.vlan) or "not on a VLAN", t.link and "link up" or "link down",
         p.rx.frames, p.rx.bytes, p.rx.drops, p.tx.frames, p.tx.bytes, p.tx.drops)
     end
+    if t.counters then
+      local names = {}
+      for k in pairs(t.counters) do names[#names + 1] = k end
+      table.sort(names)
+      for i, k in ipairs(names) do names[i] = ("%s %d"):format(k, t.counters[k]) end
+      if #names > 0 then s = s .. "\n  " .. table.concat(names, ", ") end
+    end
     return s
   end }
   -- dev:info(): {name=, model=, bus=, kind=, slot=} and for NICs mac=, link=, vlan=, port={rx=,
-  -- tx=, ...}; tostring() gives a readable listing.
+  -- tx=, ...}, and counters={...} for models that keep their own; tostring() gives a readable
+  -- listing.
   function Device:info()
     local t = cdevices.info(self.machine.h, self.index)
     t.name, t.mac = self.name, self.mac
@@ -438,7 +446,7 @@ return function(lemu)
   local qemu_props = {
     nic = { { "netdev", "ID of a -netdev (the NIC's VLAN)" }, { "mac", "MAC address" },
             { "id", "device id (names the NIC's port: <machine>.<id>)" },
-            { "romfile", "empty or left out: lemu's NICs have no option ROM" } },
+            { "romfile", "accepted and ignored: lemu's NICs have no option ROM" } },
     rng = { { "id", "device id" }, { "rng", "ignored: the host's entropy feeds it" } },
     disk = { { "drive", "ID of a -drive ...,if=none" }, { "id", "device id" } },
   }
@@ -457,11 +465,8 @@ return function(lemu)
     if model == nil then return "virtio-net-device" end
     if model == "help" or model == "?" then return "help" end
     local md = by_name[model]
-    if md and md.kind == "nic" and md.bus == "pci" then
-      -- QEMU 7.2's virt board ignores these with a warning; lemu says where they go instead.
-      error(("model=%s: PCI NICs are plugged with -device %s,netdev=ID (QEMU 7.2's virt board does not create them from -nic or -net nic either)")
-        :format(model, md.name), 0)
-    end
+    -- A PCI model goes to the first free PCI slot. (QEMU 7.2's virt board ignores -nic and
+    -- -net nic models with a warning; lemu plugs them, as QEMU's PC boards do.)
     if md and md.kind == "nic" then return md.name end
     error(("model=%s: unknown NIC model (lemu has: %s)"):format(model, table.concat(Machine.nic_models, ", ")), 0)
   end
@@ -502,8 +507,8 @@ return function(lemu)
         error(("-device %s needs drive=ID (from -drive ...,id=ID)"):format(md.name), 0)
       end
       if o.romfile and o.romfile ~= "" then
-        error(("-device %s,romfile=%s: lemu's devices have no option ROM (use romfile= or leave it out)")
-          :format(md.name, o.romfile), 0)
+        io.stderr:write(("lemu: warning: -device %s,romfile=%s: ignored (lemu's NICs have no option ROM; U-Boot and Linux on RISC-V do not use one)\n")
+          :format(md.name, o.romfile))
       end
       table.insert(devices(st), { kind = md.kind, model = md.name, netdev = o.netdev, mac = o.mac,
                                   drive = o.drive, id = o.id, addr = o.addr and pci_slot(o.addr) })
