@@ -1,7 +1,8 @@
 -- guestnet.lua: the default guest's networking on lemu and on qemu-system-riscv64, side by side.
 -- Both boot the same kernel (guest/images/Image.gz, decompressed once, since QEMU 7.2 loads no
 -- gzip Image) and initramfs with "console=ttyS0", 256M, one hart, and a virtio-net-device (or the
--- NIC model LEMU_BENCH_NIC names: scripts/bench/guestnet_pci.sh runs it with virtio-net-pci) on
+-- NIC model LEMU_BENCH_NIC names: scripts/bench/guestnet_pci.sh runs it with virtio-net-pci,
+-- guestnet_classic.sh with e1000, rtl8139 and ne2k_pci) on
 -- user-net (libslirp in both): lemu's vlan:user{} with dns_hosts (no query leaves lemu), QEMU's
 -- -netdev user (the benchmark looks up no names, so QEMU's DNS forwarding is never used). lemu
 -- runs its built-in SBI, QEMU its default OpenSBI; one lemu line uses Debian's OpenSBI too.
@@ -25,8 +26,8 @@ local H2G_MB = tonumber(os.getenv("LEMU_BENCH_H2G_MB") or "") or 8
 local BUDGET_MS = 40000          -- per emulator for the boots: slow machines get fewer runs
 local GUEST_PORT = 5001
 local NIC = os.getenv("LEMU_BENCH_NIC") or "virtio-net-device"
--- QEMU's virtio-net-pci wants an option ROM (ipxe-qemu) unless romfile= is empty; lemu has none.
-local QEMU_NIC = NIC .. ",netdev=n0" .. (NIC:match("%-pci$") and ",romfile=" or "")
+-- QEMU's PCI NICs want an option ROM (ipxe-qemu) unless romfile= is empty; lemu has none.
+local QEMU_NIC = NIC .. ",netdev=n0" .. (NIC:match("%-device$") and "" or ",romfile=")
 local INITRD = "guest/images/initramfs.cpio.gz"
 local OPENSBI = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
 local QEMU = "qemu-system-riscv64"
