@@ -20,7 +20,7 @@ OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -MMD -MP
 CFLAGS   += $(SANITIZE) -Icore -Inetstack -Idevices -Iboard -Ilua -I$(BUILD)/gen
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug -lmnl
+LIBS     := $(shell pkg-config --libs libuv zlib 2>/dev/null) -lslirp -lfdt -lvdeplug -lmnl -lm
 LDFLAGS  += $(SANITIZE)
 
 # Every .c under these directories is part of the library: adding a module needs no Makefile edit.

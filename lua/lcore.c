@@ -9,6 +9,7 @@
 #include "ldevices.h"
 #include "lemu.h"
 #include "lendpoint.h"
+#include "limpair.h"
 #include "lmods.h"
 #include "lmachine.h"
 #include "lnet.h"
@@ -30,6 +31,7 @@ static const luaL_Reg cmodules[] = {
   {"lemu.ctap", luaopen_lemu_ctap},
   {"lemu.cvde", luaopen_lemu_cvde},
   {"lemu.capture", luaopen_lemu_capture},
+  {"lemu.impair", luaopen_lemu_impair},
   {"lemu.stream.core", luaopen_lemu_stream},
   {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}

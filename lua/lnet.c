@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "limpair.h"
 #include "lnet.h"
 #include "lobj.h"
 #include "rt.h"
@@ -60,6 +61,7 @@ void lnet_push_port_info(lua_State *L, const net_port *p) {
   lua_setfield(L, -2, "rx");
   push_counters(L, &p->tx);
   lua_setfield(L, -2, "tx");
+  limpair_push_info(L, p);
   for (int i = 0; i < 16 && info_fns[i].kind; i++)
     if (strcmp(info_fns[i].kind, p->ops->kind) == 0) info_fns[i].fn(L, p);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "impair.h"
 #include "rt.h"
 
 struct net_hub {
@@ -72,13 +73,19 @@ static void deliver(net_port *p, net_frame *f) {
 }
 
 /* Offer f to p: straight to the owner if nothing is queued ahead of it, else behind the queue. */
-static void offer(net_port *p, net_frame *f) {
-  if (!p->link_up) return;
+static void offer_now(net_port *p, net_frame *f) {
+  if (!p->link_up || !p->hub) return;
   if (p->qlen == 0 && p->ops->receive(p, f)) {
     deliver(p, f);
     return;
   }
   if (!enqueue(p, f)) p->rx.drops++;
+}
+
+static void offer(net_port *p, net_frame *f) {
+  if (!p->link_up) return;
+  if (p->imp[0]) impair_push(p->imp[0], f);
+  else offer_now(p, f);
 }
 
 void net_port_ready(net_port *p) {
@@ -110,8 +117,10 @@ void net_port_set_link(net_port *p, int up) {
   if (!up) drop_queue(p);
 }
 
+static void unhook(net_port *p, int keep_impair);
+
 void net_port_attach(net_port *p, net_hub *h) {
-  if (p->hub) net_port_detach(p);
+  if (p->hub) unhook(p, 1);
   if (h->nports == h->cap) {
     int ncap = h->cap ? h->cap * 2 : 8;
     net_port **np = realloc(h->ports, sizeof *np * ncap);
@@ -133,9 +142,20 @@ static void release_taps(net_tap **list) {
   }
 }
 
-void net_port_detach(net_port *p) {
+void net_port_detach(net_port *p) { unhook(p, 0); }
+
+static void unhook(net_port *p, int keep_impair) {
   net_hub *h = p->hub;
   if (!h) return;
+  for (int d = 0; d < 2; d++) {
+    if (!p->imp[d]) continue;
+    if (keep_impair) {
+      impair_flush(p->imp[d]);
+    } else {
+      impair_free(p->imp[d]);
+      p->imp[d] = NULL;
+    }
+  }
   for (int i = 0; i < h->nports; i++) {
     if (h->ports[i] == p) {
       memmove(&h->ports[i], &h->ports[i + 1], sizeof *h->ports * (h->nports - i - 1));
@@ -214,8 +234,31 @@ static int forward_now(net_port *p, net_frame *f) {
   p->tx.frames++;
   p->tx.bytes += f->len;
   if (p->taps) run_taps(p->taps, f, 1);
-  hub_forward(p->hub, p, f);
+  if (p->imp[1]) impair_push(p->imp[1], f);
+  else hub_forward(p->hub, p, f);
   return 0;
+}
+
+/* What a port's impairment stages hand on: into the hub, or to the owner. The port may have left
+ * its hub since (a move flushes the stages, a detach frees them), so look again. */
+static void impaired_out(void *ud, net_frame *f) {
+  net_port *p = ud;
+  if (p->hub) hub_forward(p->hub, p, f);
+}
+
+static void impaired_in(void *ud, net_frame *f) { offer_now(ud, f); }
+
+int net_port_impair(net_port *p, int dir, const impair_cfg *cfg) {
+  dir = !!dir;
+  if (!cfg) {
+    impair_free(p->imp[dir]);
+    p->imp[dir] = NULL;
+    return 0;
+  }
+  if (p->imp[dir]) { impair_set(p->imp[dir], cfg); return 0; }
+  if (!p->hub) return -1;
+  p->imp[dir] = impair_new(p->hub->obj.rt, cfg, dir ? impaired_out : impaired_in, p);
+  return p->imp[dir] ? 0 : -1;
 }
 
 int net_port_send(net_port *p, const void *data, size_t len) {

@@ -17,6 +17,8 @@
 #include "lemu.h"
 
 typedef struct net_port net_port;
+struct impair;
+struct impair_cfg;
 typedef struct net_hub net_hub;
 
 typedef struct net_port_ops {
@@ -49,6 +51,7 @@ struct net_port {
   unsigned qhead, qlen, qcap, qlimit;
   int link_up;                /* a port with its link down neither sends nor receives */
   net_tap *taps;
+  struct impair *imp[2];      /* impairments into the owner [0] and from it [1], or NULL */
 };
 
 void net_port_init(net_port *p, const net_port_ops *ops, void *owner, const char *name);
@@ -70,6 +73,13 @@ void net_port_set_link(net_port *p, int up);
 /* Sets the queue bound (frames); the default is 1024. 0: no queue, a refused frame is dropped and
  * counted (for owners that keep their own bounded queue, like scripted endpoints). */
 void net_port_set_queue_limit(net_port *p, unsigned limit);
+/* Impairs the frames through p in one direction (0: from the hub into the owner, 1: from the owner
+ * into the hub; netstack/impair.h), or with cfg NULL removes the stage. Frames sent by the owner
+ * are counted and tapped as they leave it, before the stage; frames into the owner when they reach
+ * it, after. A port keeps its stages when it moves to another hub (what was in flight is dropped)
+ * and loses them when it is detached. Returns 0, or -1 if p is on no hub or memory ran out. */
+int net_port_impair(net_port *p, int dir, const struct impair_cfg *cfg);
+
 /* Taps on a port see both directions. Detaching the port removes them and calls their gone(). */
 void net_port_add_tap(net_port *p, net_tap *t);
 void net_port_remove_tap(net_port *p, net_tap *t);

@@ -193,4 +193,48 @@ cmdline.object_types["filter-dump"] = function(opts, _, state)
   end
 end
 
+-- -object filter-impair,id=ID,netdev=NETDEV[,queue=all|rx|tx][,delay=50ms][,jitter=5ms]
+-- [,distribution=normal][,loss=1%][,duplicate=][,corrupt=][,reorder=][,rate=10mbit][,overhead=]
+-- [,limit=][,limit_bytes=][,seed=][,netem="..."]: impairments on one netdev's port (vlan:impair),
+-- beside QEMU's filters. queue= as QEMU's netfilters take it: rx is what the netdev receives (from
+-- the VLAN), tx what it sends, all both (the default). Times without a unit are milliseconds.
+cmdline.object_types["filter-impair"] = function(opts, _, state)
+  cmdline.check_keys(nil, opts, { "id", "netdev", "queue", "delay", "jitter", "distribution", "loss",
+    "duplicate", "corrupt", "reorder", "rate", "overhead", "limit", "limit_bytes", "seed", "netem" })
+  if not opts.id then error("filter-impair needs id=", 0) end
+  if not opts.netdev then error("filter-impair needs netdev= (the -netdev id whose traffic to impair)", 0) end
+  local dirs = { all = "both", rx = "in", tx = "out" }
+  local dir = dirs[opts.queue or "all"]
+  if not dir then error(("filter-impair: queue=%s: expected all, rx or tx"):format(opts.queue), 0) end
+  local spec = { dir = dir, netem = opts.netem, distribution = opts.distribution, rate = opts.rate }
+  local function number(k, v, pct)
+    local s = pct and v:gsub("%%$", "") or v
+    local n = tonumber(s)
+    if not n then error(("filter-impair: %s=%s: expected a number%s"):format(k, v, pct and " (a percentage)" or ""), 0) end
+    return n
+  end
+  for _, k in ipairs { "delay", "jitter" } do
+    local v = opts[k]
+    if v then spec[k] = tonumber(v) or v end        -- "50" is ms; "50ms", "1s" go as they are
+  end
+  for _, k in ipairs { "loss", "duplicate", "corrupt", "reorder" } do
+    if opts[k] then spec[k] = number(k, opts[k], true) end
+  end
+  for _, k in ipairs { "overhead", "limit", "limit_bytes", "seed" } do
+    if opts[k] then spec[k] = math.tointeger(number(k, opts[k])) or error(("filter-impair: %s=%s: expected a whole number"):format(k, opts[k]), 0) end
+  end
+  state.started[#state.started + 1] = function()
+    local nd = cmdline.netdevs(state)[opts.netdev]
+    if not nd then
+      local ids = {}
+      for id in pairs(cmdline.netdevs(state)) do ids[#ids + 1] = id end
+      table.sort(ids)
+      error(("-object filter-impair,id=%s: netdev=%s: no such netdev (defined: %s)"):format(opts.id, opts.netdev,
+        #ids > 0 and table.concat(ids, ", ") or "none"), 0)
+    end
+    local ok, err = pcall(nd.vlan.impair, nd.vlan, nd.port, spec)
+    if not ok then error(("-object filter-impair,id=%s: %s"):format(opts.id, tostring(err):gsub("^impair: ", "")), 0) end
+  end
+end
+
 return cmdline

@@ -4,6 +4,7 @@
 -- endpoint's port drops them and counts them in info().rx.drops.
 local cep = require "lemu.cendpoint"
 require "lemu.capture"   -- vlan:capture, vlan:tap
+require "lemu.impair"    -- vlan:impair
 
 local M = {}
 
@@ -120,6 +121,11 @@ function M.install(lemu)
   function mt.tap(ep, fn)
     local v = ep:vlan() or error("ep:tap: the endpoint is not on a VLAN", 2)
     return v:tap(fn, { port = ep })
+  end
+  -- ep:impair(spec): the VLAN's impairments on this endpoint's port (nil removes them).
+  function mt.impair(ep, spec)
+    local v = ep:vlan() or error("ep:impair: the endpoint is not on a VLAN", 2)
+    return v:impair(ep, spec)
   end
 
   -- vlan:info(): { name=, frames=, ports = {port info...} }; tostring() gives a QEMU-like listing.

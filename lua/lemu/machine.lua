@@ -300,6 +300,14 @@ return function(lemu)
     return setmetatable(t, info_mt)
   end
   function Device:link(up) return cdevices.link(self.machine.h, self.index, up) end
+  -- nic:impair(spec): impairments on the NIC's port (vlan:impair; nil removes them). dir="out"
+  -- (the default) acts on what the guest sends, "in" on what it receives.
+  function Device:impair(spec)
+    local t = cdevices.info(self.machine.h, self.index)
+    if not t.port then error(("impair: %s is not a NIC"):format(self.name), 2) end
+    if not self.vlan then error(("impair: %s is not on a VLAN"):format(self.name), 2) end
+    return self.vlan:impair(t.port.name, spec)
+  end
   function Device:attach(vlan) cdevices.attach(self.machine.h, self.index, vlan) self.vlan = vlan end
   function Device:__tostring()
     return ("lemu device %s (%s%s)"):format(self.name, self.model, self.mac and (", " .. self.mac) or "")
