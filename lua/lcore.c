@@ -15,6 +15,7 @@
 #include "lnet.h"
 #include "lobj.h"
 #include "lsock.h"
+#include "lswitch.h"
 #include "lhostnet.h"
 #include "rt.h"
 
@@ -32,6 +33,7 @@ static const luaL_Reg cmodules[] = {
   {"lemu.cvde", luaopen_lemu_cvde},
   {"lemu.capture", luaopen_lemu_capture},
   {"lemu.impair", luaopen_lemu_impair},
+  {"lemu.switch", luaopen_lemu_switch},
   {"lemu.stream.core", luaopen_lemu_stream},
   {"lemu.usernet", luaopen_lemu_usernet},
   {NULL, NULL}

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "impair.h"
-#include "lendpoint.h"
 #include "limpair.h"
 #include "lnet.h"
 #include "port.h"
@@ -16,22 +15,6 @@ static const char *const KEYS[] = {
 };
 #define KEY_LIST "delay, jitter, distribution, loss, duplicate, corrupt, reorder, rate, overhead, " \
                  "limit, limit_bytes, seed, dir, netem"
-
-static net_port *check_port(lua_State *L, int idx, net_hub *h) {
-  net_port *p;
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    p = lnet_find_port(h, lua_tostring(L, idx));
-    if (!p) luaL_error(L, "impair: no port '%s' on VLAN %s", lua_tostring(L, idx), net_hub_name(h));
-    return p;
-  }
-  if (luaL_testudata(L, idx, "lemu.endpoint")) {
-    p = lendpoint_port(L, idx);
-    if (p->hub != h) luaL_error(L, "impair: port %s is not on VLAN %s", p->name, net_hub_name(h));
-    return p;
-  }
-  luaL_argerror(L, idx, "a port name or an endpoint");
-  return NULL;
-}
 
 /* A percentage option 0..100 -> 0..1. */
 static double pct(lua_State *L, int idx, const char *key) {
@@ -124,26 +107,26 @@ static void from_table(lua_State *L, int t, impair_cfg *c, int *dirs) {
         luaL_error(L, "impair: rate=%s: not a rate (\"10mbit\", \"1gbit\", \"125kbps\" = bytes/s, or bits/s as a number)", lua_tostring(L, -1));
     } else {
       lua_Integer r = luaL_checkinteger(L, -1);
-      if (r < 1 || r > 10000000000000ll) luaL_error(L, "impair: rate=%lld: bits/s from 1 to 10^13", (long long)r);
+      if (r < 1 || r > 10000000000000ll) luaL_error(L, "impair: rate=%I: bits/s from 1 to 10^13", (lua_Integer)r);
       c->rate_bps = (uint64_t)r;
     }
   }
   lua_pop(L, 1);
   if (lua_getfield(L, t, "overhead") != LUA_TNIL) {
     lua_Integer o = luaL_checkinteger(L, -1);
-    if (o < 0 || o > 1000) luaL_error(L, "impair: overhead=%lld: 0 to 1000 bytes a frame", (long long)o);
+    if (o < 0 || o > 1000) luaL_error(L, "impair: overhead=%I: 0 to 1000 bytes a frame", (lua_Integer)o);
     c->overhead = (uint32_t)o;
   }
   lua_pop(L, 1);
   if (lua_getfield(L, t, "limit") != LUA_TNIL) {
     lua_Integer l = luaL_checkinteger(L, -1);
-    if (l < 1 || l > 1000000) luaL_error(L, "impair: limit=%lld: 1 to 1000000 frames", (long long)l);
+    if (l < 1 || l > 1000000) luaL_error(L, "impair: limit=%I: 1 to 1000000 frames", (lua_Integer)l);
     c->limit = (uint32_t)l;
   }
   lua_pop(L, 1);
   if (lua_getfield(L, t, "limit_bytes") != LUA_TNIL) {
     lua_Integer l = luaL_checkinteger(L, -1);
-    if (l < 1) luaL_error(L, "impair: limit_bytes=%lld: at least 1", (long long)l);
+    if (l < 1) luaL_error(L, "impair: limit_bytes=%I: at least 1", (lua_Integer)l);
     c->limit_bytes = (uint64_t)l;
   }
   lua_pop(L, 1);
@@ -164,7 +147,7 @@ static void from_table(lua_State *L, int t, impair_cfg *c, int *dirs) {
  * impairments (in the directions of dir=, default both when removing). */
 static int vlan_impair(lua_State *L) {
   net_hub *h = lnet_checkvlan(L, 1);
-  net_port *p = check_port(L, 2, h);
+  net_port *p = lnet_check_port(L, 2, h, "impair");
   int dirs = 2;                          /* bit 0: in, bit 1: out */
   impair_cfg c;
   memset(&c, 0, sizeof c);

@@ -4,9 +4,11 @@
 #include <string.h>
 
 #include "limpair.h"
+#include "lendpoint.h"
 #include "lnet.h"
 #include "lobj.h"
 #include "rt.h"
+#include "switch.h"
 
 static const char VLANS[] = "lemu.vlans";   /* registry: key (number or name) -> handle */
 
@@ -82,16 +84,46 @@ static int l_vlan(lua_State *L) {
   } else {
     return luaL_argerror(L, 1, "expected a VLAN number or name");
   }
+  /* {switch=true, ageing=seconds}: a learning switch instead of a hub */
+  int want_switch = -1;
+  double ageing = SWITCH_AGEING_DEFAULT_S;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      lua_pop(L, 1);
+      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      if (strcmp(k, "switch") && strcmp(k, "ageing"))
+        luaL_error(L, "lemu.vlan: unknown option '%s' (valid: switch, ageing)", luaL_tolstring(L, -1, NULL));
+    }
+    if (lua_getfield(L, 2, "switch") != LUA_TNIL) want_switch = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "ageing") != LUA_TNIL) {
+      ageing = luaL_checknumber(L, -1);
+      if (!(ageing > 0 && ageing <= 1e6)) luaL_error(L, "lemu.vlan: ageing=%s: seconds from above 0 to 1000000", luaL_tolstring(L, -1, NULL));
+      if (want_switch < 0) want_switch = 1;
+      if (!want_switch) luaL_error(L, "lemu.vlan: ageing= is for a switch (switch=true)");
+    }
+    lua_pop(L, 1);
+  }
   luaL_getsubtable(L, LUA_REGISTRYINDEX, VLANS);
   lua_pushstring(L, name);
   if (lua_rawget(L, -2) == LUA_TUSERDATA) {
     int closed;
-    lobj_checkopen(L, -1, LNET_VLAN, &closed);
-    if (!closed) return 1;
+    net_hub *old = lobj_checkopen(L, -1, LNET_VLAN, &closed);
+    if (!closed) {
+      if (want_switch >= 0 && want_switch != (net_hub_switch(old) != NULL))
+        luaL_error(L, "lemu.vlan(%s): the VLAN exists already as a %s", name, net_hub_switch(old) ? "switch" : "hub");
+      return 1;
+    }
   }
   lua_pop(L, 1);
   net_hub *h = net_hub_new(lstate_get(L)->rt, name);
   if (!h) return luaL_error(L, "out of memory");
+  if (want_switch > 0 && net_hub_make_switch(h, (uint64_t)(ageing * 1e9)) < 0) {
+    net_hub_close(h);
+    return luaL_error(L, "out of memory");
+  }
   lobj_new(L, LNET_VLAN, h);
   lua_pushstring(L, name);
   lua_pushvalue(L, -2);
@@ -184,6 +216,26 @@ int lnet_parse_mac(const char *s, uint8_t mac[6]) {
   if (strlen(s) != 17) return -1;
   for (int i = 0; i < 6; i++) mac[i] = (uint8_t)v[i];
   return 0;
+}
+
+net_port *lnet_check_port(lua_State *L, int idx, net_hub *h, const char *what) {
+  idx = lua_absindex(L, idx);
+  const char *name = NULL;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    name = lua_tostring(L, idx);
+  } else if (luaL_testudata(L, idx, "lemu.endpoint")) {
+    net_port *p = lendpoint_port(L, idx);
+    if (p->hub != h) luaL_error(L, "%s: port %s is not on VLAN %s", what, p->name, net_hub_name(h));
+    return p;
+  } else if (lua_type(L, idx) == LUA_TTABLE && lua_getfield(L, idx, "name") == LUA_TSTRING) {
+    name = lua_tostring(L, -1);      /* a device handle: its port is named after it */
+    lua_pop(L, 1);
+  } else {
+    luaL_error(L, "%s: expected a port name, an endpoint or a NIC, got %s", what, luaL_typename(L, idx));
+  }
+  net_port *p = lnet_find_port(h, name);
+  if (!p) luaL_error(L, "%s: no port '%s' on VLAN %s", what, name, net_hub_name(h));
+  return p;
 }
 
 net_port *lnet_find_port(net_hub *h, const char *name) {

@@ -38,4 +38,8 @@ void lnet_register_info(const char *kind, lnet_info_fn fn);
 
 int luaopen_lemu_net(lua_State *L);
 
+/* The port at idx on h: a port name, an endpoint, or a device handle (a table whose name is its
+ * port's); raises an error starting with what otherwise. */
+net_port *lnet_check_port(lua_State *L, int idx, net_hub *h, const char *what);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "impair.h"
 #include "rt.h"
+#include "switch.h"
 
 struct net_hub {
   rt_obj obj;
@@ -15,6 +16,7 @@ struct net_hub {
   int nports, cap;
   net_tap *taps;
   uint64_t frames;
+  net_switch *sw;           /* NULL: a hub */
 };
 
 net_frame *frame_new(const void *data, size_t len, uint64_t ts_ns) {
@@ -164,13 +166,36 @@ static void unhook(net_port *p, int keep_impair) {
     }
   }
   p->hub = NULL;
+  if (h->sw || p->sw) net_switch_port_gone(h->sw, p);
   drop_queue(p);
   release_taps(&p->taps);
+}
+
+/* The hub a switch is forwarding on now: a port that left it meanwhile gets nothing. */
+static _Thread_local net_hub *switching;
+
+static void offer(net_port *p, net_frame *f);
+
+static void switch_offer(net_port *p, net_frame *f) {
+  if (p->hub == switching) offer(p, f);
 }
 
 static void hub_forward(net_hub *h, net_port *src, net_frame *f) {
   h->frames++;
   if (h->taps) run_taps(h->taps, f, 1);
+  if (h->sw) {
+    net_port *small[32];
+    int n = h->nports;
+    net_port **snap = n <= 32 ? small : malloc(sizeof *snap * n);
+    if (!snap) return;
+    memcpy(snap, h->ports, sizeof *snap * n);
+    net_hub *outer = switching;
+    switching = h;
+    net_switch_forward(h->sw, snap, n, src, f, switch_offer);
+    switching = outer;
+    if (snap != small) free(snap);
+    return;
+  }
   /* Receivers may attach or detach ports (even src) while we flood: iterate over a snapshot and
    * skip ports that left. Port memory stays valid for this iteration (see port.h). */
   net_port *small[32];
@@ -290,6 +315,7 @@ static void hub_objclose(rt_obj *o) {
   net_hub *h = (net_hub *)o;
   while (h->nports > 0) net_port_detach(h->ports[h->nports - 1]);
   release_taps(&h->taps);
+  net_switch_free(h->sw);
   free(h->ports);
   rt_obj_del(&h->obj);
   free(h);
@@ -312,3 +338,12 @@ net_port *net_hub_port(const net_hub *h, int i) { return i >= 0 && i < h->nports
 void net_hub_add_tap(net_hub *h, net_tap *t) { t->next = h->taps; h->taps = t; }
 void net_hub_remove_tap(net_hub *h, net_tap *t) { remove_tap(&h->taps, t); }
 uint64_t net_hub_frames(const net_hub *h) { return h->frames; }
+
+int net_hub_make_switch(net_hub *h, uint64_t ageing_ns) {
+  if (h->sw) return 0;
+  if (h->nports) return -1;
+  h->sw = net_switch_new(h->obj.rt, ageing_ns);
+  return h->sw ? 0 : -1;
+}
+
+net_switch *net_hub_switch(const net_hub *h) { return h->sw; }

@@ -19,6 +19,7 @@
 typedef struct net_port net_port;
 struct impair;
 struct impair_cfg;
+struct net_switch;
 typedef struct net_hub net_hub;
 
 typedef struct net_port_ops {
@@ -52,6 +53,7 @@ struct net_port {
   int link_up;                /* a port with its link down neither sends nor receives */
   net_tap *taps;
   struct impair *imp[2];      /* impairments into the owner [0] and from it [1], or NULL */
+  struct switch_port *sw;     /* its 802.1Q membership on a switch (switch.c), NULL: access id 1 */
 };
 
 void net_port_init(net_port *p, const net_port_ops *ops, void *owner, const char *name);
@@ -86,7 +88,8 @@ void net_port_remove_tap(net_port *p, net_tap *t);
 
 /* ---- hubs (VLANs) ---- */
 
-/* A hub floods each frame to every attached port but the one it came from; it learns nothing.
+/* A hub floods each frame to every attached port but the one it came from; it learns nothing
+ * (unless it is made a switch: then switch.c decides where each frame goes).
  * Hubs are runtime objects: lemu_rt_free closes them, detaching every port. */
 net_hub *net_hub_new(lemu_rt *rt, const char *name);
 const char *net_hub_name(const net_hub *h);
@@ -97,5 +100,9 @@ void net_hub_add_tap(net_hub *h, net_tap *t);
 void net_hub_remove_tap(net_hub *h, net_tap *t);
 /* Frames forwarded since creation. */
 uint64_t net_hub_frames(const net_hub *h);
+/* Makes h a learning switch (netstack/switch.h) whose entries age after ageing_ns; only while no
+ * port is attached. 0, or -1 (ports attached, or no memory). */
+int net_hub_make_switch(net_hub *h, uint64_t ageing_ns);
+struct net_switch *net_hub_switch(const net_hub *h);   /* NULL for a hub */
 
 #endif

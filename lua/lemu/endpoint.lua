@@ -5,6 +5,7 @@
 local cep = require "lemu.cendpoint"
 require "lemu.capture"   -- vlan:capture, vlan:tap
 require "lemu.impair"    -- vlan:impair
+require "lemu.switch"    -- vlan:access, trunk, fdb, flush, switch_info
 
 local M = {}
 
@@ -128,18 +129,38 @@ function M.install(lemu)
     return v:impair(ep, spec)
   end
 
-  -- vlan:info(): { name=, frames=, ports = {port info...} }; tostring() gives a QEMU-like listing.
+  -- vlan:info(): { name=, frames=, ports = {port info...}, switch = {counters, ports, fdb} for a
+  -- switch }; tostring() gives a QEMU-like listing.
   local infomt = { __tostring = function(t)
-    local lines = { ("vlan %s: %d frames forwarded"):format(t.name, t.frames) }
+    local sw = t.switch
+    local lines = { ("vlan %s%s: %d frames forwarded"):format(t.name, sw and " (switch)" or "", t.frames) }
     for _, p in ipairs(t.ports) do
-      lines[#lines + 1] = ("  %s (%s)%s rx %d frames %d bytes %d drops, tx %d frames %d bytes %d drops%s"):format(
-        p.name, p.kind, p.link and "" or " link down", p.rx.frames, p.rx.bytes, p.rx.drops,
+      local mode = ""
+      local m = sw and sw.ports[p.name]
+      if m then
+        mode = m.mode == "access" and (" access %d"):format(m.vid)
+          or (" trunk %s%s"):format(table.concat(m.vids, ","), m.native and (" native " .. m.native) or "")
+      end
+      lines[#lines + 1] = ("  %s (%s)%s%s rx %d frames %d bytes %d drops, tx %d frames %d bytes %d drops%s"):format(
+        p.name, p.kind, mode, p.link and "" or " link down", p.rx.frames, p.rx.bytes, p.rx.drops,
         p.tx.frames, p.tx.bytes, p.tx.drops, p.queued > 0 and (", %d queued"):format(p.queued) or "")
+    end
+    if sw then
+      lines[#lines + 1] = ("  %d forwarded, %d flooded, %d filtered; %d addresses (ageing %g s):"):format(
+        sw.forwarded, sw.flooded, sw.filtered, sw.entries, sw.ageing)
+      for _, e in ipairs(sw.fdb) do
+        lines[#lines + 1] = ("    %s vid %d on %s, %.1f s ago"):format(e.mac, e.vid, e.port, e.age)
+      end
     end
     return table.concat(lines, "\n")
   end }
   function vlanmt.info(v)
-    return setmetatable({ name = v:name(), frames = v:frames(), ports = v:ports() }, infomt)
+    local sw = v:switch_info()
+    if sw then
+      sw.fdb = v:fdb()
+      table.sort(sw.fdb, function(a, b) return a.port < b.port or (a.port == b.port and a.mac < b.mac) end)
+    end
+    return setmetatable({ name = v:name(), frames = v:frames(), ports = v:ports(), switch = sw }, infomt)
   end
 
   local cclose = mt.close

@@ -1,4 +1,4 @@
--- hub.lua: VLAN hub fan-out rates. One port sends; every other port receives each frame (C sink
+-- hub.lua: VLAN hub fan-out rates, and a learning switch's forwarding rate. One port sends; every other port receives each frame (C sink
 -- ports driven by lemu.bench.hub). "shared": receivers look at the one shared frame (the hub's own
 -- cost); "copied": each receiver copies the frame out, as a NIC's DMA into guest memory does.
 -- Rates: frames sent per second (in), frames and Gbit/s delivered over all receivers (out). Then
@@ -19,6 +19,18 @@ for _, size in ipairs { 64, 1514 } do
       print(("%-6d %-6d %-7s %13.0f %13.0f %10.2f"):format(size, ports, copy and "copied" or "shared",
         n / secs, frames / secs, bytes * 8 / secs / 1e9))
     end
+  end
+end
+
+-- A learning switch: port 0 sends unicast to the other ports in turn, every address learned, so
+-- each frame is looked up and reaches one port (the issue's goal: 5 M frames/s at 64 bytes).
+print(("%-6s %-6s %-7s %13s %13s %10s"):format("size", "ports", "switch", "in frames/s", "out frames/s", "out Gbit/s"))
+for _, size in ipairs { 64, 1514 } do
+  for _, ports in ipairs { 2, 8, 32 } do
+    local n = budget
+    bench.hub(ports, size, n // 10, false, true)
+    local secs, frames, bytes = bench.hub(ports, size, n, false, true)
+    print(("%-6d %-6d %-7s %13.0f %13.0f %10.2f"):format(size, ports, "unicast", n / secs, frames / secs, bytes * 8 / secs / 1e9))
   end
 end
 
