@@ -40,9 +40,9 @@ static unsigned opt_uint(lua_State *L, int idx, const char *what, lua_Integer ma
   return (unsigned)v;
 }
 
-/* open(vlan, mode, addr, local, reconnect_ms, stall_ms, wqueue, fn) */
+/* open(vlan, mode, addr, local, reconnect_ms, stall_ms, wqueue, fn[, vni]) */
 static int lsock_open(lua_State *L) {
-  static const char *const modes[] = {"listen", "connect", "udp", "mcast", NULL};
+  static const char *const modes[] = {"listen", "connect", "udp", "mcast", "vxlan", NULL};
   net_hub *h = lnet_checkvlan(L, 1);
   net_sock_config cfg = {0};
   cfg.mode = (enum net_sock_mode)luaL_checkoption(L, 2, NULL, modes);
@@ -51,6 +51,7 @@ static int lsock_open(lua_State *L) {
   cfg.reconnect_ms = opt_uint(L, 5, "reconnect", 86400000);
   cfg.stall_ms = opt_uint(L, 6, "stall_timeout", 86400000);
   cfg.wqueue = opt_uint(L, 7, "write_queue", 64 * 1024 * 1024);
+  cfg.vni = opt_uint(L, 9, "vni", 0xffffff);
   lstate *st = lstate_get(L);
   lsock *ls = calloc(1, sizeof *ls);
   if (!ls) return luaL_error(L, "out of memory");
@@ -191,6 +192,7 @@ int luaopen_lemu_csock(lua_State *L) {
   };
   lobj_class(L, LSOCK, "socket", methods);
   lnet_register_info("socket", port_info);
+  lnet_register_info("vxlan", port_info);
   lua_newtable(L);
   lua_pushcfunction(L, lsock_open);
   lua_setfield(L, -2, "open");

@@ -180,7 +180,7 @@ static void on_tick(uv_timer_t *t) {
   for (sock_peer *p = s->peers; p && !s->obj.closing; p = next) {
     next = p->next;   /* peers dropped meanwhile stay allocated until their close callbacks */
     if (p->drop_pending) { sock_peer_drop(p, p->drop_pending); continue; }
-    if (s->cfg.mode == NET_SOCK_UDP || s->cfg.mode == NET_SOCK_MCAST) {
+    if (sock_is_dgram(s)) {
       if (s->rpoll_on == 0 && p->paused && net_vlan_has_room(&p->port)) {
         p->paused = 0;
         sock_dgram_poll_update(s);
@@ -229,7 +229,7 @@ static void sock_objclose(rt_obj *o) {
     s->listener = NULL;
     if (s->hub) net_hub_remove_tap(s->hub, &s->hubwatch);
   }
-  if (s->cfg.mode == NET_SOCK_UDP || s->cfg.mode == NET_SOCK_MCAST) {
+  if (sock_is_dgram(s)) {
     if (s->has_rpoll) uv_close((uv_handle_t *)&s->rpoll, sock_handle_closed);
     if (s->has_wpoll) uv_close((uv_handle_t *)&s->wpoll, sock_handle_closed);
   }
@@ -278,12 +278,15 @@ net_sock *net_sock_open(lemu_rt *rt, net_hub *hub, const net_sock_config *cfg, c
     break;
   }
   case NET_SOCK_UDP:
-  case NET_SOCK_MCAST: {
-    if (!(s->dbuf = malloc(WIRE_MAX + 1))) { snprintf(err, errlen, "out of memory"); r = -1; break; }
+  case NET_SOCK_MCAST:
+  case NET_SOCK_VXLAN: {
+    if (!(s->dbuf = malloc(WIRE_MAX + 1 + VXLAN_HDR))) { snprintf(err, errlen, "out of memory"); r = -1; break; }
     if ((r = sock_dgram_open(s, err, errlen)) < 0) break;
-    sock_peer *p = sock_peer_new(s, &sock_dgram_ops, 0);
+    int vx = cfg->mode == NET_SOCK_VXLAN;
+    sock_peer *p = sock_peer_new(s, vx ? &sock_vxlan_ops : &sock_dgram_ops, 0);
     if (!p) { snprintf(err, errlen, "out of memory"); r = -1; break; }
     sock_peer_attach(s, p, s->addr);
+    if (vx) snprintf(p->port.name, sizeof p->port.name, "vxlan %s vni %u", s->addr, (unsigned)cfg->vni);
     p->connected = 1;
     s->accepted = 1;
     uv_poll_init(loop, &s->rpoll, s->fd);
@@ -316,7 +319,7 @@ void net_sock_on_event(net_sock *s, net_sock_event_fn fn, void *ud) {
 }
 
 const char *net_sock_mode_name(const net_sock *s) {
-  static const char *names[] = {"listen", "connect", "udp", "mcast"};
+  static const char *names[] = {"listen", "connect", "udp", "mcast", "vxlan"};
   return names[s->cfg.mode];
 }
 
@@ -340,7 +343,8 @@ int net_sock_peer(const net_sock *s, int i, net_sock_peerinfo *out) {
 }
 
 int net_sock_port_peer(const net_port *port, net_sock_peerinfo *out) {
-  if (port->ops != &sock_stream_ops && port->ops != &sock_dgram_ops) return -1;
+  if (port->ops != &sock_stream_ops && port->ops != &sock_dgram_ops && port->ops != &sock_vxlan_ops)
+    return -1;
   const sock_peer *p = port->owner;
   out->port = port;
   out->addr = p->addr;

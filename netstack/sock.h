@@ -1,17 +1,20 @@
 /* sock: VLANs joined across processes over sockets, on QEMU's wire formats — streams (TCP or unix,
  * listen or connect) carry each frame behind a 4-byte big-endian length; datagrams (UDP, unix, IPv4
- * multicast) carry one frame each. A listener takes any number of peers, each its own port on the
- * VLAN; a connector has one port whose link follows the connection. */
+ * multicast) carry one frame each; VXLAN (RFC 7348) datagrams carry one frame behind an 8-byte
+ * header with the network identifier, as a Linux vxlan device sends and takes them. A listener
+ * takes any number of peers, each its own port on the VLAN; a connector has one port whose link
+ * follows the connection. */
 #ifndef LEMU_SOCK_H
 #define LEMU_SOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "port.h"
 
 typedef struct net_sock net_sock;
 
-enum net_sock_mode { NET_SOCK_LISTEN, NET_SOCK_CONNECT, NET_SOCK_UDP, NET_SOCK_MCAST };
+enum net_sock_mode { NET_SOCK_LISTEN, NET_SOCK_CONNECT, NET_SOCK_UDP, NET_SOCK_MCAST, NET_SOCK_VXLAN };
 
 /* Addresses are "host:port", "[v6addr]:port" or "unix:/path"; an empty host means 127.0.0.1. */
 typedef struct net_sock_config {
@@ -21,6 +24,7 @@ typedef struct net_sock_config {
   unsigned reconnect_ms;  /* connect: retry this long after a failure or a drop; 0: never */
   unsigned stall_ms;      /* drop a stream peer whose writes make no progress this long (0: 10 s) */
   unsigned wqueue;        /* bytes buffered toward a stream peer before its port queues (0: 256 KiB) */
+  uint32_t vni;           /* VXLAN: the network identifier (24 bits) frames carry and must carry */
 } net_sock_config;
 
 /* Wire-side counters: frames/bytes that crossed the socket, and drops (toward the peer: refused by

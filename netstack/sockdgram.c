@@ -1,5 +1,6 @@
-/* sockdgram: datagram sockets (UDP, unix, IPv4 multicast) on raw descriptors under a uv_poll: a
- * frame per datagram, our own multicast frames recognised by their source. */
+/* sockdgram: datagram sockets (UDP, unix, IPv4 multicast, VXLAN) on raw descriptors under a
+ * uv_poll: a frame per datagram (behind a VXLAN header for VXLAN), our own multicast frames
+ * recognised by their source. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -65,7 +67,7 @@ void sock_on_dgram(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < 64 && !p->paused; i++) {
     struct sockaddr_storage src;
     socklen_t sl = sizeof src;
-    ssize_t n = recvfrom(s->fd, s->dbuf, WIRE_MAX + 1, 0, (struct sockaddr *)&src, &sl);
+    ssize_t n = recvfrom(s->fd, s->dbuf, WIRE_MAX + 1 + VXLAN_HDR, 0, (struct sockaddr *)&src, &sl);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         log_debug("sock", "%s: recvfrom: %s", s->addr, strerror(errno));
@@ -73,7 +75,15 @@ void sock_on_dgram(uv_poll_t *h, int status, int events) {
       continue;
     }
     if (own_frame(s, &src)) continue;
-    sock_from_peer(p, s->dbuf, (size_t)n);
+    if (s->cfg.mode == NET_SOCK_VXLAN) {
+      /* The I flag must be set and the identifier ours; anything else is not for this VLAN. */
+      const uint8_t *h = s->dbuf;
+      uint32_t vni = (uint32_t)h[4] << 16 | (uint32_t)h[5] << 8 | h[6];
+      if (n < VXLAN_HDR || !(h[0] & 0x08) || vni != s->cfg.vni) { p->st.from_peer.drops++; continue; }
+      sock_from_peer(p, s->dbuf + VXLAN_HDR, (size_t)n - VXLAN_HDR);
+    } else {
+      sock_from_peer(p, s->dbuf, (size_t)n);
+    }
     if (s->obj.closing || s->peers != p) return;
     if (!net_vlan_has_room(&p->port)) {
       p->paused = 1;
@@ -93,7 +103,13 @@ static int dgram_receive(net_port *port, net_frame *f) {
   sock_peer *p = port->owner;
   net_sock *s = p->s;
   if (s->wwait) return 0;
-  ssize_t n = sendto(s->sendfd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&s->dst, s->dstlen);
+  uint8_t hdr[VXLAN_HDR] = {0x08, 0, 0, 0, (uint8_t)(s->cfg.vni >> 16), (uint8_t)(s->cfg.vni >> 8),
+                            (uint8_t)s->cfg.vni, 0};
+  struct iovec iov[2] = {{hdr, sizeof hdr}, {f->data, f->len}};
+  int vx = s->cfg.mode == NET_SOCK_VXLAN;
+  struct msghdr mh = {.msg_name = &s->dst, .msg_namelen = s->dstlen, .msg_iov = vx ? iov : iov + 1,
+                      .msg_iovlen = vx ? 2 : 1};
+  ssize_t n = sendmsg(s->sendfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
     s->wwait = 1;
     sock_dgram_poll_update(s);
@@ -167,7 +183,15 @@ int sock_dgram_open(net_sock *s, char *err, size_t errlen) {
     sock_fmt_addr((struct sockaddr *)&s->own, s->local, sizeof s->local);
     return 0;
   }
-  /* UDP or unix datagrams: bind local (if given), send to the remote */
+  if (c->mode == NET_SOCK_VXLAN && fam == AF_UNIX) {
+    snprintf(err, errlen, "VXLAN runs over UDP, not a unix socket (%s)", s->addr);
+    return -1;
+  }
+  if (c->mode == NET_SOCK_VXLAN && c->vni > 0xffffff) {
+    snprintf(err, errlen, "vni %u is past 16777215 (24 bits)", (unsigned)c->vni);
+    return -1;
+  }
+  /* UDP or unix datagrams (and VXLAN): bind local (if given), send to the remote */
   if (c->local && *c->local) {
     if (net_sock_parse_addr(c->local, &loc, &loclen, err, errlen) < 0) return -1;
     if (loc.ss_family != (fam == AF_UNIX ? AF_UNIX : loc.ss_family) || (fam == AF_UNIX) != (loc.ss_family == AF_UNIX)) {
@@ -200,3 +224,4 @@ int sock_dgram_open(net_sock *s, char *err, size_t errlen) {
 }
 
 const net_port_ops sock_dgram_ops = {"socket", dgram_receive};
+const net_port_ops sock_vxlan_ops = {"vxlan", dgram_receive};

@@ -78,7 +78,13 @@ struct net_sock {
   uint8_t *dbuf;
 };
 
-extern const net_port_ops sock_stream_ops, sock_dgram_ops;
+#define VXLAN_HDR 8                       /* RFC 7348: flags, reserved, VNI, reserved */
+
+extern const net_port_ops sock_stream_ops, sock_dgram_ops, sock_vxlan_ops;
+
+static inline int sock_is_dgram(const net_sock *s) {
+  return s->cfg.mode == NET_SOCK_UDP || s->cfg.mode == NET_SOCK_MCAST || s->cfg.mode == NET_SOCK_VXLAN;
+}
 
 uint64_t sock_now_ns(net_sock *s);
 void sock_emit(net_sock *s, const char *ev, const char *addr, const char *reason);

@@ -40,7 +40,7 @@ function M.install(lemu)
       function(handle, ev, peer, reason)
         for _, w in ipairs(st.waiters) do w() end
         if st.on_event then lemu.spawn(st.on_event, handle, ev, peer, reason) end
-      end)
+      end, o.vni)
     if not h then fail(what, "%s", err) end
     events[h] = st
     return h
@@ -110,6 +110,28 @@ function M.install(lemu)
     end
     if not loc then fail(what, "local= is needed to receive (a host:port or unix:/path)") end
     return open(what, vlan, "udp", remote, loc, { on_event = o.on_event })
+  end
+
+  -- vlan:vxlan{remote=, local=, vni=, port=4789}: VXLAN (RFC 7348) to one remote tunnel endpoint,
+  -- as a Linux vxlan device with `remote` talks it: UDP from local:port to remote:port.
+  function vlanmt.vxlan(vlan, o)
+    local what = "vlan:vxlan"
+    check_keys(what, o, { "remote", "local", "vni", "port", "on_event" })
+    if type(o.remote) ~= "string" then fail(what, "remote= is needed (the other tunnel endpoint's address)") end
+    if math.type(o.vni) ~= "integer" or o.vni < 0 or o.vni > 0xffffff then
+      fail(what, "vni=%s: a VXLAN network identifier is a whole number from 0 to 16777215", tostring(o.vni))
+    end
+    local port = o.port or 4789
+    if math.type(port) ~= "integer" or port < 1 or port > 65535 then
+      fail(what, "port=%s: a UDP port is 1 to 65535", tostring(o.port))
+    end
+    local function hostport(h)
+      if h:find(":", 1, true) and not h:match("^%[") then h = "[" .. h .. "]" end
+      return h .. ":" .. port
+    end
+    local loc = o["local"]
+    if loc ~= nil and type(loc) ~= "string" then fail(what, "local= is an address to bind (default: all, port %d)", port) end
+    return open(what, vlan, "vxlan", hostport(o.remote), hostport(loc or "0.0.0.0"), { vni = o.vni, on_event = o.on_event })
   end
 
   -- s:wait{timeout=, peers=n}: waits until n peers (default 1) are connected; returns s.
@@ -230,6 +252,22 @@ function M.install(lemu)
     return s
   end
 
+  -- -netdev vxlan,id=ID,remote=ADDR,vni=N[,local=ADDR][,port=4789]
+  cmdline.netdev_kinds.vxlan = function(opts, _, state)
+    cmdline.check_keys("-netdev vxlan", opts, { "type", "id", "remote", "local", "vni", "port" })
+    local function int(k)
+      if opts[k] == nil then return nil end
+      return math.tointeger(tonumber(opts[k])) or error(("-netdev vxlan: %s=%s: expected a whole number"):format(k, opts[k]), 0)
+    end
+    if not opts.vni then error("-netdev vxlan needs vni= (the VXLAN network identifier)", 0) end
+    local vlan = lemu.vlan(opts.id)
+    local ok, s = pcall(vlanmt.vxlan, vlan, { remote = opts.remote, ["local"] = opts["local"], vni = int("vni"),
+                                              port = int("port") })
+    if not ok then error((tostring(s):gsub("^vlan:vxlan: ", "-netdev vxlan: ")), 0) end
+    nd_register(state, opts.id, vlan, s:info().name)
+    return s
+  end
+
   M.register_netdev = nd_register
 end
 
@@ -239,7 +277,7 @@ cmdline.netdev_kinds = cmdline.netdev_kinds or {}
 cmdline.options.netdev = cmdline.options.netdev or {
   arg = "KIND,id=ID[,opt=...]",
   help = "a network backend on the VLAN named ID: " ..
-         "socket, stream, dgram, tap, vde and the kinds other layers add",
+         "socket, stream, dgram, vxlan, tap, vde and the kinds other layers add",
   apply = function(value, state)
     local opts, all = cmdline.parse_opts(value, "type")
     local fn = cmdline.netdev_kinds[opts.type or ""]
