@@ -4,6 +4,7 @@
 -- the forwarding table in info(), and what is refused.
 local lemu = require "lemu"
 local P = require "lemu.packet"
+local G = require "guest"
 
 local function frame(src, dst, tag)
   return P.build { eth = { src = src, dst = dst or P.broadcast }, ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" },
@@ -217,5 +218,38 @@ describe("a switched VLAN", function()
     fails(function() sw:trunk(e, {}) end, "give the VLAN ids")
     fails(function() sw:trunk(e, { 10 }, { nativ = 1 }) end, "unknown option 'nativ'")
     fails(function() sw:access("nobody", 5) end, "no port 'nobody' on VLAN sw%-bad")
+  end)
+
+  it("gives a guest on a trunk its lease on a VLAN interface, and a guest on an access port no tags", function()
+    if not G.available() then return pending("guest/images is not in this tree") end
+    lemu.run(function()
+      local v = lemu.vlan("sw-guest", { switch = true })
+      v:user {}
+      local m, nic = G.boot { vlan = v, name = "trunked" }
+      v:trunk(nic, { 10 })
+      v:access("user", 10)
+      local out, st = G.run(m, "ip link add link eth0 name eth0.10 type vlan id 10 && ip link set eth0 up && "
+        .. "ip link set eth0.10 up && udhcpc -i eth0.10 -t 5 -T 1", 30000)
+      assert.equal(0, st, out)
+      assert.matches("lease of 10%.0%.2%.15 obtained from 10%.0%.2%.2", out)
+      out, st = G.run(m, "ping -c 2 10.0.2.2", 20000)
+      assert.equal(0, st, out)
+      -- a second guest on an access port of id 10 reaches the first one's VLAN interface untagged
+      local m2, nic2 = G.boot { vlan = v, name = "access", mac = "52:54:00:aa:10:02" }
+      v:access(nic2, 10)
+      local into, tagged = 0, 0
+      local tap = v:tap(function(f, dir)
+        if dir == "rx" then
+          into = into + 1
+          if f:byte(13) == 0x81 and f:byte(14) == 0 then tagged = tagged + 1 end
+        end
+      end, { port = nic2.name })
+      out, st = G.run(m2, "ip link set eth0 up && ip addr add 10.0.2.30/24 dev eth0 && ping -c 2 -W 3 10.0.2.15", 20000)
+      assert.equal(0, st, out)
+      assert.matches("2 packets transmitted, 2 packets received", out)
+      tap:close()
+      assert.is_true(into >= 2)
+      assert.equal(0, tagged)
+    end)
   end)
 end)
