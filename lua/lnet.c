@@ -167,6 +167,21 @@ static int vlan_close(lua_State *L) {
   return 0;
 }
 
+/* vlans(): the open VLANs, in no particular order (lemu.vlans sorts them). */
+static int l_vlans(lua_State *L) {
+  lua_newtable(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, VLANS);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    int closed;
+    lobj_checkopen(L, -1, LNET_VLAN, &closed);
+    if (!closed) lua_rawseti(L, -4, (lua_Integer)luaL_len(L, -4) + 1);
+    else lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
 int luaopen_lemu_net(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"name", vlan_name}, {"ports", vlan_ports}, {"frames", vlan_frames}, {"close", vlan_close},
@@ -176,6 +191,8 @@ int luaopen_lemu_net(lua_State *L) {
   lua_newtable(L);
   lua_pushcfunction(L, l_vlan);
   lua_setfield(L, -2, "vlan");
+  lua_pushcfunction(L, l_vlans);
+  lua_setfield(L, -2, "vlans");
   return 1;
 }
 

@@ -198,6 +198,8 @@ lemu.packet = require "lemu.packet"
 
 -- Machines: lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, ...} (lua/lemu/machine.lua).
 lemu.machine = require("lemu.machine")(lemu)
+-- The lab as a graph: lemu.topology{format=, file=}, lemu.vlans(), lemu.machines(), lemu.ping_all().
+require("lemu.topology").install(lemu)
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now

@@ -640,6 +640,10 @@ return function(lemu)
     m:start()
   end
 
+  -- Every machine made -> its number, for lemu.machines() and lemu.topology() (weak: a machine
+  -- nobody holds goes away).
+  lemu._machines = setmetatable({}, { __mode = "k" })
+
   local KNOWN = { ram = true, smp = true, bios = true, kernel = true, initrd = true, append = true,
                   dtb = true, type = true, name = true, log = true, start = true, on_exit = true,
                   nics = true, rng = true, disks = true, devices = true }
@@ -659,6 +663,7 @@ return function(lemu)
     end
     count = count + 1
     local m = setmetatable({ name = opts.name or ("m" .. count), _exit_waiters = {} }, Machine)
+    lemu._machines[m] = count
     m.console = new_console(m)
     if opts.log then m.console:log_to(opts.log) end
     local copts = { type = opts.type, ram_bytes = ram_bytes(opts.ram), smp = opts.smp, bios = opts.bios,

@@ -13,6 +13,8 @@ usage: lemu [options] [script.lua [args...]]
   -e CODE            run CODE (may be repeated; runs before the script)
   -i                 enter the interactive REPL after running the script and -e code
   -q                 no banner in the REPL
+  --topology FILE    when the script and -e code have run, draw the lab they built into FILE
+                     (.svg, .png or .pdf through Graphviz, or .dot)
   -v, --version      print the version and exit
   -h, --help         print this help and exit
 
@@ -35,6 +37,7 @@ end
 
 function M.main(argv)
   local codes, script, script_args, interactive, quiet = {}, nil, {}, false, false
+  local topology
   local qopts = {}
   local i = 1
   while i <= #argv do
@@ -53,6 +56,10 @@ function M.main(argv)
       interactive = true
     elseif a == "-q" then
       quiet = true
+    elseif a == "--topology" then
+      if not argv[i + 1] then return die("option '--topology' needs an argument (the file to draw the lab into)") end
+      topology = argv[i + 1]
+      i = i + 1
     elseif a == "--" then
       script = argv[i + 1]
       for j = i + 2, #argv do script_args[#script_args + 1] = argv[j] end
@@ -107,6 +114,7 @@ function M.main(argv)
       ostate = e
     end
     for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
+    if topology then lemu.topology { file = topology } end
   end)
   if optserr then return die(optserr) end
   if not ok then report(err) return 1 end

@@ -41,6 +41,8 @@ function M.install(lemu)
   local reg = debug.getregistry()
   local V, U = reg["lemu.vlan"], reg["lemu.user"]
   local extra = setmetatable({}, { __mode = "k" })   -- user -> { dir=, guestfwds = {...} }
+  -- Every user-net made, with its VLAN, for lemu.topology (weak: a closed one goes away).
+  lemu._users = setmetatable({}, { __mode = "k" })
 
   -- A guestfwd target "[tcp:]HOST:PORT": each guest connection is relayed to a new host connection.
   local function relay(host, port)
@@ -220,6 +222,7 @@ function M.install(lemu)
       u:close()
       error("vlan:user: " .. strip_where(err), 2)
     end
+    lemu._users[u] = vlan
     return u
   end
 
