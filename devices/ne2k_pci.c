@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtimer.h"
+
 #define NE2K_MEM 0xc000u              /* card memory; the array is the whole of it */
 #define NE2K_PROM 32u                 /* station-address PROM at 0 */
 #define NE2K_PMEM_START 0x4000u       /* packet RAM, pages 0x40..0xbf */
@@ -40,6 +42,8 @@ typedef struct ne2k {
                                        * 0xffff into memory that reads all-ones */
   uint8_t par[6], mar[8];
   int holding;                        /* the port's first frame waits for room (counted once) */
+  dtimer retry;                       /* offers held frames again, after the driver's access */
+  dtimer_clock *clock;                /* NULL: offered at once (no machine around the card) */
   ne2k_counters n;
   uint8_t mem[NE2K_MEM];
 } ne2k;
@@ -49,10 +53,17 @@ static void ne2k_irq(ne2k *c) {
   pci_set_irq(&c->pci, (c->isr & c->imr & 0x7f) != 0);
 }
 
-/* The driver made room or changed what the card does with frames: offer what waits at the port. */
+static void ne2k_retry(dtimer *t) { net_port_ready(&((ne2k *)t->ud)->base.port); }
+
+/* The driver made room or changed what the card does with frames: offer what waits at the port,
+ * on the clock, not inside this register access. Frames must reach the ring as if from the wire,
+ * between the driver's accesses: lib8390's ei_receive takes at most 9 frames a turn and then acks
+ * PRX, so frames that entered on its BNRY writes would have their PRX acked unseen, and with the
+ * ring full and the rest held no frame would ever raise it again. */
 static void ne2k_ready(ne2k *c) {
-  c->holding = 0;
-  net_port_ready(&c->base.port);
+  if (c->base.port.qlen == 0) return;
+  if (!c->clock) net_port_ready(&c->base.port);
+  else if (!dtimer_armed(&c->retry)) dtimer_arm(&c->retry, 0);
 }
 
 /* The reset port's work, as on QEMU: ISR.RST and the PROM rebuilt, nothing else. The PROM holds
@@ -135,7 +146,9 @@ static int ne2k_receive(net_port *p, net_frame *f) {
   size_t count = len + 4;                           /* the header's byte count: header + frame */
   unsigned pages = (unsigned)((count + 4 + 255) >> 8);   /* QEMU also reserves the CRC's 4 */
   unsigned start = c->pstart >> 8, stop = c->pstop >> 8, ring = stop - start;
-  if (pages >= ring) { c->n.rx_dropped_ring++; c->holding = 0; return 1; }   /* can never fit */
+  /* At most ring - 1 pages are free with the ring empty (BNRY one behind CURR): a frame that
+   * needs as many can never go in and would block the port's queue for good. */
+  if (pages + 1 >= ring) { c->n.rx_dropped_ring++; c->holding = 0; return 1; }
   /* CURR outside the ring starts at PSTART (QEMU's CVE-2015-5279 fix clamps only past packet RAM;
    * inside it but outside the ring would write below PSTART or past PSTOP). */
   unsigned cur = c->curr;
@@ -359,9 +372,10 @@ static const pci_dev_ops ne2k_pci_ops = {NULL, NULL, ne2k_pci_reset};
 static void ne2k_link_changed(nic *b) { ((ne2k *)b)->holding = 0; }
 
 static void *ne2k_create(const uint8_t mac[6], const char *name, dtimer_clock *clock) {
-  (void)clock;                                      /* nothing on the card is timed */
   ne2k *c = calloc(1, sizeof *c);
   if (!c) return NULL;
+  c->clock = clock;
+  if (clock) dtimer_init(&c->retry, clock, ne2k_retry, c);
   nic_init(&c->base, &ne2k_port_ops, c, mac, name, ne2k_link_changed);
   static const pci_id id = {0x10ec, 0x8029, 0, 0x020000, 0x1af4, 0x1100, 1};
   pci_dev_init(&c->pci, &id, &ne2k_pci_ops, c, "ne2k_pci");
@@ -378,6 +392,7 @@ static nic *ne2k_nic(void *card) { return &((ne2k *)card)->base; }
 
 static void ne2k_destroy(void *card) {
   ne2k *c = card;
+  if (c->clock) dtimer_cancel(&c->retry);
   net_port_detach(&c->base.port);
   free(c);
 }
