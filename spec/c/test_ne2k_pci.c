@@ -954,3 +954,64 @@ TEST(ne2k_pci_on_the_board_through_the_registry) {
   machine_close(m);
   lemu_rt_free(rt);
 }
+
+/* ---- a guest writing anything anywhere ---- */
+
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(void) {                        /* xorshift32: the same run every time */
+  rnd_state ^= rnd_state << 13;
+  rnd_state ^= rnd_state >> 17;
+  rnd_state ^= rnd_state << 5;
+  return rnd_state;
+}
+
+TEST(ne2k_random_guest_stays_inside_the_card) {
+  /* Random values at random ports and widths, resets, frames of any size, the clock running now
+   * and then: every receive and every DMA ends, nothing outside the card's memory is touched (ASan),
+   * the port's queue stays bounded. */
+  env e;
+  env_init(&e);
+  linux_up(&e);
+  static uint8_t f[4000];
+  for (size_t i = 0; i < sizeof f; i++) f[i] = (uint8_t)rnd();
+  memcpy(f, mac, 6);
+  for (int i = 0; i < 200000; i++) {
+    uint32_t r = rnd();
+    switch (r % 16) {
+    case 0: case 1: case 2: case 3: case 4: case 5: case 6: {
+      /* page-selecting CMD values, pointer registers, and the page 0 / 1 files */
+      uint32_t port = (r >> 4) % 16, v = r >> 12;
+      if (port == 0 && (v & 1) && (r & 0x100)) v &= ~1u;   /* keep the card running often */
+      outb(&e, (uint8_t)v, port);
+      break;
+    }
+    case 7: case 8: case 9: {
+      static const int w[] = {1, 2, 4, 8};
+      int size = w[(r >> 4) & 3];
+      if (r & 0x40) out(&e, DATA, rnd(), size);
+      else (void)pci_window_ops.read(&e.io, IOBASE + DATA, size);
+      break;
+    }
+    case 10: (void)in(&e, (r >> 4) & 0xff, 1 << ((r >> 12) % 3)); break;
+    case 11: case 12: case 13: {
+      size_t len = 14 + (r >> 4) % (sizeof f - 14);
+      if (r & 0x10000) memcpy(f, mac, 6);
+      else f[0] = (uint8_t)(r >> 20);
+      net_port_send(&e.s.port, f, len);
+      break;
+    }
+    case 14: settle(&e); break;
+    case 15: if ((r >> 4) % 64 == 0) (void)inb(&e, RESET); else settle(&e); break;
+    }
+    CHECK(e.n->port.qlen <= 1024);
+  }
+  settle(&e);
+  /* The run reached what it is meant to (counts from this seed: 2810 frames in, 359 held, 436
+   * CURRs put back, 1259 pointer writes refused, 1976 transmits refused). */
+  CHECK(counter(&e, "rx_frames") > 0);
+  CHECK(counter(&e, "rx_held") > 0);
+  CHECK(counter(&e, "rx_curr_fixed") > 0);
+  CHECK(counter(&e, "tx_refused") > 0);
+  CHECK(counter(&e, "bad_registers") > 0);
+  env_fini(&e);
+}
