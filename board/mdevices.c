@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "machine_int.h"
+#include "rtl8139.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
 #include "virtio_rng.h"
@@ -92,7 +93,6 @@ static void card_free(void *dev) {
   free(c);
 }
 
-__attribute__((unused))  /* until the first model below takes it */
 static int plug_card(machine *m, const mdev_model *model, const mdev_params *p, char *err,
                      size_t errlen) {
   if (room(m, model, err, errlen) < 0) return -1;
@@ -123,6 +123,8 @@ static const mdev_model models[] = {
    "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng, NULL},
   {"virtio-blk-pci", "", "pci", MDEV_DISK, "file readonly addr",
    "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk, NULL},
+  {"rtl8139", "", "pci", MDEV_NIC, "vlan mac name link addr",
+   "Realtek RTL8139C+ fast ethernet card (PCI 10ec:8139)", plug_card, &rtl8139_model},
 };
 
 const mdev_model *mdev_models(int *n) {
