@@ -133,7 +133,7 @@ typedef struct tally {                      /* the 64-byte block DTCCR dumps, in
 typedef struct counters {
   uint64_t tx_frames, tx_bytes, rx_frames, rx_bytes, rx_filtered, rx_disabled, rx_held,
       rx_overflow, bad_descriptors, dma_refused, tx_runt, tx_oversize, tx_poll_limit,
-      offload_done, offload_refused, tso_unsupported, tally_dumps;
+      offload_done, offload_refused, tso_frames, tally_dumps;
 } counters;
 
 typedef struct rtl {
@@ -159,6 +159,7 @@ typedef struct rtl {
   tally tc;
   counters c;
   uint8_t txbuf[TXBUF];
+  uint8_t seg[14 + 60 + 60 + 0x7ff + 4];    /* one large-send segment (MSS is 11 bits), + a tag */
   uint8_t cbuf[0x2000];                     /* a C-mode slot's frame (13-bit size) */
 } rtl;
 
@@ -406,55 +407,11 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n) {
   return sum;
 }
 
-/* C+ checksum offload, after QEMU's CVE-2015-5165 checks: every header length is checked against
- * the bytes the guest gave, so nothing outside the frame is read or summed. A frame that fails
- * them goes out unmodified. Large send (TSO) is not implemented: such frames go out as they are. */
-static void offload(rtl *s, uint8_t *f, size_t len, uint32_t opts1) {
-  if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4) goto refuse;
-  uint8_t *ip = f + 14;
-  size_t pay = len - 14, hlen = (size_t)(ip[0] & 0xf) * 4, tot = (size_t)(ip[2] << 8 | ip[3]);
-  if (hlen < 20 || hlen > pay || tot < hlen || tot > pay) goto refuse;
-  if (opts1 & TX_LGSEN) { s->c.tso_unsupported++; return; }
-  if (opts1 & TX_IPCS) {
-    ip[10] = ip[11] = 0;
-    uint16_t c = csum_fold(csum_add(0, ip, hlen));
-    ip[10] = (uint8_t)(c >> 8);
-    ip[11] = (uint8_t)c;
-  }
-  size_t l4 = tot - hlen;
-  uint8_t *th = ip + hlen;
-  size_t at;
-  if ((opts1 & TX_TCPCS) && ip[9] == 6) {
-    if (l4 < 20) goto refuse;
-    at = 16;
-  } else if ((opts1 & TX_UDPCS) && ip[9] == 17) {
-    if (l4 < 8) goto refuse;
-    at = 6;
-  } else {
-    s->c.offload_done++;
-    return;
-  }
-  th[at] = th[at + 1] = 0;
-  uint32_t sum = csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)l4;   /* the pseudo-header */
-  uint16_t c = csum_fold(csum_add(sum, th, l4));
-  if (ip[9] == 17 && c == 0) c = 0xffff;
-  th[at] = (uint8_t)(c >> 8);
-  th[at + 1] = (uint8_t)c;
-  s->c.offload_done++;
-  return;
-refuse:
-  s->c.offload_refused++;
-}
-
-/* Sends the assembled frame; 0, or -1 if it was refused (counted). */
-static int tx_send(rtl *s, uint8_t *f, size_t len, uint32_t opts1, uint32_t opts2) {
-  if (s->tx_broken) return -1;              /* counted where it broke */
-  if (len < NET_FRAME_MIN) { s->c.tx_runt++; return -1; }
-  if (opts1 & (TX_IPCS | TX_UDPCS | TX_TCPCS | TX_LGSEN)) offload(s, f, len, opts1);
+/* Puts the VLAN tag in (in place: f has 4 bytes of room past len) and sends; 0 or -1. */
+static int tx_wire(rtl *s, uint8_t *f, size_t len, uint32_t opts2) {
   if (opts2 & TX_TAGC) {
     if (len + 4 > NET_FRAME_MAX) { s->c.tx_oversize++; return -1; }
-    /* The tag goes after the addresses, in place (len + 4 fits the assembly buffer); opts2 holds
-     * the TCI as its bytes lie on the wire. */
+    /* After the addresses; opts2 holds the TCI as its bytes lie on the wire. */
     memmove(f + 16, f + 12, len - 12);
     f[12] = 0x81;
     f[13] = 0x00;
@@ -468,8 +425,100 @@ static int tx_send(rtl *s, uint8_t *f, size_t len, uint32_t opts1, uint32_t opts
     s->c.tx_frames++;
     s->c.tx_bytes += len;
   }
-  s->tc.tx_ok++;
   return 0;
+}
+
+/* The checksum over the IPv4 pseudo-header and the l4 bytes at th, stored at th + at. */
+static void l4_csum(const uint8_t *ip, uint8_t *th, size_t l4, size_t at) {
+  th[at] = th[at + 1] = 0;
+  uint32_t sum = csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)l4;
+  uint16_t c = csum_fold(csum_add(sum, th, l4));
+  if (ip[9] == 17 && c == 0) c = 0xffff;    /* UDP sends 0 as all ones */
+  th[at] = (uint8_t)(c >> 8);
+  th[at + 1] = (uint8_t)c;
+}
+
+static void ip_csum(uint8_t *ip, size_t hlen) {
+  ip[10] = ip[11] = 0;
+  uint16_t c = csum_fold(csum_add(0, ip, hlen));
+  ip[10] = (uint8_t)(c >> 8);
+  ip[11] = (uint8_t)c;
+}
+
+/* Large send: the TCP payload cut into MSS-sized segments, each with the headers copied, the IP
+ * length, id and checksum, the sequence number, the flags (PSH and FIN on the last only) and the
+ * TCP checksum set. Lengths were checked against the frame by the caller. */
+static void tso(rtl *s, const uint8_t *f, size_t hlen, size_t ip_data, size_t thlen, size_t mss,
+                uint32_t opts2) {
+  const uint8_t *ip = f + 14, *th = ip + hlen, *data = th + thlen;
+  size_t hdrs = 14 + hlen + thlen, total = ip_data - thlen;
+  uint16_t id = (uint16_t)(ip[4] << 8 | ip[5]);
+  uint32_t seq = (uint32_t)th[4] << 24 | (uint32_t)th[5] << 16 | (uint32_t)th[6] << 8 | th[7];
+  size_t off = 0, k = 0;
+  do {
+    size_t chunk = total - off < mss ? total - off : mss;
+    uint8_t *g = s->seg;
+    memcpy(g, f, hdrs);
+    memcpy(g + hdrs, data + off, chunk);
+    uint8_t *gip = g + 14, *gth = gip + hlen;
+    size_t tot = hlen + thlen + chunk;
+    gip[2] = (uint8_t)(tot >> 8);
+    gip[3] = (uint8_t)tot;
+    gip[4] = (uint8_t)((id + k) >> 8);
+    gip[5] = (uint8_t)(id + k);
+    ip_csum(gip, hlen);
+    uint32_t sq = seq + (uint32_t)off;
+    for (int i = 0; i < 4; i++) gth[4 + i] = (uint8_t)(sq >> (24 - 8 * i));
+    if (off + chunk < total) gth[13] &= (uint8_t)~0x09;   /* PSH | FIN */
+    l4_csum(gip, gth, thlen + chunk, 16);
+    tx_wire(s, g, hdrs + chunk, opts2);
+    off += chunk;
+    k++;
+  } while (off < total);
+  s->c.tso_frames++;
+}
+
+/* C+ checksum offload and large send, after QEMU's CVE-2015-5165 checks: every header length is
+ * checked against the bytes the guest gave, so nothing outside the frame is read, summed or sent.
+ * A frame that fails them goes out unmodified. 1: sent (as segments), 0: send f as it is now. */
+static int offload(rtl *s, uint8_t *f, size_t len, uint32_t opts1, uint32_t opts2) {
+  if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4) goto refuse;
+  uint8_t *ip = f + 14;
+  size_t pay = len - 14, hlen = (size_t)(ip[0] & 0xf) * 4, tot = (size_t)(ip[2] << 8 | ip[3]);
+  if (hlen < 20 || hlen > pay || tot < hlen || tot > pay) goto refuse;
+  size_t l4 = tot - hlen;
+  uint8_t *th = ip + hlen;
+  if (opts1 & TX_LGSEN) {
+    if (ip[9] != 6) { s->c.offload_done++; return 0; }  /* QEMU: only TCP is segmented */
+    size_t mss = (opts1 >> 16) & 0x7ff, thlen;
+    if (l4 < 20 || mss == 0) goto refuse;
+    thlen = (size_t)(th[12] >> 4) * 4;
+    if (thlen < 20 || thlen > l4) goto refuse;
+    tso(s, f, hlen, l4, thlen, mss, opts2);
+    return 1;
+  }
+  if (opts1 & TX_IPCS) ip_csum(ip, hlen);
+  if ((opts1 & TX_TCPCS) && ip[9] == 6) {
+    if (l4 < 20) goto refuse;
+    l4_csum(ip, th, l4, 16);
+  } else if ((opts1 & TX_UDPCS) && ip[9] == 17) {
+    if (l4 < 8) goto refuse;
+    l4_csum(ip, th, l4, 6);
+  }
+  s->c.offload_done++;
+  return 0;
+refuse:
+  s->c.offload_refused++;
+  return 0;
+}
+
+/* Sends the assembled frame; 0, or -1 if it was refused (counted). */
+static int tx_send(rtl *s, uint8_t *f, size_t len, uint32_t opts1, uint32_t opts2) {
+  if (s->tx_broken) return -1;              /* counted where it broke */
+  if (len < NET_FRAME_MIN) { s->c.tx_runt++; return -1; }
+  s->tc.tx_ok++;
+  if ((opts1 & (TX_IPCS | TX_UDPCS | TX_TCPCS | TX_LGSEN)) && offload(s, f, len, opts1, opts2)) return 0;
+  return tx_wire(s, f, len, opts2);
 }
 
 /* One TxPoll: at most RING descriptors (CVE-2016-8910), the index wrapping at EOR or at 64, each
@@ -855,7 +904,7 @@ static void rtl_counters(void *card, nic_counter_fn put, void *ud) {
   put(ud, "tx_poll_limit", c->tx_poll_limit);
   put(ud, "offload_done", c->offload_done);
   put(ud, "offload_refused", c->offload_refused);
-  put(ud, "tso_unsupported", c->tso_unsupported);
+  put(ud, "tso_frames", c->tso_frames);
   put(ud, "tally_dumps", c->tally_dumps);
 }
 

@@ -489,28 +489,31 @@ TEST(rtl8139_cve_2015_5165_offload_lengths_past_the_frame) {
   ip[2] = 0; ip[3] = 10;
   xmit(&e, 2, f, sizeof f, (1u << 17));
   CHECK(memcmp(e.s.last, f, sizeof f) == 0);
-  /* TSO with a TCP data offset past the segment and a zero MSS: sent as is. */
+  /* TSO with a zero MSS, then with a TCP data offset past the segment: sent as is. */
   ip[2] = 0; ip[3] = 40;
   f[14 + 20 + 12] = 0xf0;
   xmit(&e, 3, f, sizeof f, 1u << 27);
   CHECK(memcmp(e.s.last, f, sizeof f) == 0);
   CHECK_EQ(e.s.len, sizeof f);
-  CHECK_EQ(counter(&e, "offload_refused"), 3);
+  xmit(&e, 4, f, sizeof f, (1u << 27) | (536u << 16));
+  CHECK(memcmp(e.s.last, f, sizeof f) == 0);
+  CHECK_EQ(e.s.len, sizeof f);
+  CHECK_EQ(counter(&e, "offload_refused"), 5);
   /* A frame too short for an IP header at all. */
-  xmit(&e, 4, f, 20, (1u << 18));
+  xmit(&e, 5, f, 20, (1u << 18));
   CHECK_EQ(e.s.len, 20);
   CHECK(memcmp(e.s.last, f, 20) == 0);
-  CHECK_EQ(counter(&e, "offload_refused"), 4);
+  CHECK_EQ(counter(&e, "offload_refused"), 6);
   /* A consistent header: the IP checksum is filled in, nothing else changes. */
   f[14 + 20 + 12] = 0x50;
-  xmit(&e, 5, f, sizeof f, (1u << 18));
+  xmit(&e, 6, f, sizeof f, (1u << 18));
   CHECK_EQ(e.s.len, sizeof f);
   uint32_t sum = 0;
   for (int i = 0; i < 20; i += 2) sum += (uint32_t)(e.s.last[14 + i] << 8 | e.s.last[15 + i]);
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   CHECK_EQ(sum, 0xffff);
   CHECK(memcmp(e.s.last + 34, f + 34, 20) == 0);
-  CHECK_EQ(counter(&e, "tx_frames"), 6);
+  CHECK_EQ(counter(&e, "tx_frames"), 7);
   env_fini(&e);
 }
 
@@ -627,5 +630,69 @@ TEST(rtl8139_c_mode_slots_and_ring) {
   CHECK_EQ(io_rd(&e, CMD, 1) & 1, 0);                        /* not empty */
   io_wr(&e, CAPR, 68 - 16, 2);
   CHECK_EQ(io_rd(&e, CMD, 1) & 1, 1);
+  env_fini(&e);
+}
+
+static uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+static uint32_t sum16(const uint8_t *p, size_t n) {
+  uint32_t s = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) s += (uint32_t)(p[i] << 8 | p[i + 1]);
+  if (n & 1) s += (uint32_t)p[n - 1] << 8;
+  return s;
+}
+
+typedef struct segs { net_port port; int n; size_t len[8]; uint8_t f[8][1600]; } segs;
+static int segs_rx(net_port *p, net_frame *f) {
+  segs *s = p->owner;
+  if (s->n < 8 && f->len <= 1600) { s->len[s->n] = f->len; memcpy(s->f[s->n], f->data, f->len); }
+  s->n++;
+  return 1;
+}
+static const net_port_ops segs_ops = {"segs", segs_rx};
+
+/* 8139cp (Linux 6.1) turns on TSO: a 2500-byte TCP payload with MSS 1000 leaves as three segments
+ * with their lengths, ids, sequence numbers, flags and checksums set. */
+TEST(rtl8139_large_send_segments) {
+  env e;
+  env_init(&e);
+  static segs sg;
+  memset(&sg, 0, sizeof sg);
+  net_port_init(&sg.port, &segs_ops, &sg, "segs");
+  net_port_attach(&sg.port, e.hub);
+  bring_up(&e, 64, 1, 0x0a);
+  static uint8_t f[14 + 20 + 20 + 2500];
+  memcpy(f, frame, 12);
+  f[12] = 0x08;
+  uint8_t *ip = f + 14, *th = ip + 20;
+  ip[0] = 0x45;
+  ip[2] = (uint8_t)((20 + 20 + 2500) >> 8); ip[3] = (uint8_t)(20 + 20 + 2500);
+  ip[4] = 0x12; ip[5] = 0x34;
+  ip[8] = 64; ip[9] = 6;
+  ip[12] = 10; ip[15] = 15; ip[16] = 10; ip[19] = 2;
+  th[4] = 0; th[5] = 0; th[6] = 0x10; th[7] = 0;          /* seq 0x1000 */
+  th[12] = 0x50;
+  th[13] = 0x18;                                           /* PSH | ACK */
+  for (size_t i = 0; i < 2500; i++) th[20 + i] = (uint8_t)(i * 7);
+  xmit(&e, 0, f, sizeof f, (1u << 27) | (1000u << 16));
+  CHECK_EQ(sg.n, 3);
+  CHECK_EQ(counter(&e, "tso_frames"), 1);
+  size_t want[3] = {1000, 1000, 500};
+  for (int k = 0; k < 3 && k < sg.n; k++) {
+    uint8_t *g = sg.f[k], *gip = g + 14, *gth = gip + 20;
+    CHECK_EQ(sg.len[k], 54 + want[k]);
+    CHECK_EQ(gip[2] << 8 | gip[3], 40 + want[k]);
+    CHECK_EQ(gip[4] << 8 | gip[5], 0x1234 + k);
+    CHECK_EQ(fold(sum16(gip, 20)), 0xffff);
+    uint32_t seq = (uint32_t)gth[4] << 24 | (uint32_t)gth[5] << 16 | (uint32_t)gth[6] << 8 | gth[7];
+    CHECK_EQ(seq, 0x1000 + 1000u * (unsigned)k);
+    CHECK_EQ(gth[13], k == 2 ? 0x18 : 0x10);
+    uint32_t ps = sum16(gip + 12, 8) + 6 + (uint32_t)(20 + want[k]);
+    CHECK_EQ(fold(ps + sum16(gth, 20 + want[k])), 0xffff);
+    CHECK(memcmp(gth + 20, th + 20 + 1000 * k, want[k]) == 0);
+  }
+  net_port_detach(&sg.port);
   env_fini(&e);
 }
