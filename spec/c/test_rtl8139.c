@@ -696,3 +696,32 @@ TEST(rtl8139_large_send_segments) {
   net_port_detach(&sg.port);
   env_fini(&e);
 }
+
+/* 8139cp turns VLAN offload on: TAGC puts the tag (opts2, wire byte order) after the addresses on
+ * transmit, and with CpCmd RxVLAN a tagged frame arrives untagged with TAVA and the TCI in opts2. */
+TEST(rtl8139_vlan_insert_and_strip) {
+  env e;
+  env_init(&e);
+  bring_up(&e, 64, 1, 0x0a);
+  wr(&e, CPCMD, 0x6b, 2);                                    /* | RxVlanOn */
+  memcpy(gp(&e, TXBUFS), frame, sizeof frame);
+  desc(&e, TXRING, OWN | FS | LS | sizeof frame, (1u << 17) | 0x0520, TXBUFS);   /* VID 0x205 */
+  wr(&e, TXPOLL, 0x40, 1);
+  CHECK_EQ(e.s.len, sizeof frame + 4);
+  CHECK(memcmp(e.s.last, frame, 12) == 0);
+  CHECK_EQ(e.s.last[12], 0x81);
+  CHECK_EQ(e.s.last[13], 0x00);
+  CHECK_EQ(e.s.last[14], 0x20);
+  CHECK_EQ(e.s.last[15], 0x05);
+  CHECK(memcmp(e.s.last + 16, frame + 12, sizeof frame - 12) == 0);
+  uint8_t in[80] = {0x52, 0x54, 0, 0x12, 0x34, 0x57, 0x02, 0, 0, 0, 0, 1, 0x81, 0x00, 0x20, 0x05,
+                    0x08, 0x00};
+  for (int i = 18; i < 80; i++) in[i] = (uint8_t)i;
+  net_port_send(&e.s.port, in, sizeof in);
+  uint32_t o1 = get32(gp(&e, RXRING)), o2 = get32(gp(&e, RXRING + 4));
+  CHECK_EQ(o1 & 0x1fff, 76 + 4);
+  CHECK_EQ(o2, (1u << 16) | 0x0520);
+  CHECK(memcmp(gp(&e, RXBUFS), in, 12) == 0);
+  CHECK(memcmp(gp(&e, RXBUFS + 12), in + 16, 64) == 0);
+  env_fini(&e);
+}
