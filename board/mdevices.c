@@ -9,6 +9,7 @@
 
 #include "machine_int.h"
 #include "ne2k_pci.h"
+#include "rtl8139.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
 #include "virtio_rng.h"
@@ -125,6 +126,8 @@ static const mdev_model models[] = {
    "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk, NULL},
   {"ne2k_pci", "", "pci", MDEV_NIC, "vlan mac name link addr",
    "NE2000-compatible Realtek RTL8029 card (PCI 10ec:8029)", plug_card, &ne2k_pci_model},
+  {"rtl8139", "", "pci", MDEV_NIC, "vlan mac name link addr",
+   "Realtek RTL8139C+ fast ethernet card (PCI 10ec:8139)", plug_card, &rtl8139_model},
 };
 
 const mdev_model *mdev_models(int *n) {
