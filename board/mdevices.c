@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "e1000.h"
 #include "machine_int.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
@@ -92,7 +93,6 @@ static void card_free(void *dev) {
   free(c);
 }
 
-__attribute__((unused))  /* until the first model below takes it */
 static int plug_card(machine *m, const mdev_model *model, const mdev_params *p, char *err,
                      size_t errlen) {
   if (room(m, model, err, errlen) < 0) return -1;
@@ -123,6 +123,8 @@ static const mdev_model models[] = {
    "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng, NULL},
   {"virtio-blk-pci", "", "pci", MDEV_DISK, "file readonly addr",
    "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk, NULL},
+  {"e1000", "", "pci", MDEV_NIC, "vlan mac name link addr",
+   "Intel 82540EM gigabit network card (PCI 8086:100e)", plug_card, &e1000_model},
 };
 
 const mdev_model *mdev_models(int *n) {
