@@ -41,8 +41,8 @@ enum { RCTL_EN = 1u << 1, RCTL_SBP = 1u << 2, RCTL_UPE = 1u << 3, RCTL_MPE = 1u 
        RCTL_SZ = 3u << 16, RCTL_VFE = 1u << 18, RCTL_BSEX = 1u << 25, RCTL_SECRC = 1u << 26 };
 enum { TCTL_EN = 1u << 1 };
 enum { RAH_AV = 1u << 31 };
-enum { MANC_ARP_EN = 1u << 13, MANC_0298_EN = 1u << 14, MANC_RCV_TCO_EN = 1u << 17,
-       MANC_RMCP_EN = 1u << 18, MANC_EN_MNG2HOST = 1u << 21 };
+enum { MANC_RMCP_EN = 1u << 8, MANC_0298_EN = 1u << 9, MANC_ARP_EN = 1u << 13,
+       MANC_RCV_TCO_EN = 1u << 17, MANC_EN_MNG2HOST = 1u << 21 };
 
 /* Descriptor fields. */
 enum { TXD_DTYP_D = 1u << 20, TXD_EOP = 1u << 24, TXD_TCP = 1u << 24, TXD_IP = 1u << 25,
@@ -610,16 +610,17 @@ static void rx_writeback(e1000 *s, uint64_t at, uint8_t *d, uint8_t status) {
 }
 
 /* Fills descriptors from RDH with size bytes of buf followed by fcs bytes the driver counts
- * but nobody writes (QEMU's FCS: length only). Stops at RDT whatever happens. */
-static void rx_fill(e1000 *s, const uint8_t *buf, uint32_t size, uint32_t total, uint16_t special,
+ * but nobody writes (QEMU's FCS: length only). Stops at RDT whatever happens; 0 when the whole
+ * frame went in, -1 when the ring could not take it (counted). */
+static int rx_fill(e1000 *s, const uint8_t *buf, uint32_t size, uint32_t total, uint16_t special,
                     uint8_t vlan_status, uint32_t ring) {
   uint64_t base = ring_base(s, RDBAH, RDBAL);
   uint32_t off = 0;
   while (off < total) {
-    if (R(s, RDH) == R(s, RDT)) { s->cnt.bad_descriptors++; return; }   /* null buffers ate it */
+    if (R(s, RDH) == R(s, RDT)) { s->cnt.bad_descriptors++; return -1; }   /* null buffers ate it */
     uint64_t at = base + 16ull * R(s, RDH);
     uint8_t d[16];
-    if (pci_dma_read(&s->pci, at, d, 16) < 0) { s->cnt.dma_refused++; return; }
+    if (pci_dma_read(&s->pci, at, d, 16) < 0) { s->cnt.dma_refused++; return -1; }
     uint64_t addr = ld64(d);
     uint8_t status = d[12] & (uint8_t)~RXD_STAT_DD;
     st16(d + 14, special);
@@ -636,6 +637,7 @@ static void rx_fill(e1000 *s, const uint8_t *buf, uint32_t size, uint32_t total,
     rx_writeback(s, at, d, status | vlan_status | RXD_STAT_DD);
     R(s, RDH) = R(s, RDH) + 1 >= ring ? 0 : R(s, RDH) + 1;
   }
+  return 0;
 }
 
 /* A frame for the guest. Returns 0 to leave it waiting at the port (receive off, link down, bus
@@ -676,7 +678,7 @@ static int rx_frame(e1000 *s, const uint8_t *data, uint32_t len, int may_hold) {
     s->cnt.rx_no_buffers++;
     return may_hold ? 0 : 1;
   }
-  rx_fill(s, buf, size, total, special, vlan_status, ring);
+  if (rx_fill(s, buf, size, total, special, vlan_status, ring) < 0) return 1;
   s->cnt.rx_frames++;
   uint32_t cause = ICR_RXT0, rdt = R(s, RDT);
   if (rdt < R(s, RDH)) rdt += ring;
