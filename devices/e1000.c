@@ -109,7 +109,7 @@ static const uint16_t eeprom_template[64] = {
 #define E1000_COUNTERS(X)                                                                  \
   X(tx_frames) X(tso_frames) X(tso_segments) X(tx_runts) X(tx_oversize) X(tso_refused)      \
   X(tx_reentered) X(tx_deferred) X(rx_frames) X(rx_held) X(rx_no_buffers) X(rx_filtered)   \
-  X(rx_oversize) X(rx_too_big) X(bad_descriptors) X(dma_refused)
+  X(rx_oversize) X(rx_too_big) X(loopback_drops) X(bad_descriptors) X(dma_refused)
 
 typedef struct counters {
 #define X(n) uint64_t n;
@@ -646,7 +646,7 @@ static int rx_fill(e1000 *s, const uint8_t *buf, uint32_t size, uint32_t total, 
  * port queue to wait in. */
 static int rx_frame(e1000 *s, const uint8_t *data, uint32_t len, int may_hold) {
   if (!rx_ready(s)) {
-    if (!may_hold) return 1;
+    if (!may_hold) { s->cnt.loopback_drops++; return 1; }
     s->cnt.rx_held++;
     return 0;
   }
@@ -675,8 +675,9 @@ static int rx_frame(e1000 *s, const uint8_t *data, uint32_t len, int may_hold) {
   uint32_t avail = (R(s, RDT) + ring - R(s, RDH)) % ring;
   if (need > ring - 1) { s->cnt.rx_too_big++; return 1; }   /* could never fit: do not wait */
   if (avail < need) {
+    if (!may_hold) { s->cnt.loopback_drops++; return 1; }
     s->cnt.rx_no_buffers++;
-    return may_hold ? 0 : 1;
+    return 0;
   }
   if (rx_fill(s, buf, size, total, special, vlan_status, ring) < 0) return 1;
   s->cnt.rx_frames++;

@@ -662,6 +662,13 @@ TEST(e1000_vlan_insert_strip_and_phy_loopback) {
   CHECK_EQ(e.s.got, 1);
   CHECK_EQ(rd(&e, RDH), 2);
   CHECK_EQ(get16(gp(&e, RXRING + 16) + 8), 68);
+  /* No room in our own ring: dropped and counted (a looped frame has no port queue to wait in). */
+  wr(&e, RDT, 2);
+  txd_legacy(&e, 2, TXBUF, 64, EOP, 0);
+  wr(&e, TDT, 3);
+  CHECK_EQ(rd(&e, RDH), 2);
+  CHECK_EQ(counter(&e, "loopback_drops"), 1);
+  CHECK_EQ(e.s.got, 1);
   env_fini(&e);
 }
 
