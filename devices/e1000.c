@@ -81,8 +81,8 @@ static const uint16_t phy_init[32] = {
   [PHY_M88_PSCR] = 0x0360, [PHY_M88_PSSR] = 0xac00, [PHY_M88_EPSCR] = 0x0d60,
 };
 
-/* EEPROM words 3..63 of QEMU's image (8254x manual, tables 5-2 and 5-3); 0-2 are the MAC, 11 and
- * 13 the device ID, 63 the checksum. */
+/* QEMU's EEPROM image (8254x manual, tables 5-2 and 5-3): words 0-2 become the MAC, 11 and 13
+ * the device ID, 63 the checksum. */
 static const uint16_t eeprom_template[64] = {
   0x0000, 0x0000, 0x0000, 0x0000, 0xffff, 0x0000, 0x0000, 0x0000,
   0x3000, 0x1000, 0x6403, 0x0000, 0x8086, 0x0000, 0x8086, 0x3040,
@@ -165,7 +165,10 @@ static void st32(uint8_t *p, uint32_t v) { st16(p, (uint16_t)v); st16(p + 2, (ui
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static void stbe16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint32_t be32(const uint8_t *p) { return (uint32_t)be16(p) << 16 | be16(p + 2); }
-static void stbe32(uint8_t *p, uint32_t v) { stbe16(p, (uint16_t)(v >> 16)); stbe16(p + 2, (uint16_t)v); }
+static void stbe32(uint8_t *p, uint32_t v) {
+  stbe16(p, (uint16_t)(v >> 16));
+  stbe16(p + 2, (uint16_t)v);
+}
 static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 /* ---- interrupts ---- */
@@ -254,7 +257,8 @@ static void mdic_write(e1000 *s, uint32_t val) {
 
 static void eeprom_build(e1000 *s) {
   memcpy(s->eeprom, eeprom_template, sizeof s->eeprom);
-  for (int i = 0; i < 3; i++) s->eeprom[i] = (uint16_t)(s->base.mac[2 * i] | s->base.mac[2 * i + 1] << 8);
+  const uint8_t *m = s->base.mac;
+  for (int i = 0; i < 3; i++) s->eeprom[i] = (uint16_t)(m[2 * i] | m[2 * i + 1] << 8);
   s->eeprom[11] = s->eeprom[13] = DEVICE_ID;
   uint16_t sum = 0;
   for (int i = 0; i < 63; i++) sum = (uint16_t)(sum + s->eeprom[i]);
@@ -736,7 +740,7 @@ static uint32_t reg_read(e1000 *s, uint32_t off) {
 
 static void reg_write(e1000 *s, uint32_t off, uint32_t val) {
   switch (off) {
-  case CTRL: R(s, CTRL) = val & ~(uint32_t)CTRL_RST; return;   /* RST clears itself; resets nothing */
+  case CTRL: R(s, CTRL) = val & ~(uint32_t)CTRL_RST; return;   /* RST: self-clearing, inert */
   case EECD: eecd_write(s, val); return;
   case MDIC: mdic_write(s, val); return;
   case ICR: set_causes(s, R(s, ICR) & ~val); return;
@@ -788,7 +792,10 @@ static void mmio_write(void *dev, uint64_t off, uint64_t val, int size) {
 static const bus_dev_ops mmio_ops = {mmio_read, mmio_write};
 
 /* BAR1 as on QEMU: present, decoded, and inert. */
-static uint64_t io_read(void *dev, uint64_t off, int size) { (void)dev; (void)off; (void)size; return 0; }
+static uint64_t io_read(void *dev, uint64_t off, int size) {
+  (void)dev; (void)off; (void)size;
+  return 0;
+}
 static void io_write(void *dev, uint64_t off, uint64_t val, int size) {
   (void)dev; (void)off; (void)val; (void)size;
 }
