@@ -341,8 +341,12 @@ static int rx_frame(e1000 *s, const uint8_t *data, uint32_t len, int may_hold);
 /* A frame leaves the card: refused if it is a runt or too long, VLAN-tagged if asked, looped
  * back to our own receive ring if the PHY is in loopback (no recursion: receive never sends). */
 static void send_frame(e1000 *s, const uint8_t *buf, uint32_t len) {
-  if (len < NET_FRAME_MIN) { s->cnt.tx_runts++; return; }
-  if (len > TX_MAX) { s->cnt.tx_oversize++; return; }
+  if (len < NET_FRAME_MIN || len > TX_MAX) {
+    if (len < NET_FRAME_MIN) s->cnt.tx_runts++;
+    else s->cnt.tx_oversize++;
+    s->base.port.tx.drops++;                    /* the port's count of malformed frames */
+    return;
+  }
   if (s->tx.vlan_needed) {
     memcpy(s->tx.out, buf, 12);
     memcpy(s->tx.out + 12, s->tx.vlan, 4);
@@ -451,7 +455,8 @@ static void frame_end(e1000 *s) {
   uint32_t hdr = s->tx.tso.hdr_len;
   /* The last short segment of a TSO frame, or the frame; not a header-only tail. */
   if (!s->tx.bad && !(tso && (s->tx.size < hdr || (s->tx.segs && s->tx.size == hdr)))) xmit_seg(s);
-  if (tso && !s->tx.bad) s->cnt.tso_frames++;
+  if (s->tx.bad) s->base.port.tx.drops++;
+  else if (tso) s->cnt.tso_frames++;
   s->tx.size = s->tx.segs = 0;
   s->tx.emitted = 0;
   s->tx.sum_needed = 0;
@@ -644,24 +649,26 @@ static int rx_fill(e1000 *s, const uint8_t *buf, uint32_t size, uint32_t total, 
   return 0;
 }
 
-/* A frame for the guest. Returns 0 to leave it waiting at the port (receive off, link down, bus
- * mastering off, or too few free descriptors: backpressure, never a silent drop), 1 when it was
- * delivered or refused for good (counted). may_hold is 0 for looped-back frames, which have no
- * port queue to wait in. */
+/* What became of a frame offered to the guest. RX_HOLD leaves it waiting at the port (receive
+ * off, link down, bus mastering off, or too few free descriptors: backpressure, never a silent
+ * drop); RX_DROP is a refusal for good, counted. */
+enum { RX_HOLD, RX_TAKEN, RX_DROP };
+
+/* may_hold is 0 for looped-back frames, which have no port queue to wait in. */
 static int rx_frame(e1000 *s, const uint8_t *data, uint32_t len, int may_hold) {
   if (!rx_ready(s)) {
-    if (!may_hold) { s->cnt.loopback_drops++; return 1; }
+    if (!may_hold) { s->cnt.loopback_drops++; return RX_DROP; }
     s->cnt.rx_held++;
-    return 0;
+    return RX_HOLD;
   }
   uint32_t size = len < 60 ? 60 : len;                  /* padded to the minimum frame */
-  if (len > NET_FRAME_MAX || rx_oversize(s, size)) { s->cnt.rx_oversize++; return 1; }
+  if (len > NET_FRAME_MAX || rx_oversize(s, size)) { s->cnt.rx_oversize++; return RX_DROP; }
   uint8_t *buf = s->rxbuf;
   memcpy(buf, data, len);
   memset(buf + len, 0, size - len);
   if ((is_vlan(s, buf) && !vlan_filter(s, buf)) || !rx_filter(s, buf)) {
-    s->cnt.rx_filtered++;
-    return 1;
+    s->cnt.rx_filtered++;                               /* not for us: no drop */
+    return RX_TAKEN;
   }
   uint16_t special = 0;
   uint8_t vlan_status = 0;
@@ -673,27 +680,30 @@ static int rx_frame(e1000 *s, const uint8_t *data, uint32_t len, int may_hold) {
     vlan_status = RXD_STAT_VP;
   }
   uint32_t ring = R(s, RDLEN) / 16;
-  if (ring == 0 || R(s, RDH) >= ring || R(s, RDT) >= ring) { s->cnt.bad_descriptors++; return 1; }
+  if (ring == 0 || R(s, RDH) >= ring || R(s, RDT) >= ring) { s->cnt.bad_descriptors++; return RX_DROP; }
   uint32_t total = size + ((R(s, RCTL) & RCTL_SECRC) ? 0 : 4);
   uint32_t need = (total + s->rxbuf_size - 1) / s->rxbuf_size;
   uint32_t avail = (R(s, RDT) + ring - R(s, RDH)) % ring;
-  if (need > ring - 1) { s->cnt.rx_too_big++; return 1; }   /* could never fit: do not wait */
+  if (need > ring - 1) { s->cnt.rx_too_big++; return RX_DROP; }   /* can never fit: no wait */
   if (avail < need) {
-    if (!may_hold) { s->cnt.loopback_drops++; return 1; }
+    if (!may_hold) { s->cnt.loopback_drops++; return RX_DROP; }
     s->cnt.rx_no_buffers++;
-    return 0;
+    return RX_HOLD;
   }
-  if (rx_fill(s, buf, size, total, special, vlan_status, ring) < 0) return 1;
+  if (rx_fill(s, buf, size, total, special, vlan_status, ring) < 0) return RX_DROP;
   s->cnt.rx_frames++;
   uint32_t cause = ICR_RXT0, rdt = R(s, RDT);
   if (rdt < R(s, RDH)) rdt += ring;
   if ((rdt - R(s, RDH)) * 16 <= R(s, RDLEN) >> s->rx_min_shift) cause |= ICR_RXDMT0;
   post(s, cause);
-  return 1;
+  return RX_TAKEN;
 }
 
+/* The port's drop counter counts refusals, as virtio-net's does. */
 static int port_receive(net_port *p, net_frame *f) {
-  return rx_frame(p->owner, f->data, f->len, 1);
+  int r = rx_frame(p->owner, f->data, f->len, 1);
+  if (r == RX_DROP) p->rx.drops++;
+  return r != RX_HOLD;
 }
 
 static const net_port_ops e1000_port_ops = {"e1000", port_receive};

@@ -476,6 +476,7 @@ TEST(e1000_transmits_a_legacy_descriptor_to_the_hub_as_uboot_does) {
   wr(&e, TDT, 6);
   CHECK_EQ(e.s.got, 2);
   CHECK_EQ(counter(&e, "tx_runts"), 2);
+  CHECK_EQ(e.n->port.tx.drops, 2);                            /* the port's count too */
   CHECK_EQ(rd(&e, TDH), 6);
   /* TCTL.EN off: nothing moves until it is set again. */
   wr(&e, TCTL, 0);
@@ -533,6 +534,7 @@ TEST(e1000_receives_into_the_ring_with_fcs_length_and_filters) {
   net_port_send(&e.s.port, big, 1519);
   CHECK_EQ(rd(&e, RDH), 5);
   CHECK_EQ(counter(&e, "rx_oversize"), 1);
+  CHECK_EQ(e.n->port.rx.drops, 1);                            /* filtered frames are no drops */
   CHECK_EQ(counter(&e, "rx_frames"), 5);
   env_fini(&e);
 }
