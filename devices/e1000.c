@@ -535,7 +535,8 @@ static void tx_pass(e1000 *s) {
     tx_desc(s, d);
     cause |= tx_writeback(s, at, d);
     R(s, TDH) = R(s, TDH) + 1 >= ring ? 0 : R(s, TDH) + 1;
-    if (R(s, TDH) == s->tx.walk_start || ++s->tx.walk_steps >= ring) {
+    s->tx.walk_steps++;
+    if (R(s, TDH) != R(s, TDT) && (R(s, TDH) == s->tx.walk_start || s->tx.walk_steps >= ring)) {
       s->cnt.bad_descriptors++;                          /* round the ring without meeting TDT */
       s->tx.walking = 0;
       break;
