@@ -879,3 +879,105 @@ TEST(e1000_cve_2021_20257_evil_tso_descriptors_and_tx_reentry) {
   CHECK_EQ(rd(&e, TDH), 7);
   env_fini(&e);
 }
+
+/* ---- a random hostile driver ---- */
+
+static uint32_t lcg(uint32_t *st) {
+  *st = *st * 1103515245u + 12345u;
+  return *st >> 8;
+}
+
+/* An address: mostly inside the first 128 KiB of RAM (rings and buffers), sometimes anywhere. */
+static uint64_t some_addr(uint32_t *st) {
+  uint32_t r = lcg(st);
+  if (r % 8 == 0) return (uint64_t)lcg(st) << 8 ^ lcg(st);
+  if (r % 8 == 1) return RAM + RAMSZ - lcg(st) % 64;
+  return RAM + lcg(st) % 0x20000;
+}
+
+/* A descriptor of any kind, mostly plausible: legacy, context (TSO or not, sane or not), data. */
+static void some_desc(env *e, uint32_t *st, uint8_t *d) {
+  uint32_t kind = lcg(st) % 8, len = lcg(st) % 8 ? lcg(st) % 2048 : lcg(st) & 0xffff;
+  uint32_t cmd = (lcg(st) % 3 ? EOP : 0) | (lcg(st) % 2 ? RS : 0) | (lcg(st) % 4 ? 0 : VLE);
+  put64(d, lcg(st) % 8 ? TXBUF + lcg(st) % 0x8000 : some_addr(st));
+  put32(d + 8, len | cmd);
+  put32(d + 12, lcg(st) << 8 ^ lcg(st));
+  if (kind == 0) {                                      /* noise */
+    put32(d + 8, lcg(st) << 8 ^ lcg(st));
+  } else if (kind <= 2) {                               /* a context */
+    ctx c = {14, 24, 34, 50, 54, 33, 0, (uint16_t)(lcg(st) % 1600), lcg(st) % 70000,
+             CTX_TCP | CTX_IP | (lcg(st) % 3 ? TSE : 0)};
+    if (lcg(st) % 4 == 0) {
+      c.ipcss = (uint8_t)lcg(st); c.tucss = (uint8_t)lcg(st); c.tucso = (uint8_t)lcg(st);
+      c.hdr_len = (uint8_t)lcg(st); c.ipcse = (uint16_t)lcg(st); c.tucse = (uint16_t)lcg(st);
+    }
+    uint8_t *ring = gp(e, TXRING);
+    if (d < ring || d >= ring + 64 * 16) return;
+    txd_context(e, (int)((d - ring) / 16), &c);
+  } else if (kind <= 5) {                               /* data, TSE or not, any checksums */
+    put32(d + 8, (len & 0xfffff) | DEXT | DTYP_D | cmd | (lcg(st) % 2 ? TSE : 0));
+    put32(d + 12, (lcg(st) % 4) << 8);
+  }
+}
+
+/* Fixed seeds, so a failure repeats: descriptors, contexts, registers and frames at random, the
+ * clock running. The card must survive it (ASan watches the host side), keep its walks bounded,
+ * and work again after a reset. */
+TEST(e1000_survives_a_random_hostile_driver) {
+  static const uint32_t regs[] = {CTRL, TCTL, TDBAL, TDBAH, TDLEN, TDH, TDT, RCTL, RDBAL, RDBAH,
+                                  RDLEN, RDH, RDT, MDIC, EECD, EERD, ICR, ICS, IMS, IMC, VET, RA,
+                                  MTA, TDT, TDT, TDT, RDT, RDT};
+  uint64_t sent = 0, segs = 0, got = 0;
+  for (uint32_t seed = 1; seed <= 8; seed++) {
+    env e;
+    env_init(&e);
+    env_enable(&e);
+    uint32_t st = seed;
+    tx_setup(&e, 64);
+    rx_setup(&e, 64, 63, RCTL_EN | RCTL_BAM | RCTL_UPE);
+    for (int i = 0; i < 4000; i++) {
+      uint32_t r = lcg(&st) % 16;
+      if (r < 6) {                                      /* descriptors, mostly in the rings */
+        uint64_t at = lcg(&st) % 4 ? TXRING + (lcg(&st) % 64) * 16 : RAM + (lcg(&st) % 0x2000) * 16;
+        some_desc(&e, &st, gp(&e, at));
+      } else if (r < 12) {                              /* a register */
+        uint32_t reg = regs[lcg(&st) % (sizeof regs / sizeof regs[0])], v = lcg(&st) << 8 ^ lcg(&st);
+        if (reg == TDBAL || reg == RDBAL) v = (uint32_t)(lcg(&st) % 4 ? (reg == TDBAL ? TXRING : RXRING) : some_addr(&st));
+        if (reg == TDBAH || reg == RDBAH) v = lcg(&st) % 8 ? 0 : v;
+        if (reg == TDLEN || reg == RDLEN) v = (lcg(&st) % 4 ? 64 : lcg(&st) % 66) * 128;
+        if (reg == TDH || reg == TDT || reg == RDH || reg == RDT) v %= lcg(&st) % 8 ? 64 : 200;
+        if (reg == TCTL) v = lcg(&st) % 8 ? v | 2 : v;
+        if (reg == RCTL) v = lcg(&st) % 8 ? (v | 2) & ~(1u << 26 | 3u << 16 | 1u << 25) : v;
+        if (reg == CTRL) v = lcg(&st) % 2 ? 0x00140240 : v;
+        if (reg == MDIC) v = (v & ~(31u << 21)) | (lcg(&st) % 4 ? 1u << 21 : v & (31u << 21));
+        wr(&e, reg, v);
+      } else if (r < 15) {                              /* a frame from the wire */
+        static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        send_to(&e, lcg(&st) % 2 ? mac : bcast, 14 + lcg(&st) % 2000, (uint8_t)lcg(&st));
+      } else {
+        fake_now += lcg(&st) % 600000000;
+        dtimer_run(&e.clk);
+      }
+    }
+    fake_now += 1000000000;
+    dtimer_run(&e.clk);
+    CHECK(e.n->port.qlen <= 1024);
+    sent += counter(&e, "tx_frames");
+    segs += counter(&e, "tso_segments");
+    got += counter(&e, "rx_frames");
+    /* A reset, and the card works as new. */
+    pci_dev_reset(e.d);
+    env_enable(&e);
+    CHECK_EQ(rd(&e, CTRL), 0x00140240);
+    e.s.got = 0;
+    tx_setup(&e, 8);
+    memset(gp(&e, TXBUF), 0, 60);
+    txd_legacy(&e, 0, TXBUF, 60, EOP | RS, 0);
+    wr(&e, TDT, 1);
+    CHECK_EQ(e.s.got, 1);
+    env_fini(&e);
+  }
+  printf("# random drivers: %llu frames sent, %llu of them TSO segments, %llu received\n",
+         (unsigned long long)sent, (unsigned long long)segs, (unsigned long long)got);
+  CHECK(sent > 1000 && segs > 100 && got > 1000);             /* the paths were exercised */
+}
