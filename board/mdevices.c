@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "e1000.h"
 #include "machine_int.h"
 #include "ne2k_pci.h"
 #include "rtl8139.h"
@@ -124,10 +125,12 @@ static const mdev_model models[] = {
    "virtio entropy source, transitional (PCI 1af4:1005)", plug_vrng, NULL},
   {"virtio-blk-pci", "", "pci", MDEV_DISK, "file readonly addr",
    "virtio disk on a raw image, transitional (PCI 1af4:1001)", plug_vblk, NULL},
-  {"ne2k_pci", "", "pci", MDEV_NIC, "vlan mac name link addr",
-   "NE2000-compatible Realtek RTL8029 card (PCI 10ec:8029)", plug_card, &ne2k_pci_model},
+  {"e1000", "", "pci", MDEV_NIC, "vlan mac name link addr",
+   "Intel 82540EM gigabit network card (PCI 8086:100e)", plug_card, &e1000_model},
   {"rtl8139", "", "pci", MDEV_NIC, "vlan mac name link addr",
    "Realtek RTL8139C+ fast ethernet card (PCI 10ec:8139)", plug_card, &rtl8139_model},
+  {"ne2k_pci", "", "pci", MDEV_NIC, "vlan mac name link addr",
+   "NE2000-compatible Realtek RTL8029 card (PCI 10ec:8029)", plug_card, &ne2k_pci_model},
 };
 
 const mdev_model *mdev_models(int *n) {
