@@ -33,7 +33,7 @@ HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbe
             $(BUILD)/obj/lua/luserbench.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
-.PHONY: all deps test asan bench install clean run FORCE
+.PHONY: all deps test asan bench install clean run topology FORCE
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
@@ -86,6 +86,10 @@ bench: all
 
 run: all
 	$(BUILD)/lemu scripts/default.lua
+
+# docs/lab.svg: the picture of the README's example lab (scripts/lab.lua), drawn by Graphviz.
+topology: all
+	$(BUILD)/lemu -e 'LAB_DRAW = "docs/lab.svg"' scripts/lab.lua </dev/null
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
