@@ -5,8 +5,9 @@
  * and follows the machine's clock wherever that comes from.
  *
  * Lifetime: a timer belongs to its device and must be cancelled (or never armed) before the
- * device's memory goes; the clock does not own timers. fire runs on the loop thread, outside any
- * hart's slice, and may re-arm the timer. */
+ * device's memory goes; the clock does not own timers. fire runs on the loop thread between the
+ * harts' runs (never inside cpu_run, though possibly while the machine holds the netstack, so
+ * frames it sends reach the VLAN after the slice), and may re-arm the timer. */
 #ifndef LEMU_DTIMER_H
 #define LEMU_DTIMER_H
 

@@ -232,7 +232,12 @@ void net_release(void) {
   later.n = 0;
 }
 
+/* Frames held at most: a device that sends without end inside one slice (a hostile guest's ring,
+ * a model's bug) loses frames past this, counted at its port, instead of growing memory. */
+#define LATER_MAX 65536u
+
 static int defer(net_port *p, net_frame *f) {
+  if (later.n >= LATER_MAX) { p->tx.drops++; return -1; }
   if (later.n == later.cap) {
     unsigned ncap = later.cap ? later.cap * 2 : 64;
     later_ent *nq = realloc(later.q, sizeof *nq * ncap);

@@ -65,7 +65,8 @@ int net_port_send(net_port *p, const void *data, size_t len);
 int net_port_send_frame(net_port *p, net_frame *f);
 /* Deferred delivery, one place for the whole netstack: between net_hold() and the matching
  * net_release() (they nest) frames sent on any port of this thread are queued in order and
- * forwarded at the last release. A machine holds the netstack while its harts run, so frames its
+ * forwarded at the last release; past 65536 queued frames a send is dropped and counted in the
+ * sender's tx.drops. A machine holds the netstack while its harts run, so frames its
  * devices send never run a receiver inside cpu_run. */
 void net_hold(void);
 void net_release(void);

@@ -175,6 +175,25 @@ TEST(held_sends_are_delivered_in_order_at_release) {
   lemu_rt_free(rt);
 }
 
+/* A device that sends without end while held (a hostile guest's ring) loses frames past the
+ * bound, counted at its port, and what was held still arrives at the release. */
+TEST(held_sends_past_the_bound_are_dropped_and_counted) {
+  const char *err;
+  lemu_rt *rt = lemu_rt_new(&err);
+  net_hub *h = net_hub_new(rt, "lan");
+  sink a, b;
+  sink_init(&a, h); sink_init(&b, h);
+  net_hold();
+  int refused = 0;
+  for (int i = 0; i < 70000; i++) refused += net_port_send(&a.port, frame60, sizeof frame60) < 0;
+  CHECK_EQ(refused, 70000 - 65536);
+  CHECK_EQ(a.port.tx.drops, 70000 - 65536);
+  net_release();
+  CHECK_EQ(b.got, 65536);
+  sink_fini(&a); sink_fini(&b);
+  lemu_rt_free(rt);
+}
+
 /* The NIC base: a link change reaches the port (no frames either way while down) and the model's
  * hook once per change, whoever makes it. */
 static int link_changes;
