@@ -266,6 +266,29 @@ describe("impaired links", function()
     end)
   end)
 
+  it("work on a backend's port the same way: a socket link that loses everything", function()
+    lemu.run(function()
+      local v1, v2 = lemu.vlan "imp-sock1", lemu.vlan "imp-sock2"
+      local l = v1:socket { listen = "127.0.0.1:0" }
+      local c = v2:socket { connect = l:local_addr() }
+      c:wait { timeout = 5000 }
+      l:wait { timeout = 5000 }
+      local a, b = v1:endpoint(), v2:endpoint()
+      c:impair { loss = 100 }                     -- what the connector hands its VLAN (its "out")
+      a:send(frame(a.mac, 1))
+      lemu.sleep(100)
+      assert.equal(0, b:pending())
+      local port
+      for _, p in ipairs(v2:ports()) do if p.kind == "socket" then port = p end end
+      assert.equal(1, port.impair.out.lost)
+      c:impair(nil)
+      a:send(frame(a.mac, 2))
+      assert.equal(2, seq_of(b:recv { timeout = 2000 }))
+      c:close()
+      l:close()
+    end)
+  end)
+
   it("act on frames into the port's owner with dir=\"in\"", function()
     lemu.run(function()
       local v = lemu.vlan "imp-in"
@@ -283,18 +306,18 @@ describe("impaired links", function()
     if not G.available() then return pending("guest/images is not in this tree") end
     lemu.run(function()
       local v = lemu.vlan "imp-guest"
-      v:user {}
+      local u = v:user {}
       local m, nic = G.boot { vlan = v }
       local out, st = G.run(m, "udhcpc -i eth0 -t 5 -T 1", 30000)
       assert.equal(0, st, out)
       nic:impair { delay = 50 }                 -- what the guest sends
-      v:impair("user", { delay = 50 })          -- what user-net sends back
+      u:impair { delay = 50 }                   -- what user-net sends back
       out, st = G.run(m, "ping -c 5 -i 0.3 10.0.2.2", 20000)
       assert.equal(0, st, out)
       local avg = tonumber(out:match("min/avg/max = [%d.]+/([%d.]+)/"))
       assert.is_true(avg >= 100 and avg < 130, "average round trip " .. tostring(avg) .. " ms")
       nic:impair(nil)
-      v:impair("user", nil)
+      u:impair(nil)
       -- 10 Mbit/s into the guest: a 4 MB download takes about 3.4 s. The rate is what crossed the
       -- wire into the NIC (frames with their headers) over the time the guest's wget took.
       local body = ("0123456789abcdef"):rep(4000000 // 16)

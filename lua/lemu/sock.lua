@@ -43,7 +43,20 @@ function M.install(lemu)
       end, o.vni)
     if not h then fail(what, "%s", err) end
     events[h] = st
+    st.vlan = vlan
     return h
+  end
+
+  -- s:impair(spec): impairments on the backend's port (vlan:impair); a listener's apply to each
+  -- peer connected now.
+  function mt.impair(s, spec)
+    local st = events[s]
+    local info = s:info()
+    if info.peers then
+      for _, p in ipairs(info.peers) do st.vlan:impair(p.name, spec) end
+    else
+      st.vlan:impair(info.name, spec)
+    end
   end
 
   -- vlan:socket{listen= | connect= | mcast= | udp=, localaddr=, reconnect=s, ...}: QEMU's -net socket.

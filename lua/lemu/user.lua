@@ -171,6 +171,12 @@ function M.install(lemu)
   end
 
   local cclose = U.close
+  -- u:impair(spec): impairments on user-net's port on its VLAN (vlan:impair; nil removes them).
+  function U.impair(u, spec)
+    local v = lemu._users[u] or error("u:impair: this user-net is closed", 2)
+    return v:impair(u:info().name, spec)
+  end
+
   function U.close(u)
     local x = extra[u]
     if x then
