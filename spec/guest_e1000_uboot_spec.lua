@@ -7,72 +7,8 @@ local lemu = require "lemu"
 local H = require "helper"
 local U = require "uboot"
 
-local LONG = 90000    -- a boot stage on a loaded 2-core machine (or under ASan)
 local have_qemu = H.have("qemu-system-riscv64")
-local UBOOT_M = "/usr/lib/u-boot/qemu-riscv64/u-boot.bin"
-
--- An emulator's argv: lemu under ASan keeps leak checking; QEMU never gets the ASan runtime.
-local function argv(bin, args)
-  local a
-  if bin == H.lemu_bin then
-    a = os.getenv("LEMU_ASAN_OPTIONS") and { "env", "ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS"), bin } or { bin }
-  else
-    a = { "env", "-u", "LD_PRELOAD", "-u", "ASAN_OPTIONS", bin }
-  end
-  for _, x in ipairs(args) do a[#a + 1] = x end
-  return a
-end
-
-local function random_bytes(n)
-  local t = {}
-  for i = 1, n do t[i] = string.char(math.random(0, 255)) end
-  return table.concat(t)
-end
-
--- Runs U-Boot from its command line on bin with an e1000 and drives its prompt; returns what is
--- compared.
-local function uboot_on(bin, firmware, dir)
-  local args = { "-M", "virt", "-m", "256M", "-smp", "1", "-nographic" }
-  if firmware == "smode" then
-    for _, x in ipairs { "-bios", "default", "-kernel", U.BIN } do args[#args + 1] = x end
-  else
-    for _, x in ipairs { "-bios", UBOOT_M } do args[#args + 1] = x end
-  end
-  for _, x in ipairs { "-netdev", "user,id=n0,tftp=" .. dir, "-device", "e1000,netdev=n0,romfile=" } do
-    args[#args + 1] = x
-  end
-  local c = U.spawn(argv(bin, args))
-  local seen = {}
-  local ok, err = pcall(function()
-    c:expect("U%-Boot 2023%.01", LONG)
-    c:expect("Hit any key to stop autoboot", LONG)
-    c:send(" ")
-    c:expect("\n=> ")
-    -- A command's output: from the end of its echoed line to the next prompt at a line's start
-    -- (crc32 prints "==> " inside its line).
-    local function cmd(line, timeout)
-      c:send(line .. "\n")
-      return (c:expect("\n(.-)%f[^\n]=> ", timeout or 20000):gsub("\n$", ""))
-    end
-    cmd("pci enum")
-    seen.pci = cmd("pci")
-    seen.header = cmd("pci header 0.1.0")
-    cmd("setenv autoload no")
-    local out = cmd("dhcp", LONG)
-    seen.lease = out:match("DHCP client bound to address ([%d.]+)")
-    out = cmd("ping 10.0.2.2", LONG)
-    seen.dev = out:match("Using (%S+) device")
-    seen.ping = out:match("host 10%.0%.2%.2 is alive") ~= nil
-    out = cmd("tftpboot ${kernel_addr_r} payload.bin", LONG)
-    seen.bytes = tonumber(out:match("Bytes transferred = (%d+)"))
-    seen.crc = cmd("crc32 ${kernel_addr_r} ${filesize}"):match("==> (%x+)")
-    c:send("poweroff\n")
-    seen.status = c:wait(20000)
-  end)
-  c:close()
-  if not ok then error(err, 0) end
-  return seen
-end
+local UBOOT_M = U.UBOOT_M
 
 describe("e1000 under U-Boot", function()
   after_each(function() lemu.closeall() end)
@@ -85,10 +21,10 @@ describe("e1000 under U-Boot", function()
       if fw == "mmode" and not H.read(UBOOT_M) then return pending(UBOOT_M .. " is missing") end
       lemu.run(function()
         local dir = H.tmpdir()
-        local payload = random_bytes(300000)
+        local payload = U.random_bytes(300000)
         H.write(dir .. "/payload.bin", payload)
         local done, err = pcall(function()
-          local l = uboot_on(H.lemu_bin, fw, dir)
+          local l = U.netboot(H.lemu_bin, fw, dir, "e1000,netdev=n0,romfile=")
           assert.matches("00%.00%.00   0x1b36     0x0008     Bridge device", l.pci)
           assert.matches("00%.01%.00   0x8086     0x100e     Network controller", l.pci)
           assert.matches("command register ID =%s+0x0006", l.header)  -- eth_e1000: memory, master
@@ -104,7 +40,7 @@ describe("e1000 under U-Boot", function()
           assert.equal(("%08x"):format(U.crc32(payload)), l.crc)
           assert.equal(0, l.status)
           if not have_qemu then return pending("qemu-system-riscv64 is not installed") end
-          local q = uboot_on("qemu-system-riscv64", fw, dir)
+          local q = U.netboot("qemu-system-riscv64", fw, dir, "e1000,netdev=n0,romfile=")
           for _, k in ipairs { "pci", "header", "lease", "dev", "ping", "bytes", "crc", "status" } do
             assert.same(q[k], l[k], k)
           end

@@ -33,41 +33,6 @@ local function classic_models()
   return t
 end
 
-local function argv(bin, args)
-  local a
-  if bin == H.lemu_bin then
-    a = os.getenv("LEMU_ASAN_OPTIONS") and { "env", "ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS"), bin } or { bin }
-  else
-    a = { "env", "-u", "LD_PRELOAD", "-u", "ASAN_OPTIONS", bin }
-  end
-  for _, x in ipairs(args) do a[#a + 1] = x end
-  return a
-end
-
-local function random_bytes(n)
-  local t = {}
-  for i = 1, n do t[i] = string.char(math.random(0, 255)) end
-  return table.concat(t)
-end
-
-local function http_server(body)
-  local l = lemu.tcp_listen("127.0.0.1", 0, function(s)
-    s:read_until("\r\n\r\n", { timeout = 10000 })
-    s:write(("HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n"):format(#body) .. body)
-    s:drain { timeout = 10000 }
-    s:close()
-  end)
-  return l, select(2, l:address())
-end
-
-local function sink_server(got)
-  local l = lemu.tcp_listen("127.0.0.1", 0, function(s)
-    got[1] = s:read_all { timeout = 30000 }
-    s:close()
-  end)
-  return l, select(2, l:address())
-end
-
 local PCI_LIST = "for d in /sys/bus/pci/devices/*; do echo ${d##*/} $(cat $d/vendor $d/device "
   .. "$d/subsystem_vendor $d/subsystem_device $d/class $d/revision); done"
 
@@ -89,10 +54,10 @@ local function guest_on(bin, model, args, body)
   local a = { "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-bios", "default",
     "-kernel", dir .. "/Image", "-initrd", G.INITRD, "-append", "console=ttyS0" }
   for _, x in ipairs(args) do a[#a + 1] = x end
-  local http, hport = http_server(body)
+  local http, hport = U.http_server(body)
   local got = {}
-  local sink, sport = sink_server(got)
-  local c = U.spawn(argv(bin, a))
+  local sink, sport = U.sink_server(got)
+  local c = U.spawn(U.argv(bin, a))
   local seen = {}
   local ok, err = pcall(function()
     c:expect("lemu%-guest: ready", LONG)
@@ -143,7 +108,7 @@ describe("the classic PCI NICs", function()
       it(model .. ": the guest binds " .. exp.driver .. ", takes a lease, pings and moves TCP both ways, as on QEMU", function()
         if not G.available() then return pending("guest/images is not in this tree") end
         lemu.run(function()
-        local body = random_bytes(300000)
+        local body = U.random_bytes(300000)
         local f = H.tmpdir() .. "/body"
         H.write(f, body)
         local want = H.sh("md5sum " .. f):match("%x+")

@@ -10,96 +10,11 @@ local H = require "helper"
 local U = require "uboot"
 local G = require "guest"
 
-local LONG = 90000    -- a boot stage on a loaded 2-core machine (or under ASan)
+local LONG = U.LONG
 local have_qemu = H.have("qemu-system-riscv64")
-local UBOOT_M = "/usr/lib/u-boot/qemu-riscv64/u-boot.bin"
-
--- An emulator's argv: lemu under ASan keeps leak checking; QEMU never gets the ASan runtime.
-local function argv(bin, args)
-  local a
-  if bin == H.lemu_bin then
-    a = os.getenv("LEMU_ASAN_OPTIONS") and { "env", "ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS"), bin } or { bin }
-  else
-    a = { "env", "-u", "LD_PRELOAD", "-u", "ASAN_OPTIONS", bin }
-  end
-  for _, x in ipairs(args) do a[#a + 1] = x end
-  return a
-end
-
-local function random_bytes(n)
-  local t = {}
-  for i = 1, n do t[i] = string.char(math.random(0, 255)) end
-  return table.concat(t)
-end
-
--- ------------------------------------------------------------------------------------- U-Boot
-
--- Runs U-Boot from its command line on bin and drives its prompt; returns what is compared.
-local function uboot_on(bin, firmware, dir, payload)
-  local args = { "-M", "virt", "-m", "256M", "-smp", "1", "-nographic" }
-  if firmware == "smode" then
-    for _, x in ipairs { "-bios", "default", "-kernel", U.BIN } do args[#args + 1] = x end
-  else
-    for _, x in ipairs { "-bios", UBOOT_M } do args[#args + 1] = x end
-  end
-  for _, x in ipairs { "-netdev", "user,id=n0,tftp=" .. dir, "-device", "virtio-net-pci,netdev=n0,romfile=" } do
-    args[#args + 1] = x
-  end
-  local c = U.spawn(argv(bin, args))
-  local seen = {}
-  local ok, err = pcall(function()
-    c:expect("U%-Boot 2023%.01", LONG)
-    c:expect("Hit any key to stop autoboot", LONG)
-    c:send(" ")
-    c:expect("\n=> ")
-    -- A command's output: from the end of its echoed line to the next prompt at a line's start
-    -- (crc32 prints "==> " inside its line).
-    local function cmd(line, timeout)
-      c:send(line .. "\n")
-      return (c:expect("\n(.-)%f[^\n]=> ", timeout or 20000):gsub("\n$", ""))
-    end
-    cmd("pci enum")
-    seen.pci = cmd("pci")
-    seen.header = cmd("pci header 0.1.0")
-    cmd("virtio scan")
-    cmd("setenv autoload no")
-    local out = cmd("dhcp", LONG)
-    seen.lease = out:match("DHCP client bound to address ([%d.]+)")
-    out = cmd("ping 10.0.2.2", LONG)
-    seen.dev = out:match("Using (%S+) device")
-    seen.ping = out:match("host 10%.0%.2%.2 is alive") ~= nil
-    out = cmd("tftpboot ${kernel_addr_r} payload.bin", LONG)
-    seen.bytes = tonumber(out:match("Bytes transferred = (%d+)"))
-    seen.crc = cmd("crc32 ${kernel_addr_r} ${filesize}"):match("==> (%x+)")
-    c:send("poweroff\n")
-    seen.status = c:wait(20000)
-  end)
-  c:close()
-  if not ok then error(err, 0) end
-  return seen
-end
+local UBOOT_M = U.UBOOT_M
 
 -- ------------------------------------------------------------------------------- the guest
-
--- A host HTTP/1.0 server on 127.0.0.1 answering every GET with body.
-local function http_server(body)
-  local l = lemu.tcp_listen("127.0.0.1", 0, function(s)
-    s:read_until("\r\n\r\n", { timeout = 10000 })
-    s:write(("HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n"):format(#body) .. body)
-    s:drain { timeout = 10000 }
-    s:close()
-  end)
-  return l, select(2, l:address())
-end
-
--- A host listener on 127.0.0.1 that keeps what one connection sends, in got[1].
-local function sink_server(got)
-  local l = lemu.tcp_listen("127.0.0.1", 0, function(s)
-    got[1] = s:read_all { timeout = 30000 }
-    s:close()
-  end)
-  return l, select(2, l:address())
-end
 
 local PCI_LIST = "for d in /sys/bus/pci/devices/*; do echo ${d##*/} $(cat $d/vendor $d/device "
   .. "$d/subsystem_vendor $d/subsystem_device $d/class); done"
@@ -111,10 +26,10 @@ local function guest_on(bin, dir, body)
     "-kernel", dir .. "/Image", "-initrd", G.INITRD, "-append", "console=ttyS0",
     "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile=", "-device", "virtio-rng-pci",
     "-drive", "file=" .. dir .. "/disk.img,if=none,id=d0,format=raw", "-device", "virtio-blk-pci,drive=d0,addr=5" }
-  local http, hport = http_server(body)
+  local http, hport = U.http_server(body)
   local got = {}
-  local sink, sport = sink_server(got)
-  local c = U.spawn(argv(bin, args))
+  local sink, sport = U.sink_server(got)
+  local c = U.spawn(U.argv(bin, args))
   local seen = {}
   local ok, err = pcall(function()
     c:expect("lemu%-guest: ready", LONG)
@@ -159,10 +74,10 @@ describe("virtio over PCI", function()
       if fw == "mmode" and not H.read(UBOOT_M) then return pending(UBOOT_M .. " is missing") end
       lemu.run(function()
         local dir = H.tmpdir()
-        local payload = random_bytes(256 * 1024)
+        local payload = U.random_bytes(256 * 1024)
         H.write(dir .. "/payload.bin", payload)
         local done, err = pcall(function()
-          local l = uboot_on(H.lemu_bin, fw, dir, payload)
+          local l = U.netboot(H.lemu_bin, fw, dir, "virtio-net-pci,netdev=n0,romfile=", { "virtio scan" })
           assert.matches("00%.00%.00   0x1b36     0x0008     Bridge device", l.pci)
           assert.matches("00%.01%.00   0x1af4     0x1000     Network controller", l.pci)
           assert.matches("command register ID =%s+0x0007", l.header)   -- I/O, memory, master
@@ -174,7 +89,7 @@ describe("virtio over PCI", function()
           assert.equal(("%08x"):format(U.crc32(payload)), l.crc)
           assert.equal(0, l.status)
           if not have_qemu then return pending("qemu-system-riscv64 is not installed") end
-          local q = uboot_on("qemu-system-riscv64", fw, dir, payload)
+          local q = U.netboot("qemu-system-riscv64", fw, dir, "virtio-net-pci,netdev=n0,romfile=", { "virtio scan" })
           for _, k in ipairs { "pci", "header", "lease", "dev", "ping", "bytes", "crc", "status" } do
             assert.same(q[k], l[k], k)
           end
@@ -191,7 +106,7 @@ describe("virtio over PCI", function()
       local dir = H.tmpdir()
       H.sh(("gzip -dc %s > %s/Image"):format(H.quote(G.IMAGE), dir))
       H.write(dir .. "/disk.img", "lemu-pci-disk-sector" .. ("\0"):rep(64 * 512 - 20))
-      local body = random_bytes(192 * 1024)
+      local body = U.random_bytes(192 * 1024)
       H.write(dir .. "/body", body)
       local body_md5 = H.sh("md5sum " .. dir .. "/body"):match("^(%x+)")
       local done, err = pcall(function()

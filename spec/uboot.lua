@@ -154,4 +154,93 @@ function U.run(c, cmd, timeout)
   return out, tonumber(st)
 end
 
+-- ------------------------------------------------------------ shared by the emulator specs
+
+U.UBOOT_M = "/usr/lib/u-boot/qemu-riscv64/u-boot.bin"   -- M-mode U-Boot, run as -bios
+U.LONG = 90000    -- a boot stage on a loaded 2-core machine (or under ASan)
+
+-- An emulator's argv: lemu under ASan keeps leak checking; QEMU never gets the ASan runtime.
+function U.argv(bin, args)
+  local a
+  if bin == H.lemu_bin then
+    a = os.getenv("LEMU_ASAN_OPTIONS") and { "env", "ASAN_OPTIONS=" .. os.getenv("LEMU_ASAN_OPTIONS"), bin } or { bin }
+  else
+    a = { "env", "-u", "LD_PRELOAD", "-u", "ASAN_OPTIONS", bin }
+  end
+  for _, x in ipairs(args) do a[#a + 1] = x end
+  return a
+end
+
+function U.random_bytes(n)
+  local t = {}
+  for i = 1, n do t[i] = string.char(math.random(0, 255)) end
+  return table.concat(t)
+end
+
+-- A host HTTP/1.0 server on 127.0.0.1 answering every GET with body; returns it and its port.
+function U.http_server(body)
+  local l = lemu.tcp_listen("127.0.0.1", 0, function(s)
+    s:read_until("\r\n\r\n", { timeout = 10000 })
+    s:write(("HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n"):format(#body) .. body)
+    s:drain { timeout = 10000 }
+    s:close()
+  end)
+  return l, select(2, l:address())
+end
+
+-- A host listener on 127.0.0.1 that keeps what one connection sends, in got[1].
+function U.sink_server(got)
+  local l = lemu.tcp_listen("127.0.0.1", 0, function(s)
+    got[1] = s:read_all { timeout = 30000 }
+    s:close()
+  end)
+  return l, select(2, l:address())
+end
+
+-- U-Boot from its command line on bin ("smode": behind OpenSBI as -kernel; "mmode": as -bios),
+-- with the -device NIC on a user-net that serves dir by TFTP, driven at its prompt: pci enum, the
+-- listing and 00:01.0's header, the commands in before (virtio scan), dhcp, ping 10.0.2.2,
+-- tftpboot of payload.bin and its crc32, poweroff. Returns what was seen, for comparing.
+function U.netboot(bin, firmware, dir, device, before)
+  local args = { "-M", "virt", "-m", "256M", "-smp", "1", "-nographic" }
+  if firmware == "smode" then
+    for _, x in ipairs { "-bios", "default", "-kernel", U.BIN } do args[#args + 1] = x end
+  else
+    for _, x in ipairs { "-bios", U.UBOOT_M } do args[#args + 1] = x end
+  end
+  for _, x in ipairs { "-netdev", "user,id=n0,tftp=" .. dir, "-device", device } do args[#args + 1] = x end
+  local c = U.spawn(U.argv(bin, args))
+  local seen = {}
+  local ok, err = pcall(function()
+    c:expect("U%-Boot 2023%.01", U.LONG)
+    c:expect("Hit any key to stop autoboot", U.LONG)
+    c:send(" ")
+    c:expect("\n=> ")
+    -- A command's output: from the end of its echoed line to the next prompt at a line's start
+    -- (crc32 prints "==> " inside its line).
+    local function cmd(line, timeout)
+      c:send(line .. "\n")
+      return (c:expect("\n(.-)%f[^\n]=> ", timeout or 20000):gsub("\n$", ""))
+    end
+    cmd("pci enum")
+    seen.pci = cmd("pci")
+    seen.header = cmd("pci header 0.1.0")
+    for _, b in ipairs(before or {}) do cmd(b) end
+    cmd("setenv autoload no")
+    local out = cmd("dhcp", U.LONG)
+    seen.lease = out:match("DHCP client bound to address ([%d.]+)")
+    out = cmd("ping 10.0.2.2", U.LONG)
+    seen.dev = out:match("Using (%S+) device")
+    seen.ping = out:match("host 10%.0%.2%.2 is alive") ~= nil
+    out = cmd("tftpboot ${kernel_addr_r} payload.bin", U.LONG)
+    seen.bytes = tonumber(out:match("Bytes transferred = (%d+)"))
+    seen.crc = cmd("crc32 ${kernel_addr_r} ${filesize}"):match("==> (%x+)")
+    c:send("poweroff\n")
+    seen.status = c:wait(20000)
+  end)
+  c:close()
+  if not ok then error(err, 0) end
+  return seen
+end
+
 return U

@@ -168,6 +168,17 @@ cmdline.net_kinds.dump = function(opts)
   return lemu.vlan(tonumber(vlan)):capture { file = file, snaplen = len or 65535 }
 end
 
+-- The netdev a filter names, once every option has been applied; an error lists those defined.
+local function filter_netdev(state, kind, opts)
+  local nd = cmdline.netdevs(state)[opts.netdev]
+  if nd then return nd end
+  local ids = {}
+  for id in pairs(cmdline.netdevs(state)) do ids[#ids + 1] = id end
+  table.sort(ids)
+  error(("-object %s,id=%s: netdev=%s: no such netdev (defined: %s)"):format(kind, opts.id, opts.netdev,
+    #ids > 0 and table.concat(ids, ", ") or "none"), 0)
+end
+
 -- -object filter-dump,id=ID,netdev=NETDEV,file=F[,maxlen=L]: a pcap of one netdev's traffic, both
 -- directions. The netdev is looked up once every option has been applied.
 cmdline.object_types["filter-dump"] = function(opts, _, state)
@@ -180,14 +191,7 @@ cmdline.object_types["filter-dump"] = function(opts, _, state)
     error(("maxlen=%s: expected a number of bytes from 14 to 262144"):format(opts.maxlen), 0)
   end
   state.started[#state.started + 1] = function()
-    local nd = cmdline.netdevs(state)[opts.netdev]
-    if not nd then
-      local ids = {}
-      for id in pairs(cmdline.netdevs(state)) do ids[#ids + 1] = id end
-      table.sort(ids)
-      error(("-object filter-dump,id=%s: netdev=%s: no such netdev (defined: %s)"):format(opts.id, opts.netdev,
-        #ids > 0 and table.concat(ids, ", ") or "none"), 0)
-    end
+    local nd = filter_netdev(state, "filter-dump", opts)
     state.objects = state.objects or {}
     state.objects[opts.id] = nd.vlan:capture { file = opts.file, snaplen = maxlen or 65535, port = nd.port }
   end
@@ -224,14 +228,7 @@ cmdline.object_types["filter-impair"] = function(opts, _, state)
     if opts[k] then spec[k] = math.tointeger(number(k, opts[k])) or error(("filter-impair: %s=%s: expected a whole number"):format(k, opts[k]), 0) end
   end
   state.started[#state.started + 1] = function()
-    local nd = cmdline.netdevs(state)[opts.netdev]
-    if not nd then
-      local ids = {}
-      for id in pairs(cmdline.netdevs(state)) do ids[#ids + 1] = id end
-      table.sort(ids)
-      error(("-object filter-impair,id=%s: netdev=%s: no such netdev (defined: %s)"):format(opts.id, opts.netdev,
-        #ids > 0 and table.concat(ids, ", ") or "none"), 0)
-    end
+    local nd = filter_netdev(state, "filter-impair", opts)
     local ok, err = pcall(nd.vlan.impair, nd.vlan, nd.port, spec)
     if not ok then error(("-object filter-impair,id=%s: %s"):format(opts.id, tostring(err):gsub("^impair: ", "")), 0) end
   end
