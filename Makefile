@@ -1,5 +1,6 @@
 # lemu build. `make` builds the host program, the Lua module and the static library; `make test`
-# runs the whole suite; `make asan` the suite under AddressSanitizer and UBSan. Every target that
+# runs the whole suite; `make asan` the suite under AddressSanitizer and UBSan, then a short run of
+# every fuzz target; `make fuzz` the fuzz targets (FUZZ_S seconds each). Every target that
 # needs packages first runs `make deps`, which installs the missing Debian 12 packages.
 
 BUILD    ?= build
@@ -33,7 +34,7 @@ HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbe
             $(BUILD)/obj/lua/luserbench.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
-.PHONY: all deps test asan bench install clean run topology FORCE
+.PHONY: all deps test asan bench install clean run topology fuzz FORCE
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
 
 deps:
@@ -80,12 +81,48 @@ test: all
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+	@echo "short fuzz runs of every target (make fuzz FUZZ_S=... for long ones):"
+	@$(MAKE) --no-print-directory fuzz FUZZ_S=3
 
 bench: all
 	@sh scripts/bench.sh $(BUILD)
 
 run: all
 	$(BUILD)/lemu scripts/default.lua
+
+# Coverage-guided fuzzing with libFuzzer (clang): each target in spec/fuzz/ runs for FUZZ_S seconds
+# (default 10) from its committed corpus, under ASan and UBSan; the report gives executions and
+# coverage per target. A finding stops the run with the input that caused it (see docs).
+FUZZ_S     ?= 10
+FUZZ_B     := build-fuzz
+FUZZ_CC    ?= clang
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror $(FUZZ_SAN) \
+              -Wno-unknown-attributes -Wno-unknown-warning-option \
+              -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
+FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
+FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci dns loader
+FUZZ_DEF_e1000 := -DFUZZ_MODEL=e1000_model
+FUZZ_DEF_rtl8139 := -DFUZZ_MODEL=rtl8139_model
+FUZZ_DEF_ne2k_pci := -DFUZZ_MODEL=ne2k_pci_model
+FUZZ_DEF_virtio_net_pci := -DFUZZ_VIRTIO
+FUZZ_SRC_e1000 := spec/fuzz/fuzz_pci.c
+FUZZ_SRC_rtl8139 := spec/fuzz/fuzz_pci.c
+FUZZ_SRC_ne2k_pci := spec/fuzz/fuzz_pci.c
+FUZZ_SRC_virtio_net_pci := spec/fuzz/fuzz_pci.c
+FUZZ_SRC_dns := spec/fuzz/fuzz_dns.c
+FUZZ_SRC_loader := spec/fuzz/fuzz_loader.c
+
+.SECONDARY: $(FUZZ_OBJ)
+$(FUZZ_B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_B)/fuzz_%: $(FUZZ_OBJ) spec/fuzz/*.c
+	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer $(FUZZ_DEF_$*) -o $@ $(FUZZ_SRC_$*) $(FUZZ_OBJ) $(LIBS)
+
+fuzz: $(FUZZERS:%=$(FUZZ_B)/fuzz_%)
+	@sh scripts/fuzz.sh $(FUZZ_B) $(FUZZ_S) $(FUZZERS)
 
 # docs/lab.svg: the picture of the README's example lab (scripts/lab.lua), drawn by Graphviz.
 topology: all
@@ -105,6 +142,6 @@ install: all
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/lemu/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_B)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

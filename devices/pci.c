@@ -293,7 +293,11 @@ static const pci_bar *decode(pci_bus *pb, int io, uint64_t addr, int size, uint6
   return NULL;
 }
 
+/* A hart's 8-byte access reaches a BAR as two 4-byte ones, low half first: QEMU splits it so for
+ * every model here (their registers are at most 32 bits wide), and no device sees a size it was
+ * not written for. */
 static uint64_t window_read(void *opaque, uint64_t off, int size) {
+  if (size == 8) return window_read(opaque, off, 4) | window_read(opaque, off + 4, 4) << 32;
   pci_window *w = opaque;
   uint64_t boff;
   const pci_bar *b = decode(w->pb, w->io, w->base + off, size, &boff);
@@ -302,6 +306,11 @@ static uint64_t window_read(void *opaque, uint64_t off, int size) {
 }
 
 static void window_write(void *opaque, uint64_t off, uint64_t val, int size) {
+  if (size == 8) {
+    window_write(opaque, off, val & 0xffffffffu, 4);
+    window_write(opaque, off + 4, val >> 32, 4);
+    return;
+  }
   pci_window *w = opaque;
   uint64_t boff;
   const pci_bar *b = decode(w->pb, w->io, w->base + off, size, &boff);

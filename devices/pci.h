@@ -3,7 +3,8 @@
  * six BARs (I/O, 32- or 64-bit memory) sized by the masks, a capability list and one INTx pin.
  * The bus decodes ECAM configuration accesses and the I/O and memory windows: an access goes to
  * the BAR that decodes it now (the command register's I/O and memory bits gate them), anything else
- * reads all-ones and drops writes, as on QEMU's gpex. INTx pins are swizzled onto the host's four
+ * reads all-ones and drops writes, as on QEMU's gpex; an 8-byte access reaches a BAR as two 4-byte
+ * ones, low half first. INTx pins are swizzled onto the host's four
  * lines, level-triggered and wired-OR. Device DMA goes through pci_dma_map, which refuses it while
  * the function's bus mastering is off. */
 #ifndef LEMU_PCI_H

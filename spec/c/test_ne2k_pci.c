@@ -361,8 +361,10 @@ TEST(ne2k_linux_probe_reads_the_prom_in_word_mode) {
   outb(&e, NODMA + PAGE0 + STOP, CMD);
   CHECK_EQ(inb(&e, RESET), 0);
   CHECK_EQ(counter(&e, "bad_accesses"), 0);
-  CHECK_EQ(pci_window_ops.read(&e.io, IOBASE + 0x10, 8), UINT64_MAX);
-  CHECK_EQ(counter(&e, "bad_accesses"), 1);
+  /* A hart's 8-byte load reaches the card as two 4-byte ones (devices/pci.c): at 0x18 both are
+   * registers no driver reads that way, all-ones, and the card never sees a size it lacks. */
+  CHECK_EQ(pci_window_ops.read(&e.io, IOBASE + 0x18, 8), UINT64_MAX);
+  CHECK_EQ(counter(&e, "bad_accesses"), 0);
   env_fini(&e);
 }
 
@@ -868,9 +870,10 @@ TEST(ne2k_cve_2015_8743_long_data_port_at_the_end) {
   outb(&e, 0, RSAR1);
   outb(&e, RREAD + START, CMD);
   CHECK_EQ(in(&e, DATA, 4), 0x00005757);
-  /* 64-bit port accesses are not decoded (counted). */
+  /* A 64-bit store to the data port is two 32-bit ones (devices/pci.c): the first moves remote
+   * DMA on at the end of memory, where nothing is written, the second is not a register. */
   pci_window_ops.write(&e.io, IOBASE + DATA, 0, 8);
-  CHECK_EQ(counter(&e, "bad_accesses"), 1);
+  CHECK_EQ(counter(&e, "bad_accesses"), 0);
   env_fini(&e);
 }
 
