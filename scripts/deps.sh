@@ -2,7 +2,8 @@
 # deps.sh: installs the Debian 12 packages lemu needs that are missing. Quiet when all are there.
 PKGS="build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libslirp-dev lua-busted
 libfdt-dev zlib1g-dev libvdeplug-dev libedit-dev tmux iproute2 tshark python3
-libmnl-dev vde2 qemu-system-misc gcc-riscv64-unknown-elf device-tree-compiler opensbi graphviz"
+libmnl-dev vde2 qemu-system-misc gcc-riscv64-unknown-elf device-tree-compiler opensbi graphviz
+clang libclang-rt-14-dev"
 # Wanted by specs only, which are pending without them: a failure to install these is a warning,
 # tried once (until `make deps` or `make clean`), not an error. u-boot-qemu: spec/guest_uboot_spec.lua.
 OPTIONAL="u-boot-qemu"
