@@ -101,7 +101,7 @@ FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror $(
               -Wno-unknown-attributes -Wno-unknown-warning-option \
               -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
 FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
-FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci dns loader
+FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci dns loader sock
 FUZZ_DEF_e1000 := -DFUZZ_MODEL=e1000_model
 FUZZ_DEF_rtl8139 := -DFUZZ_MODEL=rtl8139_model
 FUZZ_DEF_ne2k_pci := -DFUZZ_MODEL=ne2k_pci_model
@@ -112,6 +112,7 @@ FUZZ_SRC_ne2k_pci := spec/fuzz/fuzz_pci.c
 FUZZ_SRC_virtio_net_pci := spec/fuzz/fuzz_pci.c
 FUZZ_SRC_dns := spec/fuzz/fuzz_dns.c
 FUZZ_SRC_loader := spec/fuzz/fuzz_loader.c
+FUZZ_SRC_sock := spec/fuzz/fuzz_sock.c
 
 .SECONDARY: $(FUZZ_OBJ)
 $(FUZZ_B)/obj/%.o: %.c
