@@ -148,6 +148,60 @@ describe("QEMU's monitor", function()
     assert.matches("VM status: no machine", out)
   end)
 
+  it("a tcp monitor on loopback serves a network built from options, and quit ends lemu with 0", function()
+    lemu.run(function()
+      local port = free_port()
+      local c = U.spawn(U.argv(H.lemu_bin, { "-netdev", "user,id=n0",
+        "-monitor", ("tcp:127.0.0.1:%d,server,nowait"):format(port) }), 60)
+      local s
+      local ok, err = pcall(function()
+        local deadline = lemu.now() + 20000
+        while not s do
+          local okc, r = pcall(lemu.tcp_connect, "127.0.0.1", port, { timeout = 2000 })
+          if okc then s = r elseif lemu.now() > deadline then error(r) else lemu.sleep(50) end
+        end
+        s:read_until("(qemu) ", { timeout = 10000 })
+        assert.equal("n0: index=0,type=user,net=10.0.2.0,restrict=off\n", mon(s, "info network"))
+        assert.equal("", mon(s, "hostfwd_add tcp:127.0.0.1:0-:22"))
+        assert.matches("VLAN n0 %(n0%):\n.*TCP%[HOST_FORWARD%]", mon(s, "info usernet"))
+        assert.equal("VM status: no machine\n", mon(s, "info status"))
+        s:write("quit\n")
+        assert.equal(0, c:wait(20000))
+      end)
+      if s then s:close() end
+      c:close()
+      if not ok then error(err, 0) end
+    end)
+  end)
+
+  it("-nographic alone: Ctrl-A c is the monitor (quit ends with 0); -monitor none takes it away", function()
+    lemu.run(function()
+      local c = U.spawn(U.argv(H.lemu_bin, { "-M", "virt", "-nographic", "-bios", "none", "-kernel", "guest/board/echo.elf" }), 60)
+      local ok, err = pcall(function()
+        c:expect("echo>", 20000)
+        c:send("\1c")
+        c:expect("monitor %- type 'help' for more information\n%(qemu%) ")
+        c:send("info status\n")
+        c:expect("VM status: running\n")
+        c:send("quit\n")
+        assert.equal(0, c:wait(20000))
+      end)
+      c:close()
+      if not ok then error(err, 0) end
+      c = U.spawn(U.argv(H.lemu_bin, { "-M", "virt", "-nographic", "-bios", "none", "-kernel", "guest/board/echo.elf",
+        "-monitor", "none" }), 60)
+      ok, err = pcall(function()
+        c:expect("echo>", 20000)
+        c:send("\1c")
+        c:expect("lemu: no monitor")
+        c:send("\1x")
+        assert.equal(0, c:wait(20000))
+      end)
+      c:close()
+      if not ok then error(err, 0) end
+    end)
+  end)
+
   it("refuses -monitor values it cannot serve, naming the value and why", function()
     local cases = {
       { { "-monitor", "tcp:0.0.0.0:4444,server,nowait" }, "loopback only" },

@@ -83,44 +83,57 @@ function M.install(lemu)
   -- ports ("hub0port0: ..."). In lemu every -netdev ID is a VLAN named ID: a VLAN with one NIC and
   -- one backend prints as QEMU prints a NIC and its netdev; any other VLAN as a hub.
   info("network", "show the network state", function(out)
-    local nics, netdev_of = {}, {}
+    local nics = {}
     for _, m in ipairs(lemu.machines()) do
       for _, d in ipairs(m.nics or {}) do nics[d.name] = d end
     end
-    for id, nd in pairs(cmdline.netdevs(state())) do netdev_of[nd.port .. "@" .. nd.vlan:name()] = id end
-    local function describe(p, vname)
-      local d = nics[p.name]
-      if d then
-        return ("%s: index=0,type=nic,model=%s,macaddr=%s%s"):format(d.id or d.name, d.model, d.mac or "",
-          d:link() and "" or ",link=down")
-      end
-      local id = netdev_of[p.name .. "@" .. vname] or p.name
-      local s = ("%s: index=0,type=%s"):format(id, p.kind)
-      if p.kind == "user" then
+    local nds = cmdline.netdevs(state())
+    local function nic_line(d)
+      return ("%s: index=0,type=nic,model=%s,macaddr=%s%s"):format(d.id or d.name, d.model, d.mac or "",
+        d:link() and "" or ",link=down")
+    end
+    -- A backend: its netdev id (or port name), kind, and for user-net QEMU's net= and restrict=.
+    local function backend_line(name, kind, vname, p)
+      local s = ("%s: index=0,type=%s"):format(name, kind)
+      if kind == "user" then
         for _, x in ipairs(user_nets()) do
           if x.vlan:name() == vname then
             local c = x.u:info().config
             s = s .. (",net=%s,restrict=%s"):format((c.net or ""):gsub("/.*", ""), c.restrict and "on" or "off")
+            break
           end
         end
-      elseif p.peer then
-        s = s .. "," .. tostring(p.peer)
+      elseif p and p.peer then
+        s = s .. ",peer=" .. tostring(p.peer)
       end
-      return s .. (p.link == false and ",link=down" or "")
+      return s .. (p and p.link == false and ",link=down" or "")
+    end
+    local function port_line(p, vname)
+      if nics[p.name] then return nic_line(nics[p.name]) end
+      for id, nd in pairs(nds) do
+        if nd.port == p.name and nd.vlan:name() == vname then return backend_line(id, nd.kind or p.kind, vname, p) end
+      end
+      return backend_line(p.name, p.kind, vname, p)
     end
     for _, v in ipairs(lemu.vlans()) do
       local ports, vname = v:ports(), v:name()
-      local nic, other
-      if #ports == 2 then
-        if nics[ports[1].name] and not nics[ports[2].name] then nic, other = ports[1], ports[2]
-        elseif nics[ports[2].name] and not nics[ports[1].name] then nic, other = ports[2], ports[1] end
+      local mine, others = {}, {}
+      for _, p in ipairs(ports) do
+        if nics[p.name] then mine[#mine + 1] = p else others[#others + 1] = p end
       end
-      if nic then
-        out(describe(nic, vname))
-        out(" \\ " .. describe(other, vname))
+      local nd = nds[vname]
+      if nd and nd.vlan == v and #mine <= 1 and #others <= 1 then
+        -- -netdev ID: the NIC wired to it, then the netdev (QEMU's " \ peer"); a netdev with no NIC alone.
+        local b = backend_line(vname, nd.kind or (others[1] and others[1].kind) or "?", vname, others[1])
+        if mine[1] then
+          out(nic_line(nics[mine[1].name]))
+          out(" \\ " .. b)
+        else
+          out(b)
+        end
       else
         out(("hub %s"):format(vname))
-        for i, p in ipairs(ports) do out((" \\ hub%sport%d: %s"):format(vname, i - 1, describe(p, vname))) end
+        for i, p in ipairs(ports) do out((" \\ hub%sport%d: %s"):format(vname, i - 1, port_line(p, vname))) end
       end
     end
   end)
@@ -200,13 +213,38 @@ function M.install(lemu)
     end
     local nd = cmdline.netdevs(state())[name]
     if nd then
-      nd.vlan:link(nd.port, up)
-      if nd.vlan:name() == name then       -- -netdev ID: the NICs on its VLAN are its peers
+      if nd.vlan:name() == name then
+        -- -netdev ID: the VLAN named ID is the netdev's own; its backend ports (a listening
+        -- socket has one per peer) and the NICs on it, its peers, all go down or up.
+        local nicnames = {}
         for _, m in ipairs(lemu.machines()) do
-          for _, d in ipairs(m.nics or {}) do if d.vlan == nd.vlan then d:link(up) end end
+          for _, d in ipairs(m.nics or {}) do
+            if d.vlan == nd.vlan then d:link(up) nicnames[d.name] = true end
+          end
         end
+        for _, p in ipairs(nd.vlan:ports()) do
+          if not nicnames[p.name] then nd.vlan:link(p.name, up) end
+        end
+      elseif nd.port then
+        nd.vlan:link(nd.port, up)         -- -net on a numbered VLAN: the backend's hub port only
       end
       found = true
+    end
+    if not found then
+      -- Any port by its name on a VLAN ("user" for a -net user without id), or as `info network`
+      -- numbers a hub's ports: hub<VLAN>port<N>.
+      for _, v in ipairs(lemu.vlans()) do
+        for i, p in ipairs(v:ports()) do
+          if p.name == name or ("hub%sport%d"):format(v:name(), i - 1) == name then
+            local d
+            for _, m in ipairs(lemu.machines()) do
+              for _, n in ipairs(m.nics or {}) do if n.name == p.name then d = n end end
+            end
+            if d then d:link(up) else v:link(p.name, up) end
+            found = true
+          end
+        end
+      end
     end
     return found
   end
