@@ -132,7 +132,7 @@ describe("QEMU's monitor", function()
     end)
   end)
 
-  it("lemu.monitor(line) and lemu.netdev(id) reach what the command line made", function()
+  it("lemu.monitor(line), lemu.netdev(id) and lemu.monitor_listen from Lua", function()
     local out, st = H.lemu({ "-netdev", "user,id=n0", "-e", [[
       local nd = assert(lemu.netdev("n0"))
       assert(nd.kind == "user" and nd.vlan:name() == "n0" and nd.port == "n0")
@@ -146,6 +146,23 @@ describe("QEMU's monitor", function()
     assert.matches("TCP%[HOST_FORWARD%]", out)
     assert.matches("no netdev 'nope' %(defined: n0%)", out)
     assert.matches("VM status: no machine", out)
+
+    -- A script's own lab behind lemu.monitor_listen; quit there ends lemu with 0.
+    local dir = H.tmpdir()
+    out, st = H.lemu({ "-e", ([[
+      local u = lemu.vlan("lab"):user{}
+      lemu.monitor_listen("unix:%s/m.sock,server,nowait")
+      lemu.spawn(function()
+        local s = lemu.unix_connect("%s/m.sock")
+        s:read_until("(qemu) ")
+        s:write("info usernet\n")
+        io.write((s:read_until("(qemu) ")))
+        s:write("quit\n")
+      end)
+      keep = lemu.core.timer(86400000, 86400000, function() end)]]):format(dir, dir) })
+    H.sh("rm -rf " .. H.quote(dir))
+    assert.equal(0, st, out)
+    assert.matches("VLAN lab %(user%):", out)
   end)
 
   it("a tcp monitor on loopback serves a network built from options, and quit ends lemu with 0", function()

@@ -402,6 +402,28 @@ function M.install(lemu)
     return { kind = "tcp", host = host, port = p }
   end
 
+  local function listen(mon, v)
+    local ok, l
+    if mon.kind == "unix" then ok, l = pcall(lemu.unix_listen, mon.path, serve_stream)
+    else ok, l = pcall(lemu.tcp_listen, mon.host, mon.port, serve_stream) end
+    if not ok then error(("-monitor %s: %s"):format(v, strip(l)), 0) end
+    return l
+  end
+
+  -- lemu.monitor_listen("unix:PATH,server,nowait" | "tcp:127.0.0.1:PORT,server,nowait") -> the
+  -- listener: the monitor for a script's own lab, as -monitor gives it (l:close() stops it).
+  function lemu.monitor_listen(v)
+    if type(v) ~= "string" then error("lemu.monitor_listen: expected 'unix:PATH,server,nowait' or 'tcp:127.0.0.1:PORT,server,nowait'", 2) end
+    local ok, mon = pcall(parse, v)
+    if not ok then error("lemu.monitor_listen: " .. strip(mon), 2) end
+    if mon.kind ~= "unix" and mon.kind ~= "tcp" then
+      error(("lemu.monitor_listen: '%s': a script's monitor listens on unix: or tcp:"):format(v), 2)
+    end
+    local ok2, l = pcall(listen, mon, v)
+    if not ok2 then error((strip(l):gsub("^%-monitor ", "lemu.monitor_listen: ")), 2) end
+    return l
+  end
+
   cmdline.options.monitor = {
     arg = "stdio|none|unix:PATH,server,nowait|tcp:127.0.0.1:PORT,server,nowait",
     help = "QEMU's monitor (info status|network|usernet, hostfwd_add, set_link, stop, cont, quit...)",
@@ -422,10 +444,8 @@ function M.install(lemu)
         st.monitor_none = true
       else
         st.started[#st.started + 1] = function()
-          local ok, l
-          if mon.kind == "unix" then ok, l = pcall(lemu.unix_listen, mon.path, serve_stream)
-          else ok, l = pcall(lemu.tcp_listen, mon.host, mon.port, serve_stream) end
-          if not ok then cmdline.fail(("-monitor %s: %s"):format(v, strip(l))) end
+          local ok, l = pcall(listen, mon, v)
+          if not ok then cmdline.fail(l) end
           st.monitors = st.monitors or {}
           table.insert(st.monitors, l)
           st.hold = true
