@@ -12,7 +12,7 @@
 struct mterm {
   rt_obj obj;
   union { uv_tty_t tty; uv_pipe_t pipe; uv_stream_t stream; } h;
-  int is_tty, escapes, after_ctrl_a, reading;
+  int is_tty, escapes, after_ctrl_a, reading, on_monitor;
   mterm_hooks hooks;
   char buf[4096];
 };
@@ -20,12 +20,19 @@ struct mterm {
 static const char help[] =
   "\r\nC-a h    print this help\r\n"
   "C-a x    exit lemu\r\n"
-  "C-a c    the QEMU monitor (lemu has none: use the Lua REPL or a script)\r\n"
+  "C-a c    switch between console and monitor\r\n"
   "C-a C-a  sends C-a\r\n";
 
 static void say(const char *s) {
   ssize_t r = write(2, s, strlen(s));
   (void)r;
+}
+
+/* Plain bytes go to whichever side has the focus. */
+static void deliver(mterm *t, const uint8_t *p, size_t n) {
+  if (n == 0) return;
+  if (t->on_monitor && t->hooks.monitor) t->hooks.monitor(t->hooks.ud, p, n);
+  else t->hooks.input(t->hooks.ud, p, n);
 }
 
 static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *b) {
@@ -46,7 +53,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   for (size_t i = 0; i < (size_t)n && t->escapes; i++) {
     if (!t->after_ctrl_a) {
       if (p[i] != 0x01) continue;
-      if (i > start) t->hooks.input(t->hooks.ud, p + start, i - start);
+      if (i > start) deliver(t, p + start, i - start);
       t->after_ctrl_a = 1;
       start = i + 1;
       continue;
@@ -59,12 +66,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
       t->hooks.quit(t->hooks.ud);
       return;
     case 'h': say(help); break;
-    case 'c': say("\r\nlemu: no monitor (use the Lua REPL or a script)\r\n"); break;
-    case 0x01: t->hooks.input(t->hooks.ud, p + i, 1); break;
+    case 'c':
+      if (!t->hooks.monitor) {
+        say("\r\nlemu: no monitor (give -monitor stdio, or use the Lua REPL or a script)\r\n");
+        break;
+      }
+      t->on_monitor = !t->on_monitor;
+      if (t->hooks.focus) t->hooks.focus(t->hooks.ud, t->on_monitor);
+      break;
+    case 0x01: deliver(t, p + i, 1); break;
     default: break;  /* unknown escapes are swallowed, as in QEMU */
     }
   }
-  if ((size_t)n > start) t->hooks.input(t->hooks.ud, p + start, (size_t)n - start);
+  if ((size_t)n > start) deliver(t, p + start, (size_t)n - start);
 }
 
 static void closed(uv_handle_t *h) {
@@ -88,6 +102,7 @@ mterm *mterm_open(lemu_rt *rt, int fd, int escapes, const mterm_hooks *h) {
   if (!t) return NULL;
   t->hooks = *h;
   t->escapes = escapes;
+  t->on_monitor = h->monitor && !escapes;   /* a monitor without escapes gets all of stdin */
   int r;
   if (k == UV_TTY) {
     t->is_tty = 1;
@@ -109,5 +124,7 @@ mterm *mterm_open(lemu_rt *rt, int fd, int escapes, const mterm_hooks *h) {
   t->reading = 1;
   return t;
 }
+
+int mterm_is_tty(const mterm *t) { return t->is_tty; }
 
 void mterm_close(mterm *t) { rt_obj_close(&t->obj); }

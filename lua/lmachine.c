@@ -17,7 +17,7 @@
 typedef struct lmachine {
   machine *m;
   lstate *s;
-  int on_console, on_exit, on_quit;
+  int on_console, on_exit, on_quit, on_monitor;
   mterm *term;
 } lmachine;
 
@@ -81,6 +81,7 @@ static int lm_new(lua_State *L) {
   lm->on_console = lua_isfunction(L, 2) ? lref(L, 2) : LUA_NOREF;
   lm->on_exit = lua_isfunction(L, 3) ? lref(L, 3) : LUA_NOREF;
   lm->on_quit = LUA_NOREF;
+  lm->on_monitor = LUA_NOREF;
   machine_hooks h = {lm, hook_console, hook_exit, NULL};
   char err[1024];
   lm->m = machine_new(lm->s->rt, &cfg, &h, err, sizeof err);
@@ -198,17 +199,39 @@ static void term_quit(void *ud) {
   lcall(lm->s->L, lm->on_quit, 0);
 }
 
-/* attach_stdin(escapes, on_quit): the host's stdin feeds the console. Returns false if stdin is
- * neither a terminal nor a pipe. */
+static void term_monitor(void *ud, const uint8_t *buf, size_t len) {
+  lmachine *lm = ud;
+  if (lm->s->closing || lm->on_monitor == LUA_NOREF) return;
+  lua_pushstring(lm->s->L, "input");
+  lua_pushlstring(lm->s->L, (const char *)buf, len);
+  lcall(lm->s->L, lm->on_monitor, 2);
+}
+
+static void term_focus(void *ud, int monitor) {
+  lmachine *lm = ud;
+  if (lm->s->closing || lm->on_monitor == LUA_NOREF) return;
+  lua_pushstring(lm->s->L, "focus");
+  lua_pushboolean(lm->s->L, monitor);
+  lcall(lm->s->L, lm->on_monitor, 2);
+}
+
+/* attach_stdin(escapes, on_quit[, on_monitor]): the host's stdin feeds the console. With
+ * on_monitor, Ctrl-A c (with the escapes) switches stdin between the console and the monitor,
+ * and without the escapes all of stdin goes to the monitor: on_monitor("input", bytes) and
+ * on_monitor("focus", true|false). Returns false if stdin is neither a terminal nor a pipe, and
+ * as second result whether it is a terminal. */
 static int lm_attach_stdin(lua_State *L) {
   lmachine *lm = check(L);
   int escapes = lua_toboolean(L, 2);
   if (lm->term) return luaL_error(L, "stdin is already attached");
   if (lua_isfunction(L, 3)) lm->on_quit = lref(L, 3);
-  mterm_hooks h = {lm, term_input, term_quit};
+  int monitor = lua_isfunction(L, 4);
+  if (monitor) lm->on_monitor = lref(L, 4);
+  mterm_hooks h = {lm, term_input, term_quit, monitor ? term_monitor : NULL, monitor ? term_focus : NULL};
   lm->term = mterm_open(lm->s->rt, 0, escapes, &h);
   lua_pushboolean(L, lm->term != NULL);
-  return 1;
+  lua_pushboolean(L, lm->term && mterm_is_tty(lm->term));
+  return 2;
 }
 
 static int lm_close(lua_State *L) {
@@ -219,6 +242,7 @@ static int lm_close(lua_State *L) {
   lunref(L, lm->on_console);
   lunref(L, lm->on_exit);
   lunref(L, lm->on_quit);
+  lunref(L, lm->on_monitor);
   if (lm->term) mterm_close(lm->term);
   machine_close(lm->m);
   free(lm);

@@ -182,9 +182,21 @@ static int l_vlans(lua_State *L) {
   return 1;
 }
 
+/* vlan:link(port[, up]): a port's link (a port name, an endpoint or a NIC handle); with up, sets it
+ * first. A port with its link down neither sends nor receives (QEMU's set_link on a netdev). For
+ * a NIC, nic:link(up) also tells the guest (its link status bit); this only gates the port. */
+static int vlan_link(lua_State *L) {
+  net_hub *h = lnet_checkvlan(L, 1);
+  net_port *p = lnet_check_port(L, 2, h, "vlan:link");
+  if (!lua_isnoneornil(L, 3)) net_port_set_link(p, lua_toboolean(L, 3));
+  lua_pushboolean(L, p->link_up);
+  return 1;
+}
+
 int luaopen_lemu_net(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"name", vlan_name}, {"ports", vlan_ports}, {"frames", vlan_frames}, {"close", vlan_close},
+    {"link", vlan_link},
     {NULL, NULL}
   };
   lobj_class(L, LNET_VLAN, "VLAN", methods);

@@ -30,6 +30,8 @@ function cmdline.is_usage_error(e) return getmetatable(e) == Usage end
 -- Applies a list of { name, value } in order. Returns the state; errors name the option.
 function cmdline.apply(list)
   local state = { started = {} }
+  -- Reachable from Lua (lemu.netdev, the monitor) once the options are being applied.
+  require("lemu").cmdline_state = state
   for _, item in ipairs(list) do
     local o = cmdline.options[item[1]]
     local ok, err = pcall(o.apply, item[2], state)
@@ -114,7 +116,8 @@ cmdline.net_kinds = {}
 cmdline.object_types = {}
 
 -- Netdevs by id (-netdev ID and the backends of -net): each { vlan = VLAN handle, port = the
--- backend's port name }, so that filter-dump and NICs can find them.
+-- backend's port name, handle = the backend's handle, kind = "user", "socket"... }, so that
+-- filter-dump, NICs, lemu.netdev(id) and the monitor can find them.
 function cmdline.netdevs(state)
   state.netdevs = state.netdevs or {}
   return state.netdevs

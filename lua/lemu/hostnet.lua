@@ -52,7 +52,7 @@ function M.install(lemu)
     cmdline.check_keys("-netdev tap", opts, keys { "type", "id" })
     local vlan = lemu.vlan(opts.id)
     local t = apply(vlanmt.tap, vlan, tap_opts(opts))
-    sock.register_netdev(state, opts.id, vlan, t:info().name)
+    sock.register_netdev(state, opts.id, vlan, t:info().name, t, opts.type or opts.kind)
     return t
   end
 
@@ -60,7 +60,7 @@ function M.install(lemu)
     cmdline.check_keys("-net tap", opts, keys { "kind", "vlan", "id", "name" })
     local vlan = lemu.vlan(tonumber(opts.vlan or "0") or error("vlan= must be a number", 0))
     local t = apply(vlanmt.tap, vlan, tap_opts(opts))
-    sock.register_netdev(state, opts.id or opts.name, vlan, t:info().name)
+    sock.register_netdev(state, opts.id or opts.name, vlan, t:info().name, t, opts.type or opts.kind)
     return t
   end
 
@@ -72,7 +72,7 @@ function M.install(lemu)
     cmdline.check_keys("-netdev vde", opts, { "type", "id", "sock", "port", "group", "mode" })
     local vlan = lemu.vlan(opts.id)
     local v = apply(vlanmt.vde, vlan, vde_opts(opts))
-    sock.register_netdev(state, opts.id, vlan, v:info().name)
+    sock.register_netdev(state, opts.id, vlan, v:info().name, v, opts.type or opts.kind)
     return v
   end
 
@@ -80,7 +80,7 @@ function M.install(lemu)
     cmdline.check_keys("-net vde", opts, { "kind", "vlan", "id", "name", "sock", "port", "group", "mode" })
     local vlan = lemu.vlan(tonumber(opts.vlan or "0") or error("vlan= must be a number", 0))
     local v = apply(vlanmt.vde, vlan, vde_opts(opts))
-    sock.register_netdev(state, opts.id or opts.name, vlan, v:info().name)
+    sock.register_netdev(state, opts.id or opts.name, vlan, v:info().name, v, opts.type or opts.kind)
     return v
   end
 end

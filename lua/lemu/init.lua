@@ -200,6 +200,8 @@ lemu.packet = require "lemu.packet"
 lemu.machine = require("lemu.machine")(lemu)
 -- The lab as a graph: lemu.topology{format=, file=}, lemu.vlans(), lemu.machines(), lemu.ping_all().
 require("lemu.topology").install(lemu)
+-- QEMU's monitor (-monitor, Ctrl-A c, lemu.monitor(line)) and lemu.netdev(id).
+require("lemu.monitor").install(lemu)
 
 -- Milliseconds since the runtime started.
 lemu.now = core.now

@@ -627,14 +627,19 @@ return function(lemu)
                             end }
     plug_devices(m, st)
     local serial = o.serial or "stdio"
-    if serial == "stdio" or serial == "mon:stdio" then
-      m.h:serial_fd(1)
-      m.h:attach_stdin(o.nographic or serial == "mon:stdio", function()
-        st.exit_status = 0
-        lemu.core.stop()
-      end)
-    elseif serial:match("^file:") then
-      m.console.log = assert(io.open(serial:sub(6), "wb"))
+    local tostdio = serial == "stdio" or serial == "mon:stdio"
+    local mux = tostdio and (o.nographic or serial == "mon:stdio") or false
+    -- QEMU's monitor on stdin: alone (-monitor stdio), or behind Ctrl-A c on the console (mux).
+    local on_monitor, attached = require("lemu.monitor").stdin_monitor(st, mux)
+    local function quit()
+      st.exit_status = 0
+      lemu.core.stop()
+    end
+    if tostdio then m.h:serial_fd(1) end
+    if serial:match("^file:") then m.console.log = assert(io.open(serial:sub(6), "wb")) end
+    if tostdio or on_monitor then
+      local ok, tty = m.h:attach_stdin(mux, quit, on_monitor)
+      if attached then attached(ok, tty) end
     end
     st.machine = m
     m:start()

@@ -124,15 +124,16 @@ function M.main(argv)
     return 0
   end
   -- A machine from the QEMU-style options ends the program when the guest ends it, with its status.
-  local qstate = ostate or {}
-  if qstate.exit_status then return qstate.exit_status end
+  -- The monitor's quit (lemu.monitor "quit") sets the status in lemu.cmdline_state, also in a script.
+  local function status() return (ostate or lemu.cmdline_state or {}).exit_status end
+  if status() then return status() end
   -- A network built from options (state.hold) serves until interrupted, even while idle: other
   -- processes may join it later (a user-net gateway behind a socket backend).
   local hold = ostate and ostate.hold and lemu.core.timer(86400000, 86400000, function() end)
-  ok, err = pcall(lemu.serve, function() return qstate.exit_status ~= nil end)
+  ok, err = pcall(lemu.serve, function() return status() ~= nil end)
   if hold and not hold:closed() then hold:close() end
   if not ok then report(err) return 1 end
-  if qstate.exit_status then return qstate.exit_status end
+  if status() then return status() end
   if err == "SIGINT" or err == "SIGTERM" then io.stderr:write("lemu: terminating on ", err, "\n") end
   return 0
 end

@@ -195,12 +195,13 @@ function M.install(lemu)
   -- Command line ---------------------------------------------------------------------------
   cmdline.netdev_kinds = cmdline.netdev_kinds or {}
 
-  local function nd_register(state, id, vlan, port)
+  -- handle: the backend's handle (socket, tap, vde...), for lemu.netdev(id) and the monitor.
+  local function nd_register(state, id, vlan, port, handle, kind)
     state.hold = true   -- a network built from options serves until interrupted (lemu.main)
     if id then
       local nd = cmdline.netdevs(state)
       if nd[id] then error(("duplicate netdev id '%s'"):format(id), 0) end
-      nd[id] = { vlan = vlan, port = port }
+      nd[id] = { vlan = vlan, port = port, handle = handle, kind = kind }
     end
   end
 
@@ -218,7 +219,7 @@ function M.install(lemu)
       "udp", "localaddr", "fd", "reconnect" })
     local vlan = lemu.vlan(tonumber(opts.vlan or "0") or error("vlan=" .. opts.vlan .. " is not a number", 0))
     local s = socket_from_opts("-net socket", opts, vlan)
-    nd_register(state, opts.id or opts.name, vlan, s:info().name)
+    nd_register(state, opts.id or opts.name, vlan, s:info().name, s, opts.type or opts.kind)
     return s
   end
 
@@ -227,7 +228,7 @@ function M.install(lemu)
       "localaddr", "fd", "reconnect" })
     local vlan = lemu.vlan(opts.id)
     local s = socket_from_opts("-netdev socket", opts, vlan)
-    nd_register(state, opts.id, vlan, s:info().name)
+    nd_register(state, opts.id, vlan, s:info().name, s, opts.type or opts.kind)
     return s
   end
 
@@ -244,7 +245,7 @@ function M.install(lemu)
                path = opts["addr.path"] },
       reconnect = opts.reconnect and tonumber(opts.reconnect) ~= 0 and opts.reconnect or nil })
     if not ok then error((tostring(s):gsub("^vlan:stream: ", "")), 0) end
-    nd_register(state, opts.id, vlan, s:info().name)
+    nd_register(state, opts.id, vlan, s:info().name, s, opts.type or opts.kind)
     return s
   end
 
@@ -261,7 +262,7 @@ function M.install(lemu)
     local vlan = lemu.vlan(opts.id)
     local ok, s = pcall(vlanmt.dgram, vlan, { remote = side("remote"), ["local"] = side("local") })
     if not ok then error((tostring(s):gsub("^vlan:dgram: ", "")), 0) end
-    nd_register(state, opts.id, vlan, s:info().name)
+    nd_register(state, opts.id, vlan, s:info().name, s, opts.type or opts.kind)
     return s
   end
 
@@ -277,7 +278,7 @@ function M.install(lemu)
     local ok, s = pcall(vlanmt.vxlan, vlan, { remote = opts.remote, ["local"] = opts["local"], vni = int("vni"),
                                               port = int("port") })
     if not ok then error((tostring(s):gsub("^vlan:vxlan: ", "-netdev vxlan: ")), 0) end
-    nd_register(state, opts.id, vlan, s:info().name)
+    nd_register(state, opts.id, vlan, s:info().name, s, opts.type or opts.kind)
     return s
   end
 

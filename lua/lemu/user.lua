@@ -259,7 +259,7 @@ function M.install(lemu)
     if not id then return end
     local nd = cmdline.netdevs(state)
     if nd[id] then error(("duplicate netdev id '%s'"):format(id), 0) end
-    nd[id] = { vlan = vlan, port = u:port().name, user = u }
+    nd[id] = { vlan = vlan, port = u:port().name, user = u, handle = u, kind = "user" }
   end
 
   cmdline.net_kinds.user = function(opts, all, state)
