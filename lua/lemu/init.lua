@@ -235,7 +235,7 @@ end
 -- A mailbox: producers put values, tasks get them in order, optionally only ones matching a
 -- predicate. The building block for waiting on console text, frames and leases.
 local Queue = {}
-Queue.__index = Queue
+Queue.__index, Queue.__name = Queue, "queue"
 
 function lemu.queue(name, limit)
   return setmetatable({ name = name or "queue", items = {}, waiters = {}, limit = limit, dropped = 0 }, Queue)

@@ -8,6 +8,8 @@ return function(lemu)
   local Machine, Console = {}, {}
   local MAX_PENDING = 1 << 20   -- bytes of console output kept for expect/wait_line
   Machine.__index, Console.__index = Machine, Console
+  -- __name: tostring() says "machine: 0x..." and the REPL's help knows the kind (lua/lemu/help.lua).
+  Machine.__name, Console.__name = "machine", "console"
   local count = 0
 
   -- "256M", "1G", "512K", "4096B", 256 (MiB, as QEMU's -m) -> bytes
@@ -268,7 +270,8 @@ return function(lemu)
 
   -- A device handle: what m:device{} and its shorthands return.
   local Device = {}
-  Device.__index = Device
+  Device.__index, Device.__name = Device, "device"
+  lemu._classes = { machine = Machine, console = Console, device = Device }
   local info_mt = { __tostring = function(t)
     local s = ("%s: %s on %s slot %d"):format(t.name, t.model, t.bus, t.slot)
     local p = t.port

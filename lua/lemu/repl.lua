@@ -31,6 +31,8 @@ function repl.run(opts)
   local buf
   local saved_print = print
   print = show  -- luacheck: ignore (the REPL owns the terminal)
+  -- `help` alone prints the topics (it is a table whose tostring is the listing); help(x) a topic.
+  if rawget(_G, "help") == nil then _G.help = require("lemu.help").help end
 
   local function prompt(p)
     if rl.prompt(p) then
