@@ -198,17 +198,30 @@ static void term_quit(void *ud) {
   lcall(lm->s->L, lm->on_quit, 0);
 }
 
-/* attach_stdin(escapes, on_quit): the host's stdin feeds the console. Returns false if stdin is
- * neither a terminal nor a pipe. */
+/* attach_stdin(escapes, on_quit): the host's stdin feeds the console. escapes: true for QEMU's
+ * Ctrl-A escapes (on_quit runs on Ctrl-A x), "detach" for a raw terminal whose Ctrl-] runs
+ * on_quit (m.console:attach()), false for none. Returns false if stdin is neither a terminal nor
+ * a pipe. */
 static int lm_attach_stdin(lua_State *L) {
   lmachine *lm = check(L);
-  int escapes = lua_toboolean(L, 2);
+  int detach = lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "detach") == 0;
+  int escapes = !detach && lua_toboolean(L, 2);
   if (lm->term) return luaL_error(L, "stdin is already attached");
+  lunref(L, lm->on_quit);
+  lm->on_quit = LUA_NOREF;
   if (lua_isfunction(L, 3)) lm->on_quit = lref(L, 3);
-  mterm_hooks h = {lm, term_input, term_quit};
+  mterm_hooks h = {lm, term_input, term_quit, detach ? term_quit : NULL};
   lm->term = mterm_open(lm->s->rt, 0, escapes, &h);
   lua_pushboolean(L, lm->term != NULL);
   return 1;
+}
+
+/* detach_stdin(): stdin stops feeding the console and the terminal gets its mode back. */
+static int lm_detach_stdin(lua_State *L) {
+  lmachine *lm = check(L);
+  if (lm->term) mterm_close(lm->term);
+  lm->term = NULL;
+  return 0;
 }
 
 static int lm_close(lua_State *L) {
@@ -229,7 +242,7 @@ static const luaL_Reg methods[] = {
   {"start", lm_start}, {"pause", lm_pause}, {"resume", lm_resume}, {"reset", lm_reset},
   {"stop", lm_stop}, {"state", lm_state}, {"exit_status", lm_exit_status}, {"send", lm_send},
   {"dtb", lm_dtb}, {"info", lm_info}, {"serial_fd", lm_serial_fd},
-  {"attach_stdin", lm_attach_stdin}, {"close", lm_close}, {NULL, NULL}
+  {"attach_stdin", lm_attach_stdin}, {"detach_stdin", lm_detach_stdin}, {"close", lm_close}, {NULL, NULL}
 };
 
 int luaopen_lemu_cmachine(lua_State *L) {
