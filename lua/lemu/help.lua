@@ -134,10 +134,10 @@ local function function_names()
 end
 
 -- The blocks (paragraphs, list items, code blocks) of every page that mention name.
-local function mentions(name)
+local function mentions(name, loose)
   local method = name:match(":(.*)$")
   local pats = { name }
-  if method then pats[2] = ":" .. method .. "(" pats[3] = ":" .. method .. "{" pats[4] = ":" .. method .. " " end
+  if loose then pats = { ":" .. method .. "(", ":" .. method .. "{", ":" .. method .. " " } end
   local out = {}
   -- The API pages first, then the README; architecture.md is about the insides.
   local order = {}
@@ -180,7 +180,13 @@ local function mentions(name)
 end
 
 local function show_function(name)
+  -- where the docs name it exactly, then (for a method) any object's method of that name
   local ms = mentions(name)
+  if name:find(":", 1, true) then
+    local seen = {}
+    for _, m in ipairs(ms) do seen[m.text] = true end
+    for _, m in ipairs(mentions(name, true)) do if not seen[m.text] then ms[#ms + 1] = m end end
+  end
   if #ms == 0 then return ("%s: the docs do not mention it (help lists the topics)"):format(name) end
   local lines, last = { name .. ":" }, nil
   for i, m in ipairs(ms) do
@@ -205,7 +211,18 @@ function H.text(x)
   end
   if type(x) == "function" then
     local name = function_names()[x]
-    if not name then return "help: a function the docs do not name (help lists the topics)" end
+    if not name then
+      for lib, t in pairs({ _G = _G, string = string, table = table, math = math, io = io, os = os,
+                            coroutine = coroutine, utf8 = utf8, debug = debug }) do
+        for k, v in pairs(t) do
+          if v == x then
+            return ("%s%s: a Lua 5.4 standard function (https://www.lua.org/manual/5.4/manual.html#pdf-%s%s)")
+              :format(lib == "_G" and "" or lib .. ".", k, lib == "_G" and "" or lib .. ".", k)
+          end
+        end
+      end
+      return "help: a function the docs do not name (help lists the topics)"
+    end
     return show_function(name)
   end
   local k = kind(x)

@@ -1,5 +1,8 @@
 -- lemu.repl: the interactive prompt. Each complete chunk runs as a task, so `lemu.sleep` and every
 -- other wait work at the prompt; the loop (guests, networks, timers) keeps running while it waits.
+-- `help` comes from lua/lemu/help.lua, Tab asks repl.complete, Ctrl-C cancels the chunk's task
+-- (lemu.cancel), results print through repl.pretty, and m.console:attach() (lua/lemu/machine.lua)
+-- borrows the terminal from a chunk.
 local lemu = require "lemu"
 local rl = require "lemu.rl"
 local core = lemu.core
@@ -196,7 +199,7 @@ function repl.run(opts)
 
   local home = os.getenv("HOME")
   rl.start(on_line, opts.history or (home and home .. "/.lemu_history"), repl.complete)
-  if not opts.quiet then show("lemu " .. lemu.version .. "  (Lua 5.4; Ctrl-D leaves)") end
+  if not opts.quiet then show("lemu " .. lemu.version .. "  (Lua 5.4; help for help, Tab completes, Ctrl-C interrupts, Ctrl-D leaves)") end
   prompt("> ")
   while not done do
     local why, sig = core.run()
