@@ -3,6 +3,7 @@
  * When stdin is not a terminal, lines are read plainly and prompts are still printed. */
 #include <editline/readline.h>
 #include <lauxlib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,63 @@ typedef struct rl {
 } rl;
 
 static rl *the_rl;    /* libedit's callback API has no user pointer: one REPL per process */
+
+/* Ctrl-C during a chunk that never waits (a busy loop): the loop cannot see the signal, so, as
+ * lua5.4 does, a handler in front of libuv's sets a hook on the chunk's coroutine that raises
+ * "interrupted" at its next instruction. libuv's handler still runs after it: a chunk that waits
+ * is cancelled by the REPL through the runtime's signal. */
+static struct sigaction uv_sigint;       /* the handler before ours (libuv's) */
+static int sigint_chained;
+static lua_State *volatile guarded;      /* the running chunk's coroutine */
+static volatile sig_atomic_t hook_fired;
+
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  hook_fired = 1;
+  luaL_error(L, "interrupted");
+}
+
+static void on_sigint(int sig, siginfo_t *info, void *uc) {
+  lua_State *L = guarded;
+  if (L) lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  if (uv_sigint.sa_flags & SA_SIGINFO) {
+    if (uv_sigint.sa_sigaction) uv_sigint.sa_sigaction(sig, info, uc);
+  } else if (uv_sigint.sa_handler != SIG_DFL && uv_sigint.sa_handler != SIG_IGN) {
+    uv_sigint.sa_handler(sig);
+  }
+}
+
+static void chain_sigint(int on) {
+  if (on && !sigint_chained) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigint;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, &uv_sigint) == 0) sigint_chained = 1;
+  } else if (!on && sigint_chained) {
+    sigaction(SIGINT, &uv_sigint, NULL);
+    sigint_chained = 0;
+  }
+}
+
+/* rl.guard(): the calling coroutine (a chunk) is the one Ctrl-C interrupts. rl.unguard(): no
+ * longer; returns true if the hook raised "interrupted" in it. */
+static int l_guard(lua_State *L) {
+  hook_fired = 0;
+  guarded = L;
+  return 0;
+}
+
+static int l_unguard(lua_State *L) {
+  lua_State *g = guarded;
+  guarded = NULL;
+  if (g) lua_sethook(g, NULL, 0, 0);
+  lua_pushboolean(L, hook_fired);
+  hook_fired = 0;
+  return 1;
+}
 
 static void deliver(const char *line) {
   rl *r = the_rl;
@@ -147,6 +205,8 @@ static void rl_objclose(rt_obj *o) {
     if (r->histfile) write_history(r->histfile);
   }
   if (the_rl == r) the_rl = NULL;
+  guarded = NULL;
+  chain_sigint(0);
   if (!r->s->closing) lunref(r->s->L, r->complete);
   free_cands();
   uv_close((uv_handle_t *)&r->poll, rl_closed);
@@ -175,6 +235,7 @@ static int l_start(lua_State *L) {
   if (has_complete) r->complete = lref(L, 3);
   rt_obj_add(s->rt, &r->obj, &rl_type);
   the_rl = r;
+  chain_sigint(1);
   if (r->tty) {
     using_history();
     /* Words for completion run over dots and colons: a Lua name with its fields and methods. */
@@ -265,7 +326,8 @@ static int l_stop(lua_State *L) {
 int luaopen_lemu_rl(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"start", l_start}, {"prompt", l_prompt}, {"pause", l_pause}, {"print", l_print},
-    {"add_history", l_add_history}, {"stop", l_stop}, {"drain", l_drain}, {"clear", l_clear}, {NULL, NULL}
+    {"add_history", l_add_history}, {"stop", l_stop}, {"drain", l_drain}, {"clear", l_clear},
+    {"guard", l_guard}, {"unguard", l_unguard}, {NULL, NULL}
   };
   luaL_newlib(L, fns);
   return 1;

@@ -151,6 +151,7 @@ function repl.run(opts)
   local done = false
   local buf
   local running  -- the chunk whose task runs: {task=, cancelled=}
+  local swallow_sigint = false
   local saved_print = print
   print = show  -- luacheck: ignore (the REPL owns the terminal)
   -- `help` alone prints the topics (it is a table whose tostring is the listing); help(x) a topic.
@@ -183,12 +184,18 @@ function repl.run(opts)
     local chunk = {}
     running = chunk
     chunk.task = lemu.spawn(function()
+      rl.guard()  -- Ctrl-C in a loop that never waits raises "interrupted" in this coroutine
       local r = table.pack(xpcall(fn, function(e)
         return type(e) == "string" and debug.traceback(e, 2) or e
       end))
+      local hooked = rl.unguard()
       if chunk.cancelled then return end  -- Ctrl-C: the prompt is already back
       running = nil
-      if r[1] then
+      if hooked and not r[1] then
+        -- interrupted by the hook: the runtime's SIGINT arrives next and must not drop a line
+        swallow_sigint = true
+        rl.print("\r\27[K^C interrupted\n")
+      elseif r[1] then
         if r.n > 1 then show(table.unpack(r, 2, r.n)) end
       else
         show(tostring(r[2]))
@@ -206,7 +213,9 @@ function repl.run(opts)
     local err = core.take_error()
     if err ~= nil then show("error in a background task: " .. tostring(err)) end
     if why == "signal" then
-      if sig == "SIGINT" and not done then
+      if sig == "SIGINT" and swallow_sigint then
+        swallow_sigint = false
+      elseif sig == "SIGINT" and not done then
         -- Ctrl-C: cancels the running chunk (its wait ends and raises "interrupted", so a long
         -- expect never fires its timeout later) or, at the prompt, drops the line being typed.
         -- The guests and other tasks keep running.
