@@ -28,6 +28,9 @@ LDFLAGS  += $(SANITIZE)
 LIBSRC   := $(wildcard core/*.c netstack/*.c devices/*.c board/*.c) \
             $(filter-out lua/main.c lua/repl.c lua/lbench.c lua/luserbench.c,$(wildcard lua/*.c))
 LUASRC   := $(sort $(wildcard lua/lemu/*.lua))
+# The REPL's `help` reads the docs' own text: README.md and docs/*.md become the module lemu.docs.
+DOCSRC   := README.md $(sort $(wildcard docs/*.md))
+DOCMOD   := $(BUILD)/gen/lua/lemu/docs.lua
 LIBOBJ   := $(LIBSRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/luasrc.o
 # The benchmark drivers go into the host program only (make bench runs scripts through it).
 HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbench.o \
@@ -41,9 +44,13 @@ deps:
 	@rm -f build/.deps-optional-failed
 	@sh scripts/deps.sh
 
-$(BUILD)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
+$(DOCMOD): $(DOCSRC) scripts/docs.lua
 	@mkdir -p $(dir $@)
-	lua5.4 scripts/embed.lua $@ $(LUASRC)
+	lua5.4 scripts/docs.lua $@ $(DOCSRC)
+
+$(BUILD)/gen/luasrc.c: $(LUASRC) $(DOCMOD) scripts/embed.lua
+	@mkdir -p $(dir $@)
+	lua5.4 scripts/embed.lua $@ $(LUASRC) $(DOCMOD)
 
 $(BUILD)/obj/gen/luasrc.o: $(BUILD)/gen/luasrc.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)

@@ -50,6 +50,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   const uint8_t *p = (const uint8_t *)b->base;
   size_t start = 0;
+  if (t->hooks.detach) {
+    const uint8_t *k = memchr(p, MTERM_DETACH_KEY, (size_t)n);
+    if (k) {
+      if (k > p) t->hooks.input(t->hooks.ud, p, (size_t)(k - p));
+      t->hooks.detach(t->hooks.ud);  /* may close t: nothing after the key is read */
+      return;
+    }
+  }
   for (size_t i = 0; i < (size_t)n && t->escapes; i++) {
     if (!t->after_ctrl_a) {
       if (p[i] != 0x01) continue;
@@ -89,7 +97,7 @@ static void closed(uv_handle_t *h) {
 
 static void obj_close(rt_obj *o) {
   mterm *t = (mterm *)o;
-  if (t->is_tty && t->escapes) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_NORMAL);
+  if (t->is_tty && (t->escapes || t->hooks.detach)) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_NORMAL);
   uv_close((uv_handle_t *)&t->h.stream, closed);
 }
 
@@ -109,7 +117,7 @@ mterm *mterm_open(lemu_rt *rt, int fd, int escapes, const mterm_hooks *h) {
     r = uv_tty_init(rt_loop(rt), &t->h.tty, fd, 1);
     /* Raw mode only with the escapes (-nographic): otherwise the terminal keeps its line editing
      * and Ctrl-C, as QEMU's -serial stdio does. */
-    if (r == 0 && escapes) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_RAW);
+    if (r == 0 && (escapes || h->detach)) uv_tty_set_mode(&t->h.tty, UV_TTY_MODE_RAW);
   } else {
     r = uv_pipe_init(rt_loop(rt), &t->h.pipe, 0);
     if (r == 0) {

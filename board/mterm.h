@@ -22,7 +22,12 @@ typedef struct mterm_hooks {
    * focus; focus(ud, 1) / focus(ud, 0) tell it when Ctrl-A c switches. */
   void (*monitor)(void *ud, const uint8_t *buf, size_t len);
   void (*focus)(void *ud, int monitor);
+  /* Set: the terminal is in raw mode and Ctrl-] (MTERM_DETACH_KEY, telnet's escape) calls it
+   * instead of going to the guest (m.console:attach() at the REPL). */
+  void (*detach)(void *ud);
 } mterm_hooks;
+
+#define MTERM_DETACH_KEY 0x1d
 
 /* Watches fd (0 for stdin). Returns NULL when fd cannot be watched (a regular file, closed). */
 mterm *mterm_open(lemu_rt *rt, int fd, int escapes, const mterm_hooks *h);

@@ -215,23 +215,37 @@ static void term_focus(void *ud, int monitor) {
   lcall(lm->s->L, lm->on_monitor, 2);
 }
 
-/* attach_stdin(escapes, on_quit[, on_monitor]): the host's stdin feeds the console. With
- * on_monitor, Ctrl-A c (with the escapes) switches stdin between the console and the monitor,
- * and without the escapes all of stdin goes to the monitor: on_monitor("input", bytes) and
- * on_monitor("focus", true|false). Returns false if stdin is neither a terminal nor a pipe, and
- * as second result whether it is a terminal. */
+/* attach_stdin(escapes, on_quit[, on_monitor]): the host's stdin feeds the console. escapes: true
+ * for QEMU's Ctrl-A escapes (on_quit runs on Ctrl-A x), "detach" for a raw terminal whose Ctrl-]
+ * runs on_quit (m.console:attach()), false for none. With on_monitor, Ctrl-A c (with the escapes)
+ * switches stdin between the console and the monitor, and without the escapes all of stdin goes to
+ * the monitor: on_monitor("input", bytes) and on_monitor("focus", true|false). Returns false if
+ * stdin is neither a terminal nor a pipe, and as second result whether it is a terminal. */
 static int lm_attach_stdin(lua_State *L) {
   lmachine *lm = check(L);
-  int escapes = lua_toboolean(L, 2);
+  int detach = lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "detach") == 0;
+  int escapes = !detach && lua_toboolean(L, 2);
   if (lm->term) return luaL_error(L, "stdin is already attached");
+  lunref(L, lm->on_quit);
+  lm->on_quit = LUA_NOREF;
   if (lua_isfunction(L, 3)) lm->on_quit = lref(L, 3);
   int monitor = lua_isfunction(L, 4);
-  if (monitor) lm->on_monitor = lref(L, 4);
-  mterm_hooks h = {lm, term_input, term_quit, monitor ? term_monitor : NULL, monitor ? term_focus : NULL};
+  lunref(L, lm->on_monitor);
+  lm->on_monitor = monitor ? lref(L, 4) : LUA_NOREF;
+  mterm_hooks h = {lm, term_input, term_quit, monitor ? term_monitor : NULL, monitor ? term_focus : NULL,
+                   detach ? term_quit : NULL};
   lm->term = mterm_open(lm->s->rt, 0, escapes, &h);
   lua_pushboolean(L, lm->term != NULL);
   lua_pushboolean(L, lm->term && mterm_is_tty(lm->term));
   return 2;
+}
+
+/* detach_stdin(): stdin stops feeding the console and the terminal gets its mode back. */
+static int lm_detach_stdin(lua_State *L) {
+  lmachine *lm = check(L);
+  if (lm->term) mterm_close(lm->term);
+  lm->term = NULL;
+  return 0;
 }
 
 static int lm_close(lua_State *L) {
@@ -253,7 +267,7 @@ static const luaL_Reg methods[] = {
   {"start", lm_start}, {"pause", lm_pause}, {"resume", lm_resume}, {"reset", lm_reset},
   {"stop", lm_stop}, {"state", lm_state}, {"exit_status", lm_exit_status}, {"send", lm_send},
   {"dtb", lm_dtb}, {"info", lm_info}, {"serial_fd", lm_serial_fd},
-  {"attach_stdin", lm_attach_stdin}, {"close", lm_close}, {NULL, NULL}
+  {"attach_stdin", lm_attach_stdin}, {"detach_stdin", lm_detach_stdin}, {"close", lm_close}, {NULL, NULL}
 };
 
 int luaopen_lemu_cmachine(lua_State *L) {

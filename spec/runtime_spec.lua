@@ -34,6 +34,28 @@ describe("lemu.run", function()
     assert.matches("timed out after 40 ms waiting for console text 'login:'", err, 1, true)
   end)
 
+  it("cancels a task: its wait raises at once, its timer never fires, later waits raise too", function()
+    local seen = {}
+    lemu.run(function()
+      local q = lemu.queue("a value")
+      local t = lemu.spawn(function()
+        local ok, err = pcall(q.get, q, { timeout = 50 })
+        seen[#seen + 1] = err
+        ok, err = pcall(lemu.sleep, 10)   -- a cancelled task keeps failing its waits
+        seen[#seen + 1] = err
+      end)
+      assert.is_true(lemu.cancel(t, "stop now"))
+      assert.is_false(lemu.cancel(t))   -- done: nothing left to cancel
+      lemu.sleep(100)                   -- past the 50 ms timeout: it must not fire
+      q:put(1)                          -- and the cancelled get must not take the value
+      assert.equal(1, q:get { timeout = 10 })
+    end)
+    assert.equal(2, #seen)
+    assert.matches("stop now", seen[1])
+    assert.matches("stop now", seen[2])
+    assert.has_error(function() lemu.cancel({}) end, "lemu.cancel: expected a task (from lemu.spawn)")
+  end)
+
   it("reports a task that waits on nothing that could wake it", function()
     local ok, err = pcall(lemu.run, function()
       lemu.wait("a wake-up that never comes", { timeout = false }, function() end)

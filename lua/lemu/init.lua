@@ -60,8 +60,12 @@ end
 -- The general wait: arm(wake) starts watching for an event and returns a disarm function;
 -- wake(...) ends the wait and makes lemu.wait return its arguments. After timeout ms (default
 -- lemu.default_timeout; false: none) the wait raises "timed out after N ms waiting for <what>".
+-- A cancelled task (lemu.cancel) raises its reason from the wait it is in and from every later one.
+local CANCEL = {}
 function lemu.wait(what, opts, arm)
   local co = current_task("lemu.wait")
+  local t = tasks[co]
+  if t.cancelled then error(t.cancelled, 2) end
   local timeout = lemu.default_timeout
   if opts and opts.timeout ~= nil then timeout = opts.timeout end
   local state, immediate, timer, disarm = "arming", nil, nil, nil
@@ -69,6 +73,7 @@ function lemu.wait(what, opts, arm)
     if state == "done" then return end
     local was = state
     state = "done"
+    t.cancel_wait = nil
     if timer then timer:close() end
     if disarm then disarm() end
     if was == "arming" then immediate = table.pack(ok, ...)
@@ -79,15 +84,29 @@ function lemu.wait(what, opts, arm)
     if disarm then disarm() end
   else
     state = "waiting"
+    t.cancel_wait = function() finish(false, CANCEL) end
     if timeout then
       timer = core.timer(math.floor(timeout), 0, function() finish(false) end)
     end
   end
   local r = immediate or table.pack(coroutine.yield())
   if not r[1] then
+    if r[2] == CANCEL then error(t.cancelled, 2) end
     error(("timed out after %d ms waiting for %s"):format(timeout, what), 2)
   end
   return table.unpack(r, 2, r.n)
+end
+
+-- Cancels task t (from lemu.spawn): the wait it is in ends at once (its timer and watch closed)
+-- and raises reason (default "interrupted"), and so does every wait it starts later. The REPL's
+-- Ctrl-C cancels the running chunk this way. Returns true if t was waiting.
+function lemu.cancel(t, reason)
+  if type(t) ~= "table" or not t.co then error("lemu.cancel: expected a task (from lemu.spawn)", 2) end
+  if t.done then return false end
+  t.cancelled = reason or "interrupted"
+  local w = t.cancel_wait
+  if w then w() return true end
+  return false
 end
 
 -- Suspends the calling task for ms milliseconds of loop time.
@@ -237,7 +256,7 @@ end
 -- A mailbox: producers put values, tasks get them in order, optionally only ones matching a
 -- predicate. The building block for waiting on console text, frames and leases.
 local Queue = {}
-Queue.__index = Queue
+Queue.__index, Queue.__name = Queue, "queue"
 
 function lemu.queue(name, limit)
   return setmetatable({ name = name or "queue", items = {}, waiters = {}, limit = limit, dropped = 0 }, Queue)

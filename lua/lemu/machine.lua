@@ -8,6 +8,8 @@ return function(lemu)
   local Machine, Console = {}, {}
   local MAX_PENDING = 1 << 20   -- bytes of console output kept for expect/wait_line
   Machine.__index, Console.__index = Machine, Console
+  -- __name: tostring() says "machine: 0x..." and the REPL's help knows the kind (lua/lemu/help.lua).
+  Machine.__name, Console.__name = "machine", "console"
   local count = 0
 
   -- "256M", "1G", "512K", "4096B", 256 (MiB, as QEMU's -m) -> bytes
@@ -182,6 +184,37 @@ return function(lemu)
   -- The output so far (the last 4 KiB).
   function Console:recent() return self.all end
 
+  -- m.console:attach(): a live console on this terminal, from a task (a line at the REPL). The
+  -- terminal goes raw: keystrokes (Ctrl-C too) go to the guest and its output streams to stdout,
+  -- until Ctrl-] (telnet's escape key) gives the terminal back; then it returns "detached", or
+  -- "exited" if the machine ended first. Other waits on the console keep working meanwhile.
+  function Console:attach()
+    local m = self.machine
+    if m._exited then error(("machine %s has exited (status %s)"):format(m.name, m:_exit_text()), 2) end
+    local out = io.stdout
+    local function tap(s) out:write(s) out:flush() end
+    out:write(("[%s's console; Ctrl-] returns]\r\n"):format(m.name))
+    out:flush()
+    local why = lemu.wait(("Ctrl-] on %s's console"):format(m.name), { timeout = false }, function(wake)
+      if not m.h:attach_stdin("detach", function() wake("detached") end) then
+        error("console:attach: standard input is not a terminal or a pipe", 0)
+      end
+      self.taps = self.taps or {}
+      -- a machine from -nographic/-serial stdio already writes its console to stdout
+      if not m._stdout then table.insert(self.taps, tap) end
+      local function on_exit() wake("exited") end
+      table.insert(m._exit_waiters, on_exit)
+      return function()
+        m.h:detach_stdin()
+        for i, f in ipairs(self.taps) do if f == tap then table.remove(self.taps, i) break end end
+        for i, f in ipairs(m._exit_waiters) do if f == on_exit then table.remove(m._exit_waiters, i) break end end
+      end
+    end)
+    out:write("\r\n")
+    out:flush()
+    return why
+  end
+
   function Machine:start() self.h:start() return self end
   function Machine:pause() self.h:pause() return self end
   function Machine:resume() self.h:resume() return self end
@@ -268,7 +301,8 @@ return function(lemu)
 
   -- A device handle: what m:device{} and its shorthands return.
   local Device = {}
-  Device.__index = Device
+  Device.__index, Device.__name = Device, "device"
+  lemu._classes = { machine = Machine, console = Console, device = Device }
   local info_mt = { __tostring = function(t)
     local s = ("%s: %s on %s slot %d"):format(t.name, t.model, t.bus, t.slot)
     local p = t.port
@@ -635,7 +669,7 @@ return function(lemu)
       st.exit_status = 0
       lemu.core.stop()
     end
-    if tostdio then m.h:serial_fd(1) end
+    if tostdio then m.h:serial_fd(1) m._stdout = true end
     if serial:match("^file:") then m.console.log = assert(io.open(serial:sub(6), "wb")) end
     if tostdio or on_monitor then
       local ok, tty = m.h:attach_stdin(mux, quit, on_monitor)

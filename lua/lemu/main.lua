@@ -19,7 +19,9 @@ usage: lemu [options] [script.lua [args...]]
   -h, --help         print this help and exit
 
 With no script and no -e code, lemu starts the REPL. The guests and networks keep running while the
-prompt waits; Ctrl-D leaves. The module is the global `lemu` in scripts, -e code and the REPL.
+prompt waits; `help` lists topics from the docs, Tab completes Lua names, Ctrl-C interrupts the
+running line, m.console:attach() is a live guest console (Ctrl-] returns), Ctrl-D leaves. The
+module is the global `lemu` in scripts, -e code and the REPL.
 
 QEMU-style options (translated into the same Lua calls):
 ]==]
