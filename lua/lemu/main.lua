@@ -38,6 +38,7 @@ local function report(err)
 end
 
 function M.main(argv)
+  if argv[1] == "test" then return require("lemu.testrun").main(argv) end
   local codes, script, script_args, interactive, quiet = {}, nil, {}, false, false
   local topology
   local qopts = {}
