@@ -165,6 +165,34 @@ return function(lemu)
     return self
   end
 
+  -- run(cmd, {timeout=, prompt=}) -> output, exit status: runs a command at the guest's shell (a
+  -- POSIX shell at its prompt) and waits for it. The typed line ends in "END$((6*7)) $?", which the
+  -- shell prints as "END42 <status>" but the echo never shows as such, so the echoed line cannot
+  -- match. The output is what the command printed, without the echoed line, with CRLF as LF.
+  -- A timeout (default 20 s), the machine's exit or a fail_on string raises an error naming cmd.
+  function Console:run(cmd, opts)
+    if type(cmd) ~= "string" then error("console:run: cmd must be a string", 2) end
+    if cmd:find("\n") then error(("console:run(%q): cmd must be one line"):format(cmd), 2) end
+    opts = opts or {}
+    local timeout = opts.timeout
+    if timeout == nil then timeout = 20000 end
+    local t0 = lemu.now()
+    self:send(cmd .. "; echo END$((6*7)) $?\n")
+    local ok, a, out, st = pcall(self.expect, self, "\n(.-)END42 (%d+)\r?\n", { timeout = timeout })
+    if ok and opts.prompt ~= false then
+      local left = timeout and math.max(1000, timeout - (lemu.now() - t0)) or false
+      ok, a = pcall(self.expect, self, opts.prompt or "# ", { timeout = left, plain = true })
+    end
+    if not ok then
+      local msg = tostring(a):gsub("^[^:]*:%d+: ", "")
+      if msg:find("^timed out") then
+        msg = ("did not finish within %d ms (%s)"):format(timeout, msg)
+      end
+      error(("console:run(%q): %s"):format(cmd, msg), 2)
+    end
+    return (out:gsub("\r\n", "\n")), tonumber(st)
+  end
+
   -- A string (Lua pattern unless plain) that fails every wait on this console once printed.
   function Console:fail_on(pattern, plain)
     table.insert(self.fails, { pattern = pattern, plain = plain })
