@@ -567,8 +567,18 @@ return function(lemu)
       local o, all = cmdline.parse_opts(v, "type")
       local model = nic_model(o.model)
       if model == "help" then return model_help(st) end
+      -- -nic none: no NIC (QEMU's way to drop a board's default one; lemu's boards have none)
+      if o.type == "none" then
+        cmdline.check_keys("-nic none", o, { "type" })
+        return
+      end
       local fn = cmdline.netdev_kinds and cmdline.netdev_kinds[o.type or ""]
-      if not fn then error(("-nic %s: unknown backend type"):format(tostring(o.type)), 0) end
+      if not fn then
+        local names = { "none" }
+        for k in pairs(cmdline.netdev_kinds or {}) do names[#names + 1] = k end
+        table.sort(names)
+        error(("unknown backend type '%s' (valid: %s)"):format(tostring(o.type), table.concat(names, ", ")), 0)
+      end
       st.nic_count = (st.nic_count or 0) + 1
       local id = o.id or ("nic" .. st.nic_count)
       local mac = o.mac
@@ -577,6 +587,10 @@ return function(lemu)
       fn(o, all, st)
       table.insert(devices(st), { kind = "nic", model = model, netdev = id, mac = mac })
     end }
+  -- -net none: no networking (QEMU's; lemu's boards have no default NIC to drop).
+  cmdline.net_kinds.none = function(o)
+    cmdline.check_keys("-net none", o, {})
+  end
   -- -net nic[,vlan=N][,model=virtio][,macaddr=M]: the seed's legacy NIC on VLAN N.
   cmdline.net_kinds.nic = function(o, _, st)
     cmdline.check_keys("-net nic", o, { "vlan", "model", "macaddr", "name", "id", "netdev" })
@@ -612,6 +626,7 @@ return function(lemu)
           local nd = cmdline.netdevs(st)[d.netdev]
           if not nd then error(("netdev=%s: no -netdev with that id"):format(d.netdev), 0) end
           vlan = nd.vlan
+          if st.peers then st.peers[d.netdev] = true end
         else
           vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
         end
