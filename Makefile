@@ -2,6 +2,11 @@
 # runs the whole suite; `make asan` the suite under AddressSanitizer and UBSan. Every target that
 # needs packages first runs `make deps`, which installs the missing Debian 12 packages.
 
+# Builds run in parallel by default, one job per core; an explicit -j (or -j1) wins.
+ifeq ($(filter -j% j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 BUILD    ?= build
 CC       ?= gcc
 PREFIX   ?= /usr/local
