@@ -3,6 +3,11 @@
 # every fuzz target; `make fuzz` the fuzz targets (FUZZ_S seconds each). Every target that
 # needs packages first runs `make deps`, which installs the missing Debian 12 packages.
 
+# Builds run in parallel by default, one job per core; an explicit -j (or -j1) wins.
+ifeq ($(filter -j% j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 BUILD    ?= build
 CC       ?= gcc
 PREFIX   ?= /usr/local
@@ -38,7 +43,11 @@ HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbe
 CTESTSRC := $(wildcard spec/c/*.c)
 
 .PHONY: all deps test asan bench install clean run topology fuzz FORCE
-all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest
+all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest $(BUILD)/lemu.1
+
+# The man page, from the tables the option parser reads (scripts/manpage.lua).
+$(BUILD)/lemu.1: $(BUILD)/lemu scripts/manpage.lua
+	ASAN_OPTIONS=detect_leaks=0 $(BUILD)/lemu scripts/manpage.lua $@ </dev/null
 
 deps:
 	@rm -f build/.deps-optional-failed
@@ -139,8 +148,9 @@ topology: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lemu/lua \
-	  $(DESTDIR)$(PREFIX)/share/doc/lemu
+	  $(DESTDIR)$(PREFIX)/share/doc/lemu $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/lemu $(DESTDIR)$(PREFIX)/bin/lemu
+	install -m 644 $(BUILD)/lemu.1 $(DESTDIR)$(PREFIX)/share/man/man1/lemu.1
 	install -m 755 $(BUILD)/lemu.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lemu.so
 	install -m 644 $(BUILD)/liblemu.a $(DESTDIR)$(PREFIX)/lib/liblemu.a
 	install -m 644 core/lemu.h $(DESTDIR)$(PREFIX)/include/lemu.h

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int log_level = -1;
 
@@ -27,4 +28,61 @@ void log_msg(int level, const char *subsys, const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   fprintf(stderr, "lemu: %s: %s: %s\n", subsys, tags[level], buf);
+}
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double window_ms(void) {
+  static double w = -1;
+  if (w < 0) {
+    const char *e = getenv("LEMU_LOG_WINDOW_MS");
+    w = e && atof(e) > 0 ? atof(e) : LOG_LIMIT_WINDOW_MS;
+  }
+  return w;
+}
+
+static void summary(log_limit *l, double now) {
+  if (l->suppressed == 0) return;
+  fprintf(stderr, "lemu: %s: warning: %u more like this in the last %.1f s (last: %s)\n", l->subsys, l->suppressed,
+          (now - l->start_ms) / 1e3, l->what);
+  l->suppressed = 0;
+}
+
+void log_limited(log_limit *l, int level, const char *subsys, const char *fmt, ...) {
+  if (log_level < 0) log_init();
+  if (level > log_level) return;
+  double now = mono_ms();
+  if (l->start_ms == 0 || now - l->start_ms >= window_ms()) {
+    summary(l, now);
+    l->start_ms = now;
+    /* a new burst only after a quiet window; a source that goes on gets one summary a window */
+    if (l->last_ms == 0 || now - l->last_ms >= window_ms()) l->shown = 0;
+  }
+  l->last_ms = now;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (l->shown < LOG_LIMIT_BURST) {
+    l->shown++;
+    static const char *tags[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "lemu: %s: %s: %s%s\n", subsys, tags[level], buf,
+            l->shown == LOG_LIMIT_BURST ? " (more like this are counted, not shown)" : "");
+    return;
+  }
+  if (l->suppressed++ == 0) snprintf(l->subsys, sizeof l->subsys, "%s", subsys);
+  /* the last one suppressed, cut to fit */
+  size_t n = strlen(buf);
+  if (n >= sizeof l->what) n = sizeof l->what - 1;
+  memcpy(l->what, buf, n);
+  l->what[n] = 0;
+}
+
+void log_limited_flush(log_limit *l) {
+  summary(l, mono_ms());
 }

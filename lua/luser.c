@@ -32,6 +32,8 @@ typedef struct fwd {
   int udp;
   struct in_addr haddr, gaddr;
   int hport, gport;
+  int v6;                          /* an IPv6 forward: haddr6 and gaddr6, through slirp_add_hostxfwd */
+  struct in6_addr haddr6, gaddr6;
 } fwd;
 
 typedef struct lease {
@@ -181,7 +183,16 @@ static int port_of(const char *s, int min, long *out) {
   return 0;
 }
 
-#define RULE_SYNTAX "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport or unix:PATH-[guestaddr]:guestport"
+/* The IPv6 guest address of a forward that names none: the address SLAAC gives the default NIC
+ * (MAC 52:54:00:12:34:56) in the network's prefix, fec0::5054:ff:fe12:3456 by default; as the
+ * IPv4 default is the first DHCP address, the one the first guest gets. */
+static void default_guest6(const luser *lu, struct in6_addr *a) {
+  static const uint8_t iid[8] = {0x50, 0x54, 0x00, 0xff, 0xfe, 0x12, 0x34, 0x56};
+  *a = lu->prefix6;
+  memcpy(a->s6_addr + 8, iid, 8);
+}
+
+#define RULE_SYNTAX "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport, [tcp|udp]:[[ipv6]]:hostport-[[ipv6]]:guestport or unix:PATH-[guestaddr]:guestport"
 
 /* hostfwd: "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport". full=0 accepts QEMU's
  * hostfwd_remove form "[tcp|udp]:[hostaddr]:hostport" as well. */
@@ -210,12 +221,26 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
   }
   if (!strcmp(buf, "udp")) f->udp = 1;
   else if (strcmp(buf, "tcp") && buf[0]) luaL_error(L, "hostfwd rule '%s': protocol '%s' is not tcp, udp or unix", rule, buf);
-  if (*p == '[') luaL_error(L, "hostfwd rule '%s': IPv6 host addresses are not supported", rule);
-  if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
-  /* Unlike QEMU, an empty host address is loopback: exposing a port needs an explicit 0.0.0.0. */
-  if (!buf[0]) inet_pton(AF_INET, "127.0.0.1", &f->haddr);
-  else if (inet_pton(AF_INET, buf, &f->haddr) != 1)
-    luaL_error(L, "hostfwd rule '%s': host address '%s' is not an IPv4 address", rule, buf);
+  if (*p == '[') {
+    /* lemu's extension of QEMU's syntax: an IPv6 host address in brackets, "[::1]:8080"; "[]" is
+     * ::1, as an empty IPv4 address is 127.0.0.1. */
+    p++;
+    if (take(buf, sizeof buf, &p, ']') < 0)
+      luaL_error(L, "hostfwd rule '%s': the IPv6 host address has no closing ']'", rule);
+    if (*p++ != ':') luaL_error(L, "hostfwd rule '%s': expected ':' and the host port after ']'", rule);
+    f->v6 = 1;
+    if (!buf[0]) f->haddr6 = in6addr_loopback;
+    else if (inet_pton(AF_INET6, buf, &f->haddr6) != 1)
+      luaL_error(L, "hostfwd rule '%s': host address '[%s]' is not an IPv6 address", rule, buf);
+    if (!lu->ipv6) luaL_error(L, "hostfwd rule '%s': an IPv6 forward needs ipv6=on", rule);
+  } else {
+    if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
+    /* Unlike QEMU, an empty host address is loopback: exposing a port needs an explicit 0.0.0.0. */
+    if (!buf[0]) inet_pton(AF_INET, "127.0.0.1", &f->haddr);
+    else if (inet_pton(AF_INET, buf, &f->haddr) != 1)
+      luaL_error(L, "hostfwd rule '%s': host address '%s' is not an IPv4 address%s", rule, buf,
+                 strchr(buf, ']') ? " (an IPv6 address goes in brackets: [::1])" : "");
+  }
   if (!full && !strchr(p, '-')) {
     if (port_of(p, 0, &hp) < 0) luaL_error(L, "hostfwd rule '%s': host port '%s' is not 0..65535", rule, p);
     f->hport = (int)hp;
@@ -226,7 +251,29 @@ static void parse_hostfwd(lua_State *L, luser *lu, const char *rule, fwd *f, int
   if (port_of(buf, 0, &hp) < 0) luaL_error(L, "hostfwd rule '%s': host port '%s' is not 0..65535", rule, buf);
   f->hport = (int)hp;
 guest:
+  if (*p == '[') {
+    p++;
+    if (take(buf, sizeof buf, &p, ']') < 0)
+      luaL_error(L, "hostfwd rule '%s': the IPv6 guest address has no closing ']'", rule);
+    if (*p++ != ':') luaL_error(L, "hostfwd rule '%s': expected ':' and the guest port after ']'", rule);
+    if (!f->v6) luaL_error(L, "hostfwd rule '%s': an IPv4 host address with an IPv6 guest address (both must be IPv6: [host]:port-[guest]:port)", rule);
+    if (!buf[0]) default_guest6(lu, &f->gaddr6);
+    else if (inet_pton(AF_INET6, buf, &f->gaddr6) != 1)
+      luaL_error(L, "hostfwd rule '%s': guest address '[%s]' is not an IPv6 address", rule, buf);
+    if (!in6_net(&f->gaddr6, &lu->prefix6, lu->prefix6_len)) {
+      char b1[INET6_ADDRSTRLEN], b2[INET6_ADDRSTRLEN];
+      luaL_error(L, "hostfwd rule '%s': guest address %s is outside the network %s/%d", rule,
+                 inet_ntop(AF_INET6, &f->gaddr6, b1, sizeof b1), inet_ntop(AF_INET6, &lu->prefix6, b2, sizeof b2),
+                 lu->prefix6_len);
+    }
+    goto gport;
+  }
   if (take(buf, sizeof buf, &p, ':') < 0) goto syntax;
+  if (f->v6) {
+    if (buf[0]) luaL_error(L, "hostfwd rule '%s': an IPv6 host address with an IPv4 guest address '%s' (write the guest's IPv6 address in brackets, or leave it empty)", rule, buf);
+    default_guest6(lu, &f->gaddr6);
+    goto gport;
+  }
   if (!buf[0]) f->gaddr = lu->dhcpstart;
   else if (inet_pton(AF_INET, buf, &f->gaddr) != 1)
     luaL_error(L, "hostfwd rule '%s': guest address '%s' is not an IPv4 address", rule, buf);
@@ -235,6 +282,7 @@ guest:
     luaL_error(L, "hostfwd rule '%s': guest address %s is outside the network %s/%d", rule,
                ip4(f->gaddr, b1), ip4(lu->net, b2), prefix_bits(lu->mask));
   }
+gport:
   if (port_of(p, 1, &gp) < 0) luaL_error(L, "hostfwd rule '%s': guest port '%s' is not 1..65535", rule, p);
   f->gport = (int)gp;
   snprintf(f->rule, sizeof f->rule, "%s", rule);
@@ -250,7 +298,7 @@ static luser *check(lua_State *L) {
 }
 
 static void push_fwd(lua_State *L, const fwd *f) {
-  char b[INET_ADDRSTRLEN];
+  char b[INET6_ADDRSTRLEN];
   lua_createtable(L, 0, 6);
   lua_pushstring(L, f->rule);
   lua_setfield(L, -2, "rule");
@@ -260,28 +308,48 @@ static void push_fwd(lua_State *L, const fwd *f) {
     lua_pushstring(L, f->path);
     lua_setfield(L, -2, "host_path");
   }
-  lua_pushstring(L, ip4(f->haddr, b));
+  lua_pushstring(L, f->v6 ? inet_ntop(AF_INET6, &f->haddr6, b, sizeof b) : ip4(f->haddr, b));
   lua_setfield(L, -2, "host_addr");
   lua_pushinteger(L, f->hport);
   lua_setfield(L, -2, "host_port");
-  lua_pushstring(L, ip4(f->gaddr, b));
+  lua_pushstring(L, f->v6 ? inet_ntop(AF_INET6, &f->gaddr6, b, sizeof b) : ip4(f->gaddr, b));
   lua_setfield(L, -2, "guest_addr");
+  lua_pushboolean(L, f->v6);
+  lua_setfield(L, -2, "ipv6");
   lua_pushinteger(L, f->gport);
   lua_setfield(L, -2, "guest_port");
 }
 
 /* Host port 0 asks for any free port: pick one here, so that info() shows it and the rule can be
  * removed by it (slirp only knows rules by their host port). */
-static int pick_port(int udp, struct in_addr a) {
-  int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+static int pick_port(const fwd *f) {
+  int fd = socket(f->v6 ? AF_INET6 : AF_INET, f->udp ? SOCK_DGRAM : SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = a, .sin_port = 0};
-  socklen_t len = sizeof sa;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = f->haddr, .sin_port = 0};
+  struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_addr = f->haddr6, .sin6_port = 0};
+  struct sockaddr *a = f->v6 ? (struct sockaddr *)&sa6 : (struct sockaddr *)&sa;
+  socklen_t len = f->v6 ? sizeof sa6 : sizeof sa;
   int port = -1;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.sin_port);
+  if (bind(fd, a, len) == 0 && getsockname(fd, a, &len) == 0)
+    port = ntohs(f->v6 ? sa6.sin6_port : sa.sin_port);
   close(fd);
   return port;
+}
+
+static int same_host(const fwd *a, const fwd *b) {
+  if (a->path[0] || b->path[0] || a->v6 != b->v6 || a->udp != b->udp || a->hport != b->hport) return 0;
+  return a->v6 ? !memcmp(&a->haddr6, &b->haddr6, sizeof a->haddr6) : a->haddr.s_addr == b->haddr.s_addr;
+}
+
+/* An IPv6 forward's host and guest sockaddrs. */
+static void fwd6_addrs(const fwd *f, struct sockaddr_in6 *h, struct sockaddr_in6 *g) {
+  memset(h, 0, sizeof *h);
+  memset(g, 0, sizeof *g);
+  h->sin6_family = g->sin6_family = AF_INET6;
+  h->sin6_addr = f->haddr6;
+  h->sin6_port = htons((uint16_t)f->hport);
+  g->sin6_addr = f->gaddr6;
+  g->sin6_port = htons((uint16_t)f->gport);
 }
 
 /* user:hostfwd_add(rule) */
@@ -304,18 +372,27 @@ static int user_hostfwd_add(lua_State *L) {
     push_fwd(L, &f);
     return 1;
   }
-  if (f.hport == 0 && (f.hport = pick_port(f.udp, f.haddr)) < 0)
+  if (f.hport == 0 && (f.hport = pick_port(&f)) < 0)
     return luaL_error(L, "hostfwd rule '%s': no free port: %s", rule, strerror(errno));
   for (int i = 0; i < lu->nfwd; i++) {
     fwd *o = &lu->fwds[i];
-    if (!o->path[0] && o->udp == f.udp && o->hport == f.hport && o->haddr.s_addr == f.haddr.s_addr)
+    if (same_host(o, &f))
       return luaL_error(L, "hostfwd rule '%s': host port %d is already forwarded by '%s'", rule, f.hport, o->rule);
   }
-  int r = net_user_hostfwd_add(lu->u, f.udp, f.haddr, f.hport, f.gaddr, f.gport);
+  int r;
+  if (f.v6) {
+    struct sockaddr_in6 h, g;
+    fwd6_addrs(&f, &h, &g);
+    r = net_user_hostxfwd_add(lu->u, (struct sockaddr *)&h, sizeof h, (struct sockaddr *)&g, sizeof g,
+                              (f.udp ? NET_USER_FWD_UDP : 0) | NET_USER_FWD_V6ONLY);
+  } else {
+    r = net_user_hostfwd_add(lu->u, f.udp, f.haddr, f.hport, f.gaddr, f.gport);
+  }
   if (r < 0) {
-    char b[INET_ADDRSTRLEN];
-    return luaL_error(L, "hostfwd rule '%s': cannot listen on %s %s:%d: %s", rule, f.udp ? "UDP" : "TCP",
-                      ip4(f.haddr, b), f.hport, strerror(-r));
+    char b[INET6_ADDRSTRLEN];
+    return luaL_error(L, f.v6 ? "hostfwd rule '%s': cannot listen on %s [%s]:%d: %s" : "hostfwd rule '%s': cannot listen on %s %s:%d: %s",
+                      rule, f.udp ? "UDP" : "TCP",
+                      f.v6 ? inet_ntop(AF_INET6, &f.haddr6, b, sizeof b) : ip4(f.haddr, b), f.hport, strerror(-r));
   }
   lu->fwds[lu->nfwd++] = f;
   push_fwd(L, &f);
@@ -337,8 +414,14 @@ static int user_hostfwd_remove(lua_State *L) {
       strcpy(su.sun_path, f.path);
       r = net_user_hostxfwd_remove(lu->u, (struct sockaddr *)&su, sizeof su, 0);
       if (r == 0) unlink(f.path);
+    } else if (f.v6) {
+      if (!same_host(o, &f)) continue;
+      struct sockaddr_in6 h, g;
+      fwd6_addrs(&f, &h, &g);
+      r = net_user_hostxfwd_remove(lu->u, (struct sockaddr *)&h, sizeof h,
+                                   (f.udp ? NET_USER_FWD_UDP : 0) | NET_USER_FWD_V6ONLY);
     } else {
-      if (o->udp != f.udp || o->hport != f.hport || o->haddr.s_addr != f.haddr.s_addr) continue;
+      if (!same_host(o, &f)) continue;
       r = net_user_hostfwd_remove(lu->u, f.udp, f.haddr, f.hport);
     }
     if (r < 0) return luaL_error(L, "hostfwd rule '%s': slirp could not remove it: %s", rule, strerror(-r));

@@ -74,13 +74,48 @@ static void deliver(net_port *p, net_frame *f) {
   if (p->taps) run_taps(p->taps, f, 0);
 }
 
+/* A frame p's owner sent while it was taking one: tapped after it (see txtap in port.h). */
+static int tap_later(net_port *p, net_frame *f) {
+  if (p->ntxtap == p->captxtap) {
+    unsigned ncap = p->captxtap ? p->captxtap * 2 : 8;
+    net_frame **nq = realloc(p->txtap, sizeof *nq * ncap);
+    if (!nq) return 0;
+    p->txtap = nq;
+    p->captxtap = ncap;
+  }
+  p->txtap[p->ntxtap++] = frame_ref(f);
+  return 1;
+}
+
+static void receive_done(net_port *p);
+
+/* Calls the owner's receive, then taps the frame (if taken) and what the owner sent meanwhile. */
+static int receive(net_port *p, net_frame *f) {
+  p->in_rx++;
+  int took = p->ops->receive(p, f);
+  p->in_rx--;
+  if (took) deliver(p, f);
+  receive_done(p);
+  return took;
+}
+
+static void receive_done(net_port *p) {
+  if (p->in_rx == 0 && p->ntxtap > 0) {
+    for (unsigned i = 0; i < p->ntxtap; i++) {
+      if (p->taps) run_taps(p->taps, p->txtap[i], 1);
+      frame_unref(p->txtap[i]);
+    }
+    p->ntxtap = 0;
+    free(p->txtap);
+    p->txtap = NULL;
+    p->captxtap = 0;
+  }
+}
+
 /* Offer f to p: straight to the owner if nothing is queued ahead of it, else behind the queue. */
 static void offer_now(net_port *p, net_frame *f) {
   if (!p->link_up || !p->hub) return;
-  if (p->qlen == 0 && p->ops->receive(p, f)) {
-    deliver(p, f);
-    return;
-  }
+  if (p->qlen == 0 && receive(p, f)) return;
   if (!enqueue(p, f)) p->rx.drops++;
 }
 
@@ -93,11 +128,15 @@ static void offer(net_port *p, net_frame *f) {
 void net_port_ready(net_port *p) {
   while (p->qlen > 0 && p->hub) {
     net_frame *f = p->q[p->qhead];
-    if (!p->ops->receive(p, f)) return;
+    p->in_rx++;   /* the frame leaves the queue before it is tapped */
+    int took = p->ops->receive(p, f);
+    p->in_rx--;
+    if (!took) { receive_done(p); return; }
     p->qhead = (p->qhead + 1) % p->qcap;
     p->qlen--;
     deliver(p, f);
     frame_unref(f);
+    receive_done(p);
   }
 }
 
@@ -263,7 +302,7 @@ static int forward_now(net_port *p, net_frame *f) {
   }
   p->tx.frames++;
   p->tx.bytes += f->len;
-  if (p->taps) run_taps(p->taps, f, 1);
+  if (p->taps && !(p->in_rx && tap_later(p, f))) run_taps(p->taps, f, 1);
   if (p->imp[1]) impair_push(p->imp[1], f);
   else hub_forward(p->hub, p, f);
   return 0;

@@ -54,6 +54,11 @@ struct net_port {
   net_tap *taps;
   struct impair *imp[2];      /* impairments into the owner [0] and from it [1], or NULL */
   struct switch_port *sw;     /* its 802.1Q membership on a switch (switch.c), NULL: access id 1 */
+  /* While the owner takes a frame (ops->receive) the frames it sends in answer are tapped only
+   * after that frame is, so the taps of one port see frames in the order they crossed it. */
+  int in_rx;
+  net_frame **txtap;
+  unsigned ntxtap, captxtap;
 };
 
 void net_port_init(net_port *p, const net_port_ops *ops, void *owner, const char *name);

@@ -209,6 +209,7 @@ static void sock_objclose(rt_obj *o) {
   net_sock *s = (net_sock *)o;
   uv_timer_stop(&s->tick);
   uv_timer_stop(&s->retry);
+  log_limited_flush(&s->warn_limit);
   while (s->peers) {
     sock_peer *p = s->peers;
     s->peers = p->next;

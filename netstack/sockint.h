@@ -67,6 +67,7 @@ struct net_sock {
   uv_timer_t tick, retry;
   int pending;            /* handles whose close callback has not run */
   unsigned accepted, dropped, fail_logged;
+  log_limit warn_limit;   /* this backend's repeated warnings (drops, accept errors), rate-limited */
   net_sock_event_fn evfn;
   void *evud;
   /* datagrams */

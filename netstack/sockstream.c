@@ -64,7 +64,7 @@ static void schedule_retry(net_sock *s) {
 void sock_peer_drop(sock_peer *p, const char *reason) {
   net_sock *s = p->s;
   if (p->dead || !p->conn) return;
-  log_warn("sock", "%s: dropped peer %s: %s", s->addr, p->addr, reason);
+  log_limited(&s->warn_limit, LOG_WARN, "sock", "%s: dropped peer %s: %s", s->addr, p->addr, reason);
   s->dropped++;
   snprintf(s->last_drop, sizeof s->last_drop, "%s: %s", p->addr, reason);
   char addr[96];
@@ -258,14 +258,14 @@ static void on_accept(uv_stream_t *server, int status) {
   sock_conn *lc = server->data;
   net_sock *s = lc->s;
   if (status < 0 || s->obj.closing) {
-    if (status < 0) log_warn("sock", "%s: accept failed: %s", s->addr, uv_strerror(status));
+    if (status < 0) log_limited(&s->warn_limit, LOG_WARN, "sock", "%s: accept failed: %s", s->addr, uv_strerror(status));
     return;
   }
   if (!s->hub) {
     /* the VLAN was closed under the listener: take the connection only to close it */
     sock_conn *c = conn_new(s, NULL);
     if (c) {
-      if (uv_accept(server, &c->u.s) == 0) log_warn("sock", "%s: refused a peer: the VLAN is closed", s->addr);
+      if (uv_accept(server, &c->u.s) == 0) log_limited(&s->warn_limit, LOG_WARN, "sock", "%s: refused a peer: the VLAN is closed", s->addr);
       uv_close(&c->u.h, sock_conn_closed);
     }
     return;
@@ -335,7 +335,7 @@ void sock_do_connect(net_sock *s) {
   } else {
     int r = uv_tcp_connect(&c->creq, &c->u.tcp, (struct sockaddr *)&s->ss, on_connect);
     if (r) {
-      log_warn("sock", "%s: connect failed: %s", s->addr, uv_strerror(r));
+      log_limited(&s->warn_limit, LOG_WARN, "sock", "%s: connect failed: %s", s->addr, uv_strerror(r));
       p->conn = NULL;
       sock_conn_free(c);
       schedule_retry(s);

@@ -480,15 +480,19 @@ int net_user_hostfwd_remove(net_user *u, int udp, struct in_addr haddr, int hpor
   return leave(u, r);
 }
 
+static int slirp_flags(int flags) {
+  return (flags & NET_USER_FWD_UDP ? SLIRP_HOSTFWD_UDP : 0) | (flags & NET_USER_FWD_V6ONLY ? SLIRP_HOSTFWD_V6ONLY : 0);
+}
+
 int net_user_hostxfwd_add(net_user *u, const struct sockaddr *haddr, int hlen,
                           const struct sockaddr *gaddr, int glen, int flags) {
   ENTER(u);
-  return leave(u, slirp_add_hostxfwd(u->slirp, haddr, (socklen_t)hlen, gaddr, (socklen_t)glen, flags));
+  return leave(u, slirp_add_hostxfwd(u->slirp, haddr, (socklen_t)hlen, gaddr, (socklen_t)glen, slirp_flags(flags)));
 }
 
 int net_user_hostxfwd_remove(net_user *u, const struct sockaddr *haddr, int hlen, int flags) {
   ENTER(u);
-  int r = slirp_remove_hostxfwd(u->slirp, haddr, (socklen_t)hlen, flags);
+  int r = slirp_remove_hostxfwd(u->slirp, haddr, (socklen_t)hlen, slirp_flags(flags));
   errno = ENOENT;
   return leave(u, r);
 }

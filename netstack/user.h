@@ -47,6 +47,9 @@ int net_user_send(net_user *u, const void *frame, size_t len);
 int net_user_hostfwd_add(net_user *u, int udp, struct in_addr haddr, int hport,
                          struct in_addr gaddr, int gport);
 int net_user_hostfwd_remove(net_user *u, int udp, struct in_addr haddr, int hport);
+/* flags of net_user_hostxfwd_add/remove: a UDP forward; an IPv6 host socket that takes no IPv4 */
+#define NET_USER_FWD_UDP 1
+#define NET_USER_FWD_V6ONLY 2
 /* A host socket of any family (a Unix-domain path, IPv6) to a guest address: slirp_add_hostxfwd. */
 int net_user_hostxfwd_add(net_user *u, const struct sockaddr *haddr, int hlen,
                           const struct sockaddr *gaddr, int glen, int flags);

@@ -33,11 +33,11 @@ m:rng()                            -- entropy, so the guest never blocks on it
 m.console:fail_on("Kernel panic")
 m:start()
 
--- Runs a command at the guest's shell and returns its output.
+-- m.console:run(cmd, {timeout=}) runs a command at the guest's shell and returns its output and
+-- exit status; a command that does not finish in time raises an error naming it.
 local function sh(cmd, timeout)
-  m.console:send(cmd .. "; echo @@$((1+1))\n")
-  local out = m.console:expect("\n(.-)@@2", { timeout = timeout or 20000 })
-  m.console:expect("# ", { timeout = 5000 })
+  local out, status = m.console:run(cmd, { timeout = timeout or 20000 })
+  if status ~= 0 then print(("guest: '%s' exited with status %d"):format(cmd, status)) end
   return out
 end
 

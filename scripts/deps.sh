@@ -1,6 +1,8 @@
 #!/bin/sh
-# deps.sh: installs the Debian 12 packages lemu needs that are missing. Quiet when all are there.
-PKGS="build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libslirp-dev lua-busted
+# deps.sh: installs the Debian 12 packages lemu needs that are missing. Quiet when all are there;
+# otherwise it names them and shows apt's progress. Without root or sudo it says how to proceed and
+# fails. LEMU_DEPS_EXTRA adds package names to the list (spec/deps_spec.lua checks with it).
+PKGS="${LEMU_DEPS_EXTRA:+$LEMU_DEPS_EXTRA }build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libslirp-dev lua-busted
 libfdt-dev zlib1g-dev libvdeplug-dev libedit-dev tmux iproute2 tshark python3
 libmnl-dev vde2 qemu-system-misc gcc-riscv64-unknown-elf device-tree-compiler opensbi graphviz
 clang libclang-rt-14-dev"
@@ -20,10 +22,21 @@ if [ ! -f "$STAMP" ]; then
 fi
 [ -z "$missing$optional" ] && exit 0
 SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO=sudo
-install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
-echo "deps: installing$missing$optional"
-if ! $SUDO apt-get update -qq || ! install $missing $optional; then
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=sudo
+  else
+    echo "deps: these Debian 12 packages are missing:$missing$optional" >&2
+    echo "deps: installing them needs root, and this user ($(id -un)) is not root and has no sudo." >&2
+    echo "deps: run 'make deps' as root (su -c 'make deps'), or install sudo, or install them yourself:" >&2
+    echo "deps:   apt-get install --no-install-recommends$missing$optional" >&2
+    exit 1
+  fi
+fi
+# apt's own progress is shown (on stderr when make reads this script), not hidden for a minute.
+install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "$@"; }
+echo "deps: installing$missing$optional${SUDO:+ (through sudo)}: apt-get update, then apt-get install"
+if ! $SUDO apt-get update || ! install $missing $optional; then
   if [ -n "$missing" ]; then
     # without the optional ones, the required ones may still install
     [ -n "$optional" ] && install $missing || exit 1
@@ -33,4 +46,5 @@ if ! $SUDO apt-get update -qq || ! install $missing $optional; then
     mkdir -p build && : > "$STAMP"
   fi
 fi
+echo "deps: done"
 exit 0

@@ -157,6 +157,33 @@ describe("pcap capture", function()
     assert.equal(1, #records(file))
   end)
 
+  it("of a user-net port records each frame in the order it crossed the port (discover before offer)", function()
+    local file = dir .. "/user.pcap"
+    lemu.run(function()
+      local v = lemu.vlan("cap-user")
+      local u = v:user {}
+      -- slirp answers inside the call that hands it the discover: the offer crosses the port then
+      local cap = v:capture { file = file, port = u:info().name }
+      local ep = v:endpoint { mac = A }
+      local function dhcp(msgtype, extra)
+        local o = { msgtype = msgtype }
+        for k, x in pairs(extra or {}) do o[k] = x end
+        ep:send(P.build { eth = { src = A, dst = P.broadcast }, ipv4 = { src = "0.0.0.0", dst = "255.255.255.255" },
+          udp = { sport = 68, dport = 67 }, dhcp = { xid = 7, chaddr = A, options = o } })
+        return ep:recv { timeout = 2000, match = function(f) return P.parse(f).dhcp ~= nil end }
+      end
+      dhcp("discover")
+      dhcp("request", { requested_ip = "10.0.2.15", server_id = "10.0.2.2" })
+      cap:close()
+    end)
+    local types = {}
+    for _, r in ipairs(records(file)) do
+      local d = P.parse(r.data).dhcp
+      if d then types[#types + 1] = d.msgtype end
+    end
+    assert.same({ "discover", "offer", "request", "ack" }, types)
+  end)
+
   it("refuses a file it cannot create and bad options, naming them", function()
     local v = lemu.vlan("cap-bad")
     assert.has_error(function() v:capture { file = dir .. "/no/such/dir/x.pcap" } end,

@@ -9,16 +9,50 @@ function cmdline.is_option(name)
   return cmdline.options[name] ~= nil
 end
 
-function cmdline.help()
+-- Formats { {left, text}... } as --help lines: the left column 24 wide (a longer one puts the
+-- text on the next line), the text wrapped at 100 columns.
+function cmdline.format_entries(entries)
+  local W, COL = 100, 27
+  local out = {}
+  for _, e in ipairs(entries) do
+    local left, words = "  " .. e[1], {}
+    for w in e[2]:gmatch("%S+") do words[#words + 1] = w end
+    local line
+    if #left <= COL - 2 then line = left .. (" "):rep(COL - #left)
+    else
+      out[#out + 1] = left
+      line = (" "):rep(COL)
+    end
+    local fresh = true
+    for _, w in ipairs(words) do
+      if not fresh and #line + 1 + #w > W then
+        out[#out + 1] = line
+        line, fresh = (" "):rep(COL), true
+      end
+      line = line .. (fresh and "" or " ") .. w
+      fresh = false
+    end
+    out[#out + 1] = line
+  end
+  return table.concat(out, "\n")
+end
+
+-- The options' names, sorted: what --help and the man page list.
+function cmdline.names()
   local names = {}
   for name in pairs(cmdline.options) do names[#names + 1] = name end
   table.sort(names)
-  local lines = {}
-  for _, name in ipairs(names) do
+  return names
+end
+
+-- --help's list of QEMU-style options, from cmdline.options (the table the parser reads).
+function cmdline.help()
+  local entries = {}
+  for _, name in ipairs(cmdline.names()) do
     local o = cmdline.options[name]
-    lines[#lines + 1] = ("  -%-22s %s"):format(name .. (o.arg and (" " .. o.arg) or ""), o.help)
+    entries[#entries + 1] = { "-" .. name .. (o.arg and (" " .. o.arg) or ""), o.help }
   end
-  return table.concat(lines, "\n")
+  return cmdline.format_entries(entries)
 end
 
 -- A command-line mistake: raised as an object so the host program prints just the message, with
@@ -29,11 +63,15 @@ function cmdline.is_usage_error(e) return getmetatable(e) == Usage end
 
 -- Applies a list of { name, value } in order. Returns the state; errors name the option.
 function cmdline.apply(list)
-  local state = { started = {} }
+  local state = { started = {}, netdev_ids = {}, peers = {} }
   -- Reachable from Lua (lemu.netdev, the monitor) once the options are being applied.
   require("lemu").cmdline_state = state
   for _, item in ipairs(list) do
     local o = cmdline.options[item[1]]
+    if item[1] == "netdev" then
+      local okp, nopts = pcall(cmdline.parse_opts, item[2], "type")
+      if okp and nopts.id then state.netdev_ids[#state.netdev_ids + 1] = nopts.id end
+    end
     local ok, err = pcall(o.apply, item[2], state)
     if not ok then
       if cmdline.is_usage_error(err) then error(err, 0) end
@@ -42,6 +80,19 @@ function cmdline.apply(list)
   end
   for _, fn in ipairs(state.started) do fn(state) end
   return state
+end
+
+-- QEMU's warning for each -netdev that no NIC uses (QEMU 7.2: "warning: netdev n0 has no peer"),
+-- on stderr; NICs record the netdev ids they join in state.peers. Returns the ids warned about.
+function cmdline.warn_no_peer(state)
+  local lonely = {}
+  for _, id in ipairs(state.netdev_ids or {}) do
+    if not (state.peers or {})[id] then
+      lonely[#lonely + 1] = id
+      io.stderr:write(("lemu: warning: netdev %s has no peer\n"):format(id))
+    end
+  end
+  return lonely
 end
 
 -- Parses a QEMU option string "kind,a=b,c=d" as QEMU's QemuOpts does: items separated by commas,

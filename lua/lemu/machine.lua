@@ -167,6 +167,34 @@ return function(lemu)
     return self
   end
 
+  -- run(cmd, {timeout=, prompt=}) -> output, exit status: runs a command at the guest's shell (a
+  -- POSIX shell at its prompt) and waits for it. The typed line ends in "END$((6*7)) $?", which the
+  -- shell prints as "END42 <status>" but the echo never shows as such, so the echoed line cannot
+  -- match. The output is what the command printed, without the echoed line, with CRLF as LF.
+  -- A timeout (default 20 s), the machine's exit or a fail_on string raises an error naming cmd.
+  function Console:run(cmd, opts)
+    if type(cmd) ~= "string" then error("console:run: cmd must be a string", 2) end
+    if cmd:find("\n") then error(("console:run(%q): cmd must be one line"):format(cmd), 2) end
+    opts = opts or {}
+    local timeout = opts.timeout
+    if timeout == nil then timeout = 20000 end
+    local t0 = lemu.now()
+    self:send(cmd .. "; echo END$((6*7)) $?\n")
+    local ok, a, out, st = pcall(self.expect, self, "\n(.-)END42 (%d+)\r?\n", { timeout = timeout })
+    if ok and opts.prompt ~= false then
+      local left = timeout and math.max(1000, timeout - (lemu.now() - t0)) or false
+      ok, a = pcall(self.expect, self, opts.prompt or "# ", { timeout = left, plain = true })
+    end
+    if not ok then
+      local msg = tostring(a):gsub("^[^:]*:%d+: ", "")
+      if msg:find("^timed out") then
+        msg = ("did not finish within %d ms (%s)"):format(timeout, msg)
+      end
+      error(("console:run(%q): %s"):format(cmd, msg), 2)
+    end
+    return (out:gsub("\r\n", "\n")), tonumber(st)
+  end
+
   -- A string (Lua pattern unless plain) that fails every wait on this console once printed.
   function Console:fail_on(pattern, plain)
     table.insert(self.fails, { pattern = pattern, plain = plain })
@@ -573,8 +601,18 @@ return function(lemu)
       local o, all = cmdline.parse_opts(v, "type")
       local model = nic_model(o.model)
       if model == "help" then return model_help(st) end
+      -- -nic none: no NIC (QEMU's way to drop a board's default one; lemu's boards have none)
+      if o.type == "none" then
+        cmdline.check_keys("-nic none", o, { "type" })
+        return
+      end
       local fn = cmdline.netdev_kinds and cmdline.netdev_kinds[o.type or ""]
-      if not fn then error(("-nic %s: unknown backend type"):format(tostring(o.type)), 0) end
+      if not fn then
+        local names = { "none" }
+        for k in pairs(cmdline.netdev_kinds or {}) do names[#names + 1] = k end
+        table.sort(names)
+        error(("unknown backend type '%s' (valid: %s)"):format(tostring(o.type), table.concat(names, ", ")), 0)
+      end
       st.nic_count = (st.nic_count or 0) + 1
       local id = o.id or ("nic" .. st.nic_count)
       local mac = o.mac
@@ -583,6 +621,10 @@ return function(lemu)
       fn(o, all, st)
       table.insert(devices(st), { kind = "nic", model = model, netdev = id, mac = mac })
     end }
+  -- -net none: no networking (QEMU's; lemu's boards have no default NIC to drop).
+  cmdline.net_kinds.none = function(o)
+    cmdline.check_keys("-net none", o, {})
+  end
   -- -net nic[,vlan=N][,model=virtio][,macaddr=M]: the seed's legacy NIC on VLAN N.
   cmdline.net_kinds.nic = function(o, _, st)
     cmdline.check_keys("-net nic", o, { "vlan", "model", "macaddr", "name", "id", "netdev" })
@@ -618,6 +660,7 @@ return function(lemu)
           local nd = cmdline.netdevs(st)[d.netdev]
           if not nd then error(("netdev=%s: no -netdev with that id"):format(d.netdev), 0) end
           vlan = nd.vlan
+          if st.peers then st.peers[d.netdev] = true end
         else
           vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
         end

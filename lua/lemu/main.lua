@@ -5,26 +5,45 @@ local cmdline = require "lemu.cmdline"
 
 local M = {}
 
-local usage = [==[
-usage: lemu [options] [script.lua [args...]]
+-- The host program's own options, for the parser below, --help and the man page (scripts/manpage.lua).
+M.host_options = {
+  { names = { "-e" }, arg = "CODE", key = "e", help = "run CODE (may be repeated; runs before the script)" },
+  { names = { "-i" }, key = "i", help = "enter the interactive REPL after running the script and -e code" },
+  { names = { "-q" }, key = "q", help = "no banner in the REPL" },
+  { names = { "--topology" }, arg = "FILE", key = "topology",
+    help = "when the script and -e code have run, draw the lab they built into FILE (.svg, .png or .pdf through Graphviz, or .dot)" },
+  { names = { "-v", "--version" }, key = "version", help = "print the version and exit" },
+  { names = { "-h", "--help" }, key = "help", help = "print this help and exit" },
+}
+local host_by_name = {}
+for _, o in ipairs(M.host_options) do for _, n in ipairs(o.names) do host_by_name[n] = o end end
 
-  script.lua [args]  run a Lua script (its arguments are in `arg`); the loop then keeps running
-                     until nothing is left to do or SIGINT/SIGTERM
-  -e CODE            run CODE (may be repeated; runs before the script)
-  -i                 enter the interactive REPL after running the script and -e code
-  -q                 no banner in the REPL
-  --topology FILE    when the script and -e code have run, draw the lab they built into FILE
-                     (.svg, .png or .pdf through Graphviz, or .dot)
-  -v, --version      print the version and exit
-  -h, --help         print this help and exit
+M.synopsis = "lemu [options] [script.lua [args...]]"
+M.description = {
+  "lemu runs RISC-V machines and the networks between them, scripted in Lua 5.4. A script (or -e code) builds machines, VLANs and backends with the Lua API; QEMU-style options build the same objects from the command line.",
+  "With a script, lemu runs it (its arguments are in `arg`) and then keeps the loop running until nothing is left to do or SIGINT/SIGTERM. With no script and no -e code, lemu starts the REPL; the guests and networks keep running while the prompt waits: `help` lists topics from the docs, Tab completes Lua names, Ctrl-C interrupts the running line, m.console:attach() is a live guest console (Ctrl-] returns), and Ctrl-D leaves. The module is the global `lemu` in scripts, -e code and the REPL.",
+  "`lemu test [DIR] [busted options]` runs the scenario specs in DIR (default spec) with busted inside the host program; `-o junit` writes a JUnit XML report.",
+}
 
-With no script and no -e code, lemu starts the REPL. The guests and networks keep running while the
-prompt waits; `help` lists topics from the docs, Tab completes Lua names, Ctrl-C interrupts the
-running line, m.console:attach() is a live guest console (Ctrl-] returns), Ctrl-D leaves. The
-module is the global `lemu` in scripts, -e code and the REPL.
-
-QEMU-style options (translated into the same Lua calls):
-]==]
+-- --help: the host program's options, then every QEMU-style option from cmdline.options.
+function M.help()
+  local lines = { "usage: " .. M.synopsis, "" }
+  local entries = { { "script.lua [args]", "run a Lua script (its arguments are in `arg`); the loop then keeps running until nothing is left to do or SIGINT/SIGTERM" },
+                    { "test [DIR] [busted options]", "run the scenario specs in DIR (default spec) with busted; -o junit writes a JUnit report" } }
+  for _, o in ipairs(M.host_options) do
+    entries[#entries + 1] = { table.concat(o.names, ", ") .. (o.arg and (" " .. o.arg) or ""), o.help }
+  end
+  lines[#lines + 1] = cmdline.format_entries(entries)
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "With no script and no -e code, lemu starts the REPL. The guests and networks keep running while the"
+  lines[#lines + 1] = "prompt waits; `help` lists topics from the docs, Tab completes Lua names, Ctrl-C interrupts the"
+  lines[#lines + 1] = "running line, m.console:attach() is a live guest console (Ctrl-] returns), Ctrl-D leaves. The"
+  lines[#lines + 1] = "module is the global `lemu` in scripts, -e code and the REPL."
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "QEMU-style options (translated into the same Lua calls):"
+  lines[#lines + 1] = cmdline.help()
+  return table.concat(lines, "\n") .. "\n"
+end
 
 local function die(msg)
   io.stderr:write("lemu: ", msg, "\n")
@@ -45,22 +64,24 @@ function M.main(argv)
   local i = 1
   while i <= #argv do
     local a = argv[i]
-    if a == "-h" or a == "--help" then
-      io.stdout:write(usage, cmdline.help(), "\n")
+    local ho = host_by_name[a]
+    if ho and ho.arg and not argv[i + 1] then
+      return die(("option '%s' needs an argument (%s)"):format(a, ho.key == "e" and "the code to run" or "the file to draw the lab into"))
+    end
+    if ho and ho.key == "help" then
+      io.stdout:write(M.help())
       return 0
-    elseif a == "-v" or a == "--version" then
+    elseif ho and ho.key == "version" then
       io.stdout:write("lemu ", lemu.version, " (", _VERSION, ")\n")
       return 0
-    elseif a == "-e" then
-      if not argv[i + 1] then return die("option '-e' needs an argument (the code to run)") end
+    elseif ho and ho.key == "e" then
       codes[#codes + 1] = argv[i + 1]
       i = i + 1
-    elseif a == "-i" then
+    elseif ho and ho.key == "i" then
       interactive = true
-    elseif a == "-q" then
+    elseif ho and ho.key == "q" then
       quiet = true
-    elseif a == "--topology" then
-      if not argv[i + 1] then return die("option '--topology' needs an argument (the file to draw the lab into)") end
+    elseif ho and ho.key == "topology" then
       topology = argv[i + 1]
       i = i + 1
     elseif a == "--" then
@@ -115,6 +136,9 @@ function M.main(argv)
       local oko, e = pcall(cmdline.apply, qopts)
       if not oko then optserr = tostring(e) return end
       ostate = e
+      -- QEMU warns about a -netdev no NIC uses; a script may still attach one, so only a pure
+      -- command line or one that built a machine is checked.
+      if #chunks == 0 or e.machine then cmdline.warn_no_peer(e) end
     end
     for _, c in ipairs(chunks) do c.fn(table.unpack(c.args or {})) end
     if topology then lemu.topology { file = topology } end

@@ -134,7 +134,8 @@ function M.install(lemu)
     for _, f in ipairs(t.forwards) do
       if f.kind == "hostfwd" then
         lines[#lines + 1] = ("  hostfwd %s %s -> %s:%d (%s)"):format(f.proto,
-          f.host_path or (f.host_addr .. ":" .. f.host_port), f.guest_addr, f.guest_port, f.rule)
+          f.host_path or ((f.ipv6 and "[%s]:%d" or "%s:%d"):format(f.host_addr, f.host_port)),
+          f.ipv6 and "[" .. f.guest_addr .. "]" or f.guest_addr, f.guest_port, f.rule)
       else
         lines[#lines + 1] = ("  guestfwd %s:%d -> %s (%s)"):format(f.guest_addr, f.guest_port, f.target, f.rule)
       end
