@@ -113,7 +113,7 @@ FUZZ_S     ?= 10
 FUZZ_B     := build-fuzz
 FUZZ_CC    ?= clang
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror $(FUZZ_SAN) \
+FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(FUZZ_SAN) \
               -Wno-unknown-attributes -Wno-unknown-warning-option \
               -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
 FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
@@ -130,13 +130,19 @@ FUZZ_SRC_dns := spec/fuzz/fuzz_dns.c
 FUZZ_SRC_loader := spec/fuzz/fuzz_loader.c
 FUZZ_SRC_sock := spec/fuzz/fuzz_sock.c
 
-.SECONDARY: $(FUZZ_OBJ)
+.SECONDARY: $(FUZZ_OBJ) $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_B)/fuzz_%: $(FUZZ_OBJ) spec/fuzz/*.c
-	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer $(FUZZ_DEF_$*) -o $@ $(FUZZ_SRC_$*) $(FUZZ_OBJ) $(LIBS)
+# Each target's own object (spec/fuzz/fuzz_pci.c is built once per model, with its define).
+.SECONDEXPANSION:
+$(FUZZ_B)/obj/fuzzer_%.o: $$(FUZZ_SRC_$$*)
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link $(FUZZ_DEF_$*) -c -o $@ $<
+
+$(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/fuzzer_%.o $(FUZZ_OBJ)
+	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 fuzz: $(FUZZERS:%=$(FUZZ_B)/fuzz_%)
 	@sh scripts/fuzz.sh $(FUZZ_B) $(FUZZ_S) $(FUZZERS)
@@ -163,3 +169,5 @@ clean:
 	rm -rf build build-asan $(FUZZ_B)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# The fuzz objects follow their headers too (a struct that grows must rebuild every user of it).
+-include $(shell find $(FUZZ_B)/obj -name '*.d' 2>/dev/null)
