@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inet.h"
+
 /* ---- registers (byte offsets in BAR0) ---- */
 enum {
   CTRL = 0x0000, STATUS = 0x0008, EECD = 0x0010, EERD = 0x0014, CTRL_EXT = 0x0018, MDIC = 0x0020,
@@ -301,23 +303,12 @@ static uint32_t eerd_read(e1000 *s) {
 
 /* ---- transmit ---- */
 
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t n) {
-  for (uint32_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-  if (n & 1) sum += (uint32_t)p[n - 1] << 8;
-  return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)sum;
-}
-
 /* Inserts the checksum of d[css..cse] (to the end when cse is 0) at sloc, if all of it lies in
  * the n bytes of the frame. 0 is sent as 0xffff (UDP's "no checksum" must not appear). */
 static void put_csum(uint8_t *d, uint32_t n, uint32_t sloc, uint32_t css, uint32_t cse) {
   if (cse && cse < n) n = cse + 1;
   if (css >= n || sloc + 2 > n) return;
-  uint16_t c = (uint16_t)~csum_fold(csum_add(0, d + css, n - css));
+  uint16_t c = inet_checksum(inet_sum(0, d + css, n - css));
   stbe16(d + sloc, c ? c : 0xffff);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dtimer.h"
+#include "inet.h"
 
 #define NE2K_MEM 0xc000u              /* card memory; the array is the whole of it */
 #define NE2K_PROM 32u                 /* station-address PROM at 0 */
@@ -95,25 +96,13 @@ static void ne2k_chip_reset(ne2k *c) {
 
 /* ---- receive: VLAN -> ring ---- */
 
-/* CRC-32 of the destination, MSB first, not inverted (Ethernet's multicast hash): its top six
- * bits index the 64-bit MAR. */
-static unsigned ne2k_hash(const uint8_t *mac) {
-  uint32_t crc = 0xffffffffu;
-  for (int i = 0; i < 6; i++)
-    for (int b = 0; b < 8; b++) {
-      uint32_t bit = ((crc >> 31) ^ (uint32_t)(mac[i] >> b)) & 1u;
-      crc = (crc << 1) ^ (bit ? 0x04c11db7u : 0);
-    }
-  return crc >> 26;
-}
-
 static int ne2k_accept(const ne2k *c, const uint8_t *d) {
   static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   if (c->rcr & RCR_PRO) return 1;
   if (memcmp(d, bcast, 6) == 0) return (c->rcr & RCR_AB) != 0;
   if (d[0] & 1) {
     if (!(c->rcr & RCR_AM)) return 0;
-    unsigned h = ne2k_hash(d);
+    unsigned h = inet_ether_crc(d, 6) >> 26;   /* the 64-bit MAR's index */
     return (c->mar[h >> 3] >> (h & 7)) & 1;
   }
   /* Unicast against the PROM, not PAR: QEMU ignores what the driver writes to PAR. */

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "inet.h"
+
 /* ---- registers (offsets into the 256-byte file) ---- */
 enum {
   R_IDR = 0x00, R_MAR = 0x08, R_TXSTATUS = 0x10, R_TXADDR = 0x20, R_RXBUF = 0x30, R_CHIPCMD = 0x37,
@@ -207,20 +209,6 @@ static void chip_reset(rtl *s) {
 
 /* ---- receive: VLAN -> guest ---- */
 
-/* The Ethernet CRC of a MAC, MSB first (QEMU's net_crc32): its top 6 bits index the MAR hash. */
-static uint32_t ether_crc(const uint8_t *d, size_t n) {
-  uint32_t crc = 0xffffffffu;
-  for (size_t i = 0; i < n; i++) {
-    uint8_t b = d[i];
-    for (int k = 0; k < 8; k++, b >>= 1) {
-      uint32_t carry = (crc >> 31) ^ (b & 1u);
-      crc <<= 1;
-      if (carry) crc ^= 0x04c11db7u;
-    }
-  }
-  return crc;
-}
-
 static int is_bcast(const uint8_t *d) { return (d[0] & d[1] & d[2] & d[3] & d[4] & d[5]) == 0xff; }
 
 /* RxConfig's address filter, in QEMU's order: the C+ descriptor's type flag (D_OWN alone for a
@@ -234,7 +222,7 @@ static uint32_t filter(rtl *s, const uint8_t *d) {
   }
   if (d[0] & 1) {
     if (!(s->rxconfig & RX_MULTI)) return 0;
-    unsigned bit = ether_crc(d, 6) >> 26;
+    unsigned bit = inet_ether_crc(d, 6) >> 26;
     if (!(s->mar[bit >> 3] & (1u << (bit & 7)))) return 0;
     s->tc.rx_ok_mcast++;
     return RX_MAR;
@@ -396,17 +384,6 @@ static void retry_fire(dtimer *t) {
 
 /* ---- transmit: guest -> VLAN ---- */
 
-static uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
-}
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n) {
-  for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-  if (n & 1) sum += (uint32_t)p[n - 1] << 8;
-  return sum;
-}
-
 /* Puts the VLAN tag in (in place: f has 4 bytes of room past len) and sends; 0 or -1. */
 static int tx_wire(rtl *s, uint8_t *f, size_t len, uint32_t opts2) {
   if (opts2 & TX_TAGC) {
@@ -431,8 +408,8 @@ static int tx_wire(rtl *s, uint8_t *f, size_t len, uint32_t opts2) {
 /* The checksum over the IPv4 pseudo-header and the l4 bytes at th, stored at th + at. */
 static void l4_csum(const uint8_t *ip, uint8_t *th, size_t l4, size_t at) {
   th[at] = th[at + 1] = 0;
-  uint32_t sum = csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)l4;
-  uint16_t c = csum_fold(csum_add(sum, th, l4));
+  uint32_t sum = inet_sum(0, ip + 12, 8) + ip[9] + (uint32_t)l4;
+  uint16_t c = inet_checksum(inet_sum(sum, th, l4));
   if (ip[9] == 17 && c == 0) c = 0xffff;    /* UDP sends 0 as all ones */
   th[at] = (uint8_t)(c >> 8);
   th[at + 1] = (uint8_t)c;
@@ -440,7 +417,7 @@ static void l4_csum(const uint8_t *ip, uint8_t *th, size_t l4, size_t at) {
 
 static void ip_csum(uint8_t *ip, size_t hlen) {
   ip[10] = ip[11] = 0;
-  uint16_t c = csum_fold(csum_add(0, ip, hlen));
+  uint16_t c = inet_checksum(inet_sum(0, ip, hlen));
   ip[10] = (uint8_t)(c >> 8);
   ip[11] = (uint8_t)c;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inet.h"
 #include "log.h"
 
 enum {
@@ -92,11 +93,7 @@ static const net_port_ops vnet_port_ops = {"virtio-net", vnet_receive};
  * start to the end, seeded with what the guest stored at start+off (the pseudo-header sum). */
 static int complete_csum(uint8_t *d, size_t len, size_t start, size_t off) {
   if (start >= len || off + 2 > len - start) return -1;
-  uint32_t sum = 0;
-  for (size_t i = start; i + 1 < len; i += 2) sum += (uint32_t)(d[i] << 8 | d[i + 1]);
-  if ((len - start) & 1) sum += (uint32_t)d[len - 1] << 8;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  uint16_t c = (uint16_t)~sum;
+  uint16_t c = inet_checksum(inet_sum(0, d + start, len - start));
   d[start + off] = (uint8_t)(c >> 8);
   d[start + off + 1] = (uint8_t)c;
   return 0;
