@@ -82,6 +82,8 @@ function lemu.clock(opts)
   end
   local ok, st = pcall(core.clock, c)
   if not ok then error(st, 2) end
+  -- The host helpers' choices (DHCP xids, ports, ping ids) reach the guests too.
+  if opts and opts.seed ~= nil then math.randomseed(opts.seed) end
   clock_virtual = st.mode == "virtual"
   if clock_guard ~= nil then st.guard_ms = clock_guard end
   return st
