@@ -14,12 +14,6 @@ struct net_pcap {
   uint64_t frames, errors;
 };
 
-int64_t net_pcap_wall_offset(uint64_t rt_now_ns) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)rt_now_ns;
-}
-
 net_pcap *net_pcap_open(const char *path, uint32_t snaplen, int64_t wall_offset_ns, char *err, size_t errlen) {
   FILE *f = fopen(path, "wb");
   if (!f) {
