@@ -18,8 +18,8 @@ local function smbd()
   return select(2, H.sh("test -x /usr/sbin/smbd")) == 0
 end
 
--- A shared directory with a text file and 192 KiB of random bytes (more than one SMB read and
--- many TCP segments), owned by uid (when given) so that smbd running as that user may write in it.
+-- A shared directory with a text file and 192 KiB of random bytes (well over a hundred TCP
+-- segments through slirp and smbd's socket), owned by uid (when given) so that smbd running as that user may write in it.
 local function share(uid)
   local dir = H.tmpdir()
   local text = ("from the host %d\n"):format(math.random(1e9))
