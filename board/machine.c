@@ -153,6 +153,8 @@ static void on_slice(uv_idle_t *h);
 
 /* The harts may have work: run them soon (a slice, or the next quantum). */
 static void schedule(machine *m) {
+  /* Inside its own quantum (perhaps on a worker thread) the runner's return value says it. */
+  if (m->virt && m->in_vrun) return;
   if (m->virt) clock_runner_wake(&m->runner);
   else uv_idle_start(&m->idle, on_slice);
 }
@@ -435,8 +437,19 @@ static void vround(machine *m, uint64_t left) {
   m->rr = (m->rr + 1) % m->nharts;
 }
 
+static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until);
+
+/* A quantum of this machine, on whichever thread the clock gives it: it touches only the machine,
+ * its devices and its thread's netstack hold. */
 static uint64_t vrun(clock_runner *r, uint64_t from, uint64_t until) {
   machine *m = r->ud;
+  m->in_vrun = 1;
+  uint64_t due = vrun_body(m, from, until);
+  m->in_vrun = 0;
+  return due;
+}
+
+static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until) {
   if (m->vt < from) m->vt = from;
   clock_running_at(m->rt, m->vt);
   if (m->state != MACHINE_RUNNING || m->halting || m->resetting || m->obj.closing) {

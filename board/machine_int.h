@@ -134,6 +134,7 @@ struct machine {
   uint64_t vinstret0;
   int vhart;               /* virtual: the hart inside cpu_run, or -1 */
   int rr;                  /* virtual: the hart that goes first in the next round */
+  int in_vrun;             /* virtual: inside its quantum (maybe on a worker thread) */
 
   loader_image fw, kern;
   uint64_t kernel_entry, initrd_start, initrd_end;

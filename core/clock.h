@@ -84,8 +84,19 @@ int clock_virtual(const lemu_rt *rt);
 int clock_shift(const lemu_rt *rt);
 /* Host wall time in ns since the epoch, or in virtual mode the configured epoch plus guest time. */
 uint64_t clock_wall_ns(const lemu_rt *rt, uint64_t guest_ns);
-/* The netstack's hold and ordered release, which core cannot call itself: registered once by it. */
-void clock_set_net(void (*hold)(void), void (*release)(void));
+/* The netstack's part in a quantum, which core cannot call itself: registered once by it. Each
+ * runner runs under hold() on its thread; take() then detaches what that thread held; on the
+ * loop's thread put() appends the runners' sets in their order and release() delivers them. */
+typedef struct clock_net_hooks {
+  void (*hold)(void);
+  void *(*take)(void);
+  void (*put)(void *held);
+  void (*release)(void);
+} clock_net_hooks;
+void clock_set_net(const clock_net_hooks *h);
+/* Worker threads the runners of one quantum are spread over (1: the loop's thread alone). */
+int clock_set_workers(lemu_rt *rt, int workers);
+int clock_workers(const lemu_rt *rt);
 
 /* A seed for one purpose ("virtio-rng", "rng-seed"), derived from the runtime's seed and the
  * number of seeds handed out before (so callers asking in a fixed order get fixed seeds); with no
