@@ -100,9 +100,10 @@ asan:
 	@echo "short fuzz runs of every target (make fuzz FUZZ_S=... for long ones):"
 	@$(MAKE) --no-print-directory fuzz FUZZ_S=3
 
-# ThreadSanitizer: the suite with machines on the virtual clock's worker threads checked for races.
+# ThreadSanitizer: the suite with machines on worker threads (LEMU_WORKERS=2 puts the real clock's
+# slices on them too) checked for races.
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" \
+	@LEMU_WORKERS=2 $(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANITIZE="-fsanitize=thread" test
 
 bench: all

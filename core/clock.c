@@ -41,6 +41,9 @@ struct clock_state {
   int nnondet;
   uint64_t draws;            /* seeds handed out: each call gets the next */
   int workers;               /* wanted (0: the host's processors) */
+  clock_runner **batch;      /* real clock with workers: slices due in this loop iteration */
+  int nbatch, capbatch;
+  uv_prepare_t prep;         /* runs the batch, after the idle handles that fill it */
   pool *pool;                /* made at the first quantum with more than one runner */
   struct qjob *jobs;
   int capjobs;
@@ -231,6 +234,75 @@ static void run_quantum(clock_state *c, uint64_t end) {
   fire_due(c);
 }
 
+/* ---- the real clock's batch ---- */
+
+static void run_batch(uv_prepare_t *h) {
+  clock_state *c = h->data;
+  uv_prepare_stop(&c->prep);
+  int n = c->nbatch;
+  if (!n) return;
+  if (c->capjobs < n) {
+    qjob *nj = realloc(c->jobs, sizeof *nj * (size_t)n);
+    if (!nj) { log_error("clock", "out of memory running machines"); return; }
+    c->jobs = nj;
+    c->capjobs = n;
+  }
+  for (int i = 0; i < n; i++) {
+    c->jobs[i] = (qjob){c->batch[i], 0, NULL};
+    c->batch[i]->index = -1;
+    c->batch[i] = NULL;
+  }
+  c->nbatch = 0;
+  qctx q = {c, c->jobs, 0, 0};
+  if (!c->pool) c->pool = pool_new(want_workers(c));
+  if (c->pool) pool_run(c->pool, n, run_job, &q);
+  else for (int i = 0; i < n; i++) run_job(&q, i);
+  /* The runners stay valid to here: closing one takes it out of the batch, and nothing runs
+   * between the slices and this point but the jobs. */
+  for (int i = 0; i < n; i++) if (net_hooks) net_hooks->put(c->jobs[i].held);
+  if (net_hooks) net_hooks->release();
+  /* after_slice may close machines: it is called for each runner that is still there. */
+  for (int i = 0; i < n; i++) {
+    clock_runner *r = c->jobs[i].r;
+    if (!r->ops) continue;
+    r->ops->boundary(r);
+  }
+}
+
+int clock_batch_add(lemu_rt *rt, clock_runner *r, const clock_runner_ops *ops, void *ud) {
+  clock_state *c = C(rt);
+  if (c->cfg.mode || c->workers < 2) return 0;
+  if (r->index >= 0) return 1;
+  if (c->nbatch == c->capbatch) {
+    int ncap = c->capbatch ? c->capbatch * 2 : 8;
+    clock_runner **nb = realloc(c->batch, sizeof *nb * (size_t)ncap);
+    if (!nb) return 0;   /* out of memory: this slice runs alone */
+    c->batch = nb;
+    c->capbatch = ncap;
+  }
+  r->ops = ops;
+  r->ud = ud;
+  r->rt = rt;
+  r->index = c->nbatch;
+  c->batch[c->nbatch++] = r;
+  if (c->handles) uv_prepare_start(&c->prep, run_batch);
+  return 1;
+}
+
+void clock_batch_remove(clock_runner *r) {
+  if (!r->rt) return;
+  clock_state *c = C(r->rt);
+  if (r->index >= 0 && r->index < c->nbatch && c->batch[r->index] == r) {
+    for (int i = r->index; i < c->nbatch - 1; i++) {
+      c->batch[i] = c->batch[i + 1];
+      c->batch[i]->index = i;
+    }
+    c->nbatch--;
+  }
+  r->index = -1;
+  r->ops = NULL;   /* a batch being finished skips it */
+}
+
 int clock_set_workers(lemu_rt *rt, int workers) {
   clock_state *c = C(rt);
   if (workers < 0 || workers > POOL_MAX) return -1;
@@ -410,10 +482,14 @@ clock_state *clock_new(lemu_rt *rt) {
   c->cfg.quantum_ns = QUANTUM_DEFAULT;
   c->cfg.sleep = 1;
   c->cfg.epoch_s = EPOCH_DEFAULT;
+  /* LEMU_WORKERS sets the default (and with N > 1 batches the real clock's slices too). */
+  const char *w = getenv("LEMU_WORKERS");
+  if (w && atoi(w) > 0 && atoi(w) <= POOL_MAX) c->workers = atoi(w);
   uv_idle_init(rt_loop(rt), &c->idle);
   uv_timer_init(rt_loop(rt), &c->pace);
   uv_timer_init(rt_loop(rt), &c->autoshift);
-  c->idle.data = c->pace.data = c->autoshift.data = c;
+  uv_prepare_init(rt_loop(rt), &c->prep);
+  c->idle.data = c->pace.data = c->autoshift.data = c->prep.data = c;
   uv_unref((uv_handle_t *)&c->autoshift);
   c->handles = 1;
   return c;
@@ -424,12 +500,14 @@ void clock_close(clock_state *c) {
   uv_close((uv_handle_t *)&c->idle, NULL);
   uv_close((uv_handle_t *)&c->pace, NULL);
   uv_close((uv_handle_t *)&c->autoshift, NULL);
+  uv_close((uv_handle_t *)&c->prep, NULL);
 }
 
 void clock_free(clock_state *c) {
   if (!c) return;
   for (int i = 0; i < c->nnondet; i++) free(c->nondet[i]);
   pool_free(c->pool);
+  free(c->batch);
   free(c->jobs);
   free(c->heap);
   free(c->runners);

@@ -94,6 +94,12 @@ typedef struct clock_net_hooks {
   void (*release)(void);
 } clock_net_hooks;
 void clock_set_net(const clock_net_hooks *h);
+/* The real clock with workers set above 1: a machine whose slice is due hands it to the clock,
+ * which runs every slice handed in this loop iteration in parallel (ops->run, under holds as in a
+ * quantum), delivers their frames, then calls ops->boundary for each on the loop's thread.
+ * Returns 0 when slices are not batched (virtual clock, one worker): the caller runs its own. */
+int clock_batch_add(lemu_rt *rt, clock_runner *r, const clock_runner_ops *ops, void *ud);
+void clock_batch_remove(clock_runner *r);
 /* Worker threads the runners of one quantum are spread over (1: the loop's thread alone). */
 int clock_set_workers(lemu_rt *rt, int workers);
 int clock_workers(const lemu_rt *rt);

@@ -1,9 +1,9 @@
 -- workers_lab: N guests of the default image on one VLAN with user-net, on the virtual clock
--- (sleep=off): each boots, takes a DHCP lease and runs a fixed compute load in its shell; the
--- script ends when every guest is done. Used by workers.sh with -workers 1 and -workers N:
---   lemu [-workers W] scripts/bench/workers_lab.lua N LOOPS
+-- (sleep=off) or the real one: each boots, takes a DHCP lease and runs a fixed compute load in its
+-- shell; the script ends when every guest is done. Used by workers.sh with -workers 1 and N:
+--   lemu [-workers W] scripts/bench/workers_lab.lua N LOOPS [real|virtual]
 local N, LOOPS = tonumber(arg[1] or "4"), tonumber(arg[2] or "20000")
-lemu.clock { mode = "virtual", shift = 0, sleep = false, seed = 1 }
+if (arg[3] or "virtual") == "virtual" then lemu.clock { mode = "virtual", shift = 0, sleep = false, seed = 1 } end
 local lan = lemu.vlan("lan")
 lan:user { restrict = true }
 local ms = {}
@@ -27,5 +27,5 @@ for _, m in ipairs(ms) do
   end)
 end
 for _, t in ipairs(tasks) do lemu.join(t, { timeout = 900000 }) end
-print(("%d guests done at %.1f ms of virtual time, %d workers"):format(N, lemu.now(), lemu.clock().workers))
+print(("%d guests done at %.1f ms on the clock, %d workers"):format(N, lemu.now(), lemu.clock().workers))
 lemu.closeall()
