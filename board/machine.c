@@ -66,7 +66,7 @@ static void on_timer(uv_timer_t *t);
  * polls anyway. */
 static void clock_kick(void *ud) {
   machine *m = ud;
-  if (m->state != MACHINE_RUNNING || !m->handles_open) return;
+  if (m->state != MACHINE_RUNNING || !m->handles_open || m->in_vrun) return;
   if (m->virt) clock_runner_wake(&m->runner);
   else uv_timer_start(&m->timer, on_timer, 0, 0);
 }
@@ -153,6 +153,9 @@ static void on_slice(uv_idle_t *h);
 
 /* The harts may have work: run them soon (a slice, or the next quantum). */
 static void schedule(machine *m) {
+  /* Inside its own turn (perhaps on a worker thread) the turn's end decides: no libuv or clock
+   * call from here. */
+  if (m->in_vrun) return;
   if (m->virt) clock_runner_wake(&m->runner);
   else uv_idle_start(&m->idle, on_slice);
 }
@@ -369,12 +372,10 @@ static void after_slice(machine *m) {
   else uv_timer_start(&m->timer, on_timer, (next + 999999) / 1000000, 0);
 }
 
-static void on_slice(uv_idle_t *h) {
-  machine *m = h->data;
-  if (m->state != MACHINE_RUNNING || m->halting || m->resetting) { after_slice(m); return; }
+/* The harts' part of a slice on the real clock: rounds until SLICE_NS of host time pass or no
+ * hart runs. Touches only the machine (it may run on a worker: see rbatch below). */
+static void slice_body(machine *m) {
   uint64_t limit = uv_hrtime() + SLICE_NS;
-  /* Frames the devices send reach the VLANs (Lua endpoints, other machines) after the slice. */
-  net_hold();
   for (;;) {
     int ran = 0;
     for (int i = 0; i < m->nharts && !m->halting && !m->resetting; i++) {
@@ -393,6 +394,31 @@ static void on_slice(uv_idle_t *h) {
     poll_devices(m);
     if (!ran || m->halting || m->resetting || uv_hrtime() >= limit) break;
   }
+}
+
+/* With workers on the real clock (-workers N > 1), every machine whose slice is due in this loop
+ * iteration joins the clock's batch, which runs the slices in parallel and then, on the loop
+ * thread, delivers their frames and calls after_slice for each. */
+static uint64_t rbatch_run(clock_runner *r, uint64_t from, uint64_t until) {
+  (void)from; (void)until;
+  machine *m = r->ud;
+  m->in_vrun = 1;
+  slice_body(m);
+  m->in_vrun = 0;
+  return 0;
+}
+
+static void rbatch_after(clock_runner *r) { after_slice(r->ud); }
+
+static const clock_runner_ops rbatch_ops = {rbatch_run, rbatch_after};
+
+static void on_slice(uv_idle_t *h) {
+  machine *m = h->data;
+  if (m->state != MACHINE_RUNNING || m->halting || m->resetting) { after_slice(m); return; }
+  if (clock_batch_add(m->rt, &m->rrunner, &rbatch_ops, m)) return;
+  /* Frames the devices send reach the VLANs (Lua endpoints, other machines) after the slice. */
+  net_hold();
+  slice_body(m);
   net_release();
   after_slice(m);
 }
@@ -435,8 +461,19 @@ static void vround(machine *m, uint64_t left) {
   m->rr = (m->rr + 1) % m->nharts;
 }
 
+static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until);
+
+/* A quantum of this machine, on whichever thread the clock gives it: it touches only the machine,
+ * its devices and its thread's netstack hold. */
 static uint64_t vrun(clock_runner *r, uint64_t from, uint64_t until) {
   machine *m = r->ud;
+  m->in_vrun = 1;
+  uint64_t due = vrun_body(m, from, until);
+  m->in_vrun = 0;
+  return due;
+}
+
+static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until) {
   if (m->vt < from) m->vt = from;
   clock_running_at(m->rt, m->vt);
   if (m->state != MACHINE_RUNNING || m->halting || m->resetting || m->obj.closing) {
@@ -742,6 +779,7 @@ static void handle_closed(uv_handle_t *h) {
 static void obj_close(rt_obj *o) {
   machine *m = (machine *)o;
   clock_runner_remove(&m->runner);
+  clock_batch_remove(&m->rrunner);
   uv_close((uv_handle_t *)&m->idle, handle_closed);
   uv_close((uv_handle_t *)&m->timer, handle_closed);
 }
@@ -768,6 +806,7 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
   m->serial_fd = -1;
   m->vhart = -1;
   m->runner.index = -1;
+  m->rrunner.index = -1;
   dtimer_clock_init(&m->clock, dclock_now, clock_kick, m);
   const char *type = cfg->type ? cfg->type : "virt";
   if (strcmp(type, "virt") != 0 && strcmp(type, "spike") != 0) {
