@@ -337,9 +337,11 @@ static int stalled(machine *m) {
   return 1;
 }
 
-static void after_slice(machine *m) {
+/* The end of a turn, on the loop thread: console output to its hooks, a reset asked for, and the
+ * exit, told once. Returns 1 when the machine has nothing more to run (closing, or halted). */
+static int end_turn(machine *m) {
   flush_out(m);
-  if (m->obj.closing) return;
+  if (m->obj.closing) return 1;
   if (m->resetting) {
     char err[512];
     m->resetting = 0;
@@ -348,16 +350,21 @@ static void after_slice(machine *m) {
       machine_finish(m, 1);
     }
   }
-  if (m->halting) {
-    m->halting = 0;
+  if (!m->halting) return 0;
+  m->halting = 0;
+  if (!m->virt) {
     uv_idle_stop(&m->idle);
     uv_timer_stop(&m->timer);
-    if (!m->exit_notified) {
-      m->exit_notified = 1;
-      if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
-    }
-    return;
   }
+  if (!m->exit_notified) {
+    m->exit_notified = 1;
+    if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
+  }
+  return 1;
+}
+
+static void after_slice(machine *m) {
+  if (end_turn(m)) return;
   if (m->state != MACHINE_RUNNING) return;
   int runnable = 0;
   for (int i = 0; i < m->nharts; i++) runnable |= m->harts[i].run == HART_RUN;
@@ -509,24 +516,7 @@ static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until) {
 /* After the quantum's frames are delivered: console output to its hooks, resets, the exit. */
 static void vboundary(clock_runner *r) {
   machine *m = r->ud;
-  if (m->state == MACHINE_CREATED) return;
-  flush_out(m);
-  if (m->obj.closing) return;
-  if (m->resetting) {
-    char err[512];
-    m->resetting = 0;
-    if (machine_reset(m, err, sizeof err) < 0) {
-      log_error("machine", "reset failed: %s", err);
-      machine_finish(m, 1);
-    }
-  }
-  if (m->halting) {
-    m->halting = 0;
-    if (!m->exit_notified) {
-      m->exit_notified = 1;
-      if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
-    }
-  }
+  if (m->state != MACHINE_CREATED) end_turn(m);
 }
 
 static const clock_runner_ops vrunner_ops = {vrun, vboundary};
