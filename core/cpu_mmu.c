@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu_int.h"
+#include "jit.h"
 
 #define PTE_V (1ull << 0)
 #define PTE_R (1ull << 1)
@@ -44,7 +45,7 @@ static dpage *cc_find(ccache *cc, uint64_t ppn) {
 static void cc_free_pages(ccache *cc) {
   for (int i = 0; i < CC_BUCKETS; i++) {
     dpage *p = cc->hash[i];
-    while (p) { dpage *n = p->next; free(p); p = n; }
+    while (p) { dpage *n = p->next; jit_page_free(p); free(p); p = n; }
     cc->hash[i] = NULL;
   }
   cc->npages = 0;
@@ -65,6 +66,7 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len) {
         p->d[o].op = OP_NONE;
         p->d[o].h = cpu_lbl_none;
       }
+      jit_page_invalidate(p, (uint32_t)lo, (uint32_t)hi);
     }
     if (page + 4096 < page) break;
   }
