@@ -79,6 +79,10 @@ typedef struct em {
   fix f[2 * JIT_MAXN + 8];
   int nf;
   int over;                    /* ran out of room: give the block up */
+  uint32_t start;              /* the block's page offset, and where its code will be */
+  uintptr_t base;
+  const uintptr_t *ent;        /* the page's table */
+  int rax;                     /* the guest register rax holds (straight-line code), or -1 */
 } em;
 
 static void b1(em *e, uint8_t v) {
@@ -104,6 +108,15 @@ static void op_m(em *e, int w, uint32_t op, int reg, int base, int32_t disp) {
   if ((base & 7) == RSP) b1(e, 0x24);
   b4(e, (uint32_t)disp);
 }
+/* op reg, [base + index + disp32] */
+static void op_mx(em *e, int w, uint32_t op, int reg, int base, int index, int32_t disp) {
+  int r = (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((index & 8) ? 2 : 0) | ((base & 8) ? 1 : 0);
+  if (r) b1(e, (uint8_t)(0x40 | r));
+  opc(e, op);
+  b1(e, (uint8_t)(0x84 | (reg & 7) << 3));
+  b1(e, (uint8_t)((index & 7) << 3 | (base & 7)));
+  b4(e, (uint32_t)disp);
+}
 /* op reg, rm (both registers); for group opcodes reg is the /digit */
 static void op_r(em *e, int w, uint32_t op, int reg, int rm) {
   rex(e, w, reg, rm);
@@ -120,8 +133,21 @@ static void shift_i(em *e, int w, int digit, int rm, int n) {        /* C1 /digi
 }
 
 #define XO(i) ((int32_t)(offsetof(cpu, x) + 8 * (i)))
-static void ldx(em *e, int w, int reg, int i) { op_m(e, w, 0x8b, reg, RBX, XO(i)); }
-static void stx(em *e, int reg, int i) { op_m(e, 1, 0x89, reg, RBX, XO(i)); }
+/* Loads of a register the previous instruction left in rax are skipped: whatever an
+ * instruction does to rax after loading it, rax only holds a guest register again once it has
+ * been stored from it. */
+static void ldx(em *e, int w, int reg, int i) {
+  if (reg == RAX) {
+    if (e->rax == i) { e->rax = -1; return; }
+    e->rax = -1;
+  }
+  op_m(e, w, 0x8b, reg, RBX, XO(i));
+}
+static void stx(em *e, int reg, int i) {
+  if (reg == RAX) e->rax = i == 32 ? -1 : i;
+  else if (e->rax == i) e->rax = -1;
+  op_m(e, 1, 0x89, reg, RBX, XO(i));
+}
 static void sext32(em *e, int reg) { op_r(e, 1, 0x63, reg, reg); }   /* movsxd reg, reg32 */
 
 /* A rel32 at the current position to an absolute address or to an offset in the cold code. */
@@ -157,6 +183,10 @@ static void chain(em *e, int32_t rel, int k, uint32_t toff) {
   op_ri(e, 1, 5, R14, k);                      /* sub r14, k */
   if (rel) op_ri(e, 1, 0, R12, rel);           /* add r12, rel */
   if (toff >= 4096) { jmp_abs(e, a_cont); return; }
+  /* A block of this page that exists now (or this one) is jumped to directly: a page's blocks
+   * are only ever dropped all together. */
+  uintptr_t t = toff == e->start ? e->base : e->ent[toff / 2];
+  if (t >= 0x100) { jmp_abs(e, t); return; }
   op_m(e, 1, 0x8b, RAX, R15, (int32_t)(toff / 2 * 8));
   op_ri(e, 1, 7, RAX, 0x100);                  /* cmp rax, 0x100 */
   jcc_abs(e, CC_B, a_cont);
@@ -265,6 +295,7 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
   int32_t imm = d->imm;
   switch (op) {
   case OP_LUI:                                 /* mov qword [rd], simm32 */
+    if (e->rax == rd) e->rax = -1;
     op_m(e, 1, 0xc7, 0, RBX, XO(rd));
     b4(e, (uint32_t)imm);
     return 0;
@@ -349,16 +380,15 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     int32_t t = store ? (int32_t)offsetof(tlbset, w) : (int32_t)offsetof(tlbset, r);
     ldx(e, 1, RAX, rs1);
     if (imm) op_ri(e, 1, 0, RAX, imm);
-    op_r(e, 1, 0x8b, RCX, RAX);                /* the entry: r13 + ((a >> 12) & 255) * 16 */
-    shift_i(e, 1, 5, RCX, 12);
-    op_ri(e, 0, 4, RCX, TLB_SIZE - 1);
-    shift_i(e, 0, 4, RCX, 4);
-    op_r(e, 1, 0x03, RCX, R13);
+    _Static_assert(TLB_SIZE == 256 && sizeof(tlb_ent) == 16, "the probe's index arithmetic");
+    op_r(e, 0, 0x8b, RCX, RAX);                /* the entry: ((a >> 12) & 255) * 16 */
+    shift_i(e, 0, 5, RCX, 8);
+    op_ri(e, 0, 4, RCX, 0xff0);
     op_r(e, 1, 0x8b, RDX, RAX);                /* a & (~0xfff | (size - 1)) == tag */
     op_ri(e, 1, 4, RDX, (int32_t)(~0xfffu | (uint32_t)(size - 1)));
-    op_m(e, 1, 0x3b, RDX, RCX, t);
+    op_mx(e, 1, 0x3b, RDX, R13, RCX, t);
     jcc_cold_exit(e, CC_NE, rel, k);
-    op_m(e, 1, 0x03, RAX, RCX, t + 8);         /* host address */
+    op_mx(e, 1, 0x03, RAX, R13, RCX, t + 8);   /* host address */
     if (store) {
       ldx(e, 1, RDX, rs2);
       if (size == 2) b1(e, 0x66);
@@ -492,6 +522,10 @@ static uintptr_t translate(jit_page *jp, const uint8_t *host, uint32_t start) {
   if (!scratch && !(scratch = malloc(sizeof(*scratch)))) return JIT_NOBLOCK;
   em *e = scratch;
   e->mn = e->cn = e->cold = e->nf = e->over = 0;
+  e->start = start;
+  e->base = (uintptr_t)code + code_used;
+  e->ent = jp->ent;
+  e->rax = -1;
   /* The budget check's operand is patched once the count is known. */
   op_ri(e, 1, 7, R14, 0);                      /* cmp r14, n */
   int at_n = e->mn - 4;

@@ -294,6 +294,9 @@ static int same(tmach *a, tmach *b, int prog, uint64_t at) {
 
 TEST(jit_matches_interpreter_on_random_streams) {
   if (!cpu_accel_available(CPU_ACCEL_JIT)) { ctest_skip("no translator for this host"); return; }
+  /* A fixed seed by default; JIT_DIFF_SEED=N runs other streams (stress runs). */
+  const char *seed = getenv("JIT_DIFF_SEED");
+  if (seed && strtoull(seed, NULL, 0)) rs = strtoull(seed, NULL, 0);
   static uint8_t code[NINSN * 4 + 8];
   static gi prog[NINSN];
   uint64_t total = 0, in_jit = 0;
