@@ -592,9 +592,10 @@ int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
   }
   uint32_t off = (uint32_t)pc & 0xfff;
   uintptr_t b = jp->ent[off >> 1];
-  if (b < 0x100) {
-    if (b == JIT_NOBLOCK || ++b < JIT_HOT) { if (b < JIT_HOT) jp->ent[off >> 1] = b; return JIT_NONE; }
-    if (code_used + (2u << 20) > CODE_SIZE) {  /* room for any block: otherwise start over */
+  if (b == JIT_NOBLOCK) return JIT_NONE;
+  if (b < JIT_HOT - 1) { jp->ent[off >> 1] = b + 1; return JIT_NONE; }
+  if (b < 0x100) {                             /* hot: translate */
+    if (code_used + (2u << 20) > CODE_SIZE) {  /* room for any block, or start over */
       code_used = code_stubs;
       gen++;
       memset(jp->ent, 0, sizeof(jp->ent));
