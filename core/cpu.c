@@ -269,6 +269,7 @@ static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed) {
   enum cpu_stop why = CPU_BUDGET;
   /* With the translator, in-page jumps also go through the page lookup, where blocks start. */
   const int jit = c->accel == CPU_ACCEL_JIT;
+  int nojit = 0;                /* the next instruction is the interpreter's, whatever its page */
 
   /* Label addresses are code addresses, valid for the program's life: no dangling pointer. */
 #pragma GCC diagnostic push
@@ -404,7 +405,7 @@ loop:
     page = pc & ~0xfffull;
   }
   d = &dp->d[(pc >> 1) & 2047];
-  if (jit) {
+  if (jit && !nojit) {
     SYNC();
     int r = jit_exec(c, dp, host, pc);
     if (r != JIT_NONE) {
@@ -413,9 +414,12 @@ loop:
       left = c->left;
       if (left == 0) goto out;
       if (r == JIT_CONT) goto top;
-      d = &dp->d[(pc >> 1) & 2047];     /* JIT_INTERP: an instruction of this page */
+      /* JIT_INTERP: the interpreter's instruction, maybe in another page (blocks chain) */
+      if ((pc & ~0xfffull) != page) { nojit = 1; goto loop; }
+      d = &dp->d[(pc >> 1) & 2047];
     }
   }
+  nojit = 0;
   DISPATCH();
 
 L_NONE: {

@@ -64,7 +64,7 @@ void jit_page_free(dpage *dp) {
 static uint8_t *code;          /* the code mapping */
 static uint32_t code_used, code_stubs;
 static uint64_t gen = 1;
-static uintptr_t a_leave, a_cont, a_interp0;
+static uintptr_t a_leave, a_cont, a_interp0, a_xpage;
 typedef int (*enter_fn)(cpu *c, uintptr_t block, uint64_t pc, tlbset *dt, uintptr_t *table);
 static enter_fn enter;
 static int broken;             /* the mapping could not be made: no translation */
@@ -182,7 +182,7 @@ static void jcc_cold_exit(em *e, int cc, int32_t rel, int k) {
 static void chain(em *e, int32_t rel, int k, uint32_t toff) {
   op_ri(e, 1, 5, R14, k);                      /* sub r14, k */
   if (rel) op_ri(e, 1, 0, R12, rel);           /* add r12, rel */
-  if (toff >= 4096) { jmp_abs(e, a_cont); return; }
+  if (toff >= 4096) { jmp_abs(e, a_xpage); return; }
   /* A block of this page that exists now (or this one) is jumped to directly: a page's blocks
    * are only ever dropped all together. */
   uintptr_t t = toff == e->start ? e->base : e->ent[toff / 2];
@@ -441,7 +441,7 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     op_r(e, 1, 0x33, RDX, RAX);
     shift_i(e, 1, 5, RDX, 12);
     op_r(e, 1, 0x8b, R12, RAX);                /* r12 = target (mov keeps the flags) */
-    jcc_abs(e, CC_NE, a_cont);
+    jcc_abs(e, CC_NE, a_xpage);
     op_ri(e, 0, 4, RAX, 0xfff);                /* and eax, 0xfff; rax = ent[eax / 2] */
     rex(e, 1, RAX, R15); b1(e, 0x8b); b1(e, 0x04); b1(e, (uint8_t)(0x80 | (RAX & 7) << 3 | (R15 & 7)));
     op_ri(e, 1, 7, RAX, 0x100);
@@ -458,6 +458,17 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     b1(e, 0xff); b1(e, 0xd0);                  /* call rax */
     stx(e, RAX, rd);
     return 0;
+  }
+}
+
+/* Resolves the rel32 fixups of code that will be at base (main code, then cold code in m). */
+static void patch(em *e, uintptr_t base) {
+  for (int i = 0; i < e->nf; i++) {
+    fix *f = &e->f[i];
+    uintptr_t at = base + (uintptr_t)(f->cold ? e->mn + f->pos : f->pos);
+    uintptr_t to = f->to_cold ? base + (uintptr_t)e->mn + f->target : f->target;
+    int32_t r = (int32_t)(to - (at + 4));
+    memcpy(&e->m[at - base], &r, 4);
   }
 }
 
@@ -505,6 +516,35 @@ static int init(void) {
   int32_t r2 = (int32_t)(a_leave - ((uintptr_t)code + j2 + 4));
   memcpy(&e->m[j1], &r1, 4);
   memcpy(&e->m[j2], &r2, 4);
+  /* Jumps out of the page: r12 is the target. Through the fetch TLB of the hart's current
+   * privilege (what the run loop's page lookup would find) to the target page's table; anything
+   * missing goes back to the run loop. */
+  a_xpage = (uintptr_t)code + e->mn;
+  op_r(e, 1, 0x8b, RAX, R12);
+  op_r(e, 0, 0x8b, RCX, RAX);                  /* ((pc >> 12) & 255) * 16 */
+  shift_i(e, 0, 5, RCX, 8);
+  op_ri(e, 0, 4, RCX, 0xff0);
+  op_m(e, 1, 0x8b, RDX, RBX, (int32_t)offsetof(cpu, ft));
+  op_r(e, 1, 0x8b, RSI, RAX);
+  op_ri(e, 1, 4, RSI, -4096);
+  op_mx(e, 1, 0x3b, RSI, RDX, RCX, (int32_t)offsetof(tlbset, x));
+  jcc_abs(e, CC_NE, a_cont);
+  shift_i(e, 0, 5, RCX, 1);                    /* the page's dpage: xd[index] */
+  op_mx(e, 1, 0x8b, RDX, RDX, RCX, (int32_t)offsetof(tlbset, xd));
+  op_m(e, 1, 0x8b, RDX, RDX, (int32_t)offsetof(dpage, jit));
+  op_r(e, 1, 0x85, RDX, RDX);
+  jcc_abs(e, CC_E, a_cont);
+  b1(e, 0x48); b1(e, 0xbe); b8(e, (uint64_t)(uintptr_t)&gen);    /* mov rsi, &gen */
+  op_m(e, 1, 0x8b, RSI, RSI, 0);
+  op_m(e, 1, 0x3b, RSI, RDX, (int32_t)offsetof(jit_page, gen));
+  jcc_abs(e, CC_NE, a_cont);
+  op_m(e, 1, 0x8d, R15, RDX, (int32_t)offsetof(jit_page, ent));  /* lea r15, the table */
+  op_ri(e, 0, 4, RAX, 0xfff);
+  rex(e, 1, RAX, R15); b1(e, 0x8b); b1(e, 0x04); b1(e, (uint8_t)(0x80 | (RAX & 7) << 3 | (R15 & 7)));
+  op_ri(e, 1, 7, RAX, 0x100);
+  jcc_abs(e, CC_B, a_cont);
+  b1(e, 0xff); b1(e, 0xe0);
+  patch(e, (uintptr_t)code);
   code_stubs = code_used = (uint32_t)((e->mn + 63) & ~63);
   int ok = code_write(0, e->m, (uint32_t)e->mn) == 0;
   free(e);
@@ -561,13 +601,7 @@ static uintptr_t translate(jit_page *jp, const uint8_t *host, uint32_t start) {
   if (code_used + n + 64 > CODE_SIZE) return JIT_NOBLOCK;   /* jit_exec flushes and retries */
   uintptr_t base = (uintptr_t)code + code_used;
   memcpy(e->m + e->mn, e->cd, (size_t)e->cn);
-  for (int i = 0; i < e->nf; i++) {
-    fix *f = &e->f[i];
-    uintptr_t at = base + (uintptr_t)(f->cold ? e->mn + f->pos : f->pos);
-    uintptr_t to = f->to_cold ? base + (uintptr_t)e->mn + f->target : f->target;
-    int32_t r = (int32_t)(to - (at + 4));
-    memcpy(&e->m[at - base], &r, 4);
-  }
+  patch(e, base);
   if (code_write(code_used, e->m, n) < 0) return JIT_NOBLOCK;
   code_used = (code_used + n + 15) & ~15u;
   if (start < jp->lo) jp->lo = start;
