@@ -14,9 +14,10 @@
  * Guest registers stay in c->x (rbx = c). r12 holds the block's entry pc (blocks keep no virtual
  * address, so one page mapped twice or a new satp needs no invalidation), r13 the data TLB set,
  * r14 the budget left, r15 the page's block table. A block first checks that the budget covers
- * all its instructions; exits subtract what ran. Branches and jumps to the same page chain
- * through the page's table (a load and an indirect jump), so hot loops stay in translated code
- * until the budget runs out; nothing inside translated code can change what the interrupt check
+ * all its instructions; exits subtract what ran. Branches and jumps to the same page go
+ * straight to a block that existed when they were translated, else through the page's table (a
+ * load and an indirect jump); jumps out of the page through the hart's fetch TLB to the target
+ * page's table. So hot code stays in translated code until the budget runs out; nothing inside translated code can change what the interrupt check
  * at the run loop's top looks at, so interrupts are taken at the same instruction boundaries as
  * in the interpreter.
  *

@@ -13,8 +13,9 @@
 enum {
   JIT_NONE = -1,   /* no block at this pc: the interpreter runs it */
   JIT_CONT = 0,    /* ran; c->pc and c->left updated: continue at the run loop's top */
-  JIT_INTERP = 1,  /* ran (maybe nothing); the instruction at c->pc, in the same page, is the
-                      interpreter's (untranslated, a TLB miss, or too little budget left) */
+  JIT_INTERP = 1,  /* ran (maybe nothing); the instruction at c->pc (blocks chain, so maybe in
+                      another page) is the interpreter's (untranslated, a TLB miss, or too
+                      little budget left) */
 };
 
 int jit_available(void);
