@@ -193,6 +193,7 @@ void cpu_cc_attach(cpu *c);
 void cpu_cc_detach(cpu *c);
 void cpu_cc_flush(cpu *c);
 void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len);
+struct jit_code **cpu_cc_jit(ccache *cc);      /* the cache's translated code (core/jit.c) */
 
 /* cpu_fp.c: executes an F/D op; 0 ok, -1 illegal (caller raises). */
 int cpu_fp_op(cpu *c, const dinsn *d);

@@ -31,6 +31,7 @@ struct ccache {
   cpu *cpus;
   dpage *hash[CC_BUCKETS];
   int npages;
+  struct jit_code *jit;         /* translated blocks of these pages (-accel jit) */
   ccache *next;
 };
 
@@ -50,6 +51,8 @@ static void cc_free_pages(ccache *cc) {
   }
   cc->npages = 0;
 }
+
+struct jit_code **cpu_cc_jit(ccache *cc) { return &cc->jit; }
 
 static void code_hook(void *ud, uint64_t pa, uint64_t len) { cpu_cc_invalidate(ud, pa, len); }
 
@@ -98,6 +101,7 @@ void cpu_cc_detach(cpu *c) {
     if (*pp == cc) { *pp = cc->next; break; }
   bus_set_code_write_hook(cc->bus, NULL, NULL);
   cc_free_pages(cc);
+  jit_code_free(cc->jit);
   free(cc);
 }
 

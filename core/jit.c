@@ -21,9 +21,10 @@
  * at the run loop's top looks at, so interrupts are taken at the same instruction boundaries as
  * in the interpreter.
  *
- * Code memory is one mapping that is never writable and executable at once: a new block is
- * written to a scratch buffer, then its pages are made writable, filled, and made read+execute
- * again. When it is full every table is dropped (a generation count) and it starts over. */
+ * Code memory is one mapping per decoded-code cache (per machine, so per thread running it) that
+ * is never writable and executable at once: a new block is written to a scratch buffer, then its
+ * pages are made writable, filled, and made read+execute again. When it is full every table is
+ * dropped (a generation count) and it starts over. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,19 +63,26 @@ void jit_page_free(dpage *dp) {
 #define CODE_SIZE (32u << 20)
 #define SCRATCH (64u << 10)
 
-static uint8_t *code;          /* the code mapping */
-static uint32_t code_used, code_stubs;
-static uint64_t gen = 1;
-static uintptr_t a_leave, a_cont, a_interp0, a_xpage;
 typedef int (*enter_fn)(cpu *c, uintptr_t block, uint64_t pc, tlbset *dt, uintptr_t *table);
-static enter_fn enter;
-static int broken;             /* the mapping could not be made: no translation */
+typedef struct em em;
+
+/* One machine's code memory (one per decoded-code cache, so per bus): only the thread running
+ * that machine's harts touches it, and machines on other worker threads have their own. */
+typedef struct jit_code {
+  uint8_t *code;               /* the mapping */
+  uint32_t used, stubs;
+  uint64_t gen;                /* bumped when the mapping starts over: older tables are stale */
+  uintptr_t a_leave, a_cont, a_interp0, a_xpage;
+  enter_fn enter;
+  em *scratch;
+} jit_code;
 
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
 /* A block being emitted: main code, then its cold exits; fixups patched once both are known. */
 typedef struct fix { int cold, pos, to_cold; uintptr_t target; } fix;
-typedef struct em {
+struct em {
+  const jit_code *j;
   uint8_t m[2 * SCRATCH], cd[SCRATCH];   /* m gets cd appended */
   int mn, cn, cold;            /* cold: emitting into cd */
   fix f[2 * JIT_MAXN + 8];
@@ -84,7 +92,7 @@ typedef struct em {
   uintptr_t base;
   const uintptr_t *ent;        /* the page's table */
   int rax;                     /* the guest register rax holds (straight-line code), or -1 */
-} em;
+};
 
 static void b1(em *e, uint8_t v) {
   uint8_t *buf = e->cold ? e->cd : e->m;
@@ -168,7 +176,7 @@ static void exit_to(em *e, int32_t rel, int k, int reason) {
   if (rel) op_ri(e, 1, 0, R12, rel);
   b1(e, 0xb9); b4(e, (uint32_t)k);
   b1(e, 0xb8); b4(e, (uint32_t)reason);
-  jmp_abs(e, a_leave);
+  jmp_abs(e, e->j->a_leave);
 }
 /* A jump out of main code to a cold exit before the instruction at rel, k having run. */
 static void jcc_cold_exit(em *e, int cc, int32_t rel, int k) {
@@ -183,14 +191,14 @@ static void jcc_cold_exit(em *e, int cc, int32_t rel, int k) {
 static void chain(em *e, int32_t rel, int k, uint32_t toff) {
   op_ri(e, 1, 5, R14, k);                      /* sub r14, k */
   if (rel) op_ri(e, 1, 0, R12, rel);           /* add r12, rel */
-  if (toff >= 4096) { jmp_abs(e, a_xpage); return; }
+  if (toff >= 4096) { jmp_abs(e, e->j->a_xpage); return; }
   /* A block of this page that exists now (or this one) is jumped to directly: a page's blocks
    * are only ever dropped all together. */
   uintptr_t t = toff == e->start ? e->base : e->ent[toff / 2];
   if (t >= 0x100) { jmp_abs(e, t); return; }
   op_m(e, 1, 0x8b, RAX, R15, (int32_t)(toff / 2 * 8));
   op_ri(e, 1, 7, RAX, 0x100);                  /* cmp rax, 0x100 */
-  jcc_abs(e, CC_B, a_cont);
+  jcc_abs(e, CC_B, e->j->a_cont);
   b1(e, 0xff); b1(e, 0xe0);                    /* jmp rax */
 }
 
@@ -442,11 +450,11 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     op_r(e, 1, 0x33, RDX, RAX);
     shift_i(e, 1, 5, RDX, 12);
     op_r(e, 1, 0x8b, R12, RAX);                /* r12 = target (mov keeps the flags) */
-    jcc_abs(e, CC_NE, a_xpage);
+    jcc_abs(e, CC_NE, e->j->a_xpage);
     op_ri(e, 0, 4, RAX, 0xfff);                /* and eax, 0xfff; rax = ent[eax / 2] */
     rex(e, 1, RAX, R15); b1(e, 0x8b); b1(e, 0x04); b1(e, (uint8_t)(0x80 | (RAX & 7) << 3 | (R15 & 7)));
     op_ri(e, 1, 7, RAX, 0x100);
-    jcc_abs(e, CC_B, a_cont);
+    jcc_abs(e, CC_B, e->j->a_cont);
     b1(e, 0xff); b1(e, 0xe0);
     return 1;
   default:
@@ -474,7 +482,8 @@ static void patch(em *e, uintptr_t base) {
 }
 
 /* Makes [at, at+n) of the code mapping hold buf: writable only while it is copied. */
-static int code_write(uint32_t at, const void *buf, uint32_t n) {
+static int code_write(jit_code *J, uint32_t at, const void *buf, uint32_t n) {
+  uint8_t *code = J->code;
   uintptr_t lo = (uintptr_t)(code + at) & ~(uintptr_t)4095;
   uintptr_t hi = ((uintptr_t)(code + at + n) + 4095) & ~(uintptr_t)4095;
   if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) < 0) return -1;
@@ -484,13 +493,20 @@ static int code_write(uint32_t at, const void *buf, uint32_t n) {
 }
 
 /* The shared entry and exits at the start of the mapping. */
-static int init(void) {
-  if (code || broken) return !broken;
-  void *p = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) { broken = 1; return 0; }
-  code = p;
+static jit_code *jit_code_new(void) {
+  jit_code *J = calloc(1, sizeof(*J));
   em *e = calloc(1, sizeof(*e));
-  if (!e) abort();
+  void *p = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (!J || !e || p == MAP_FAILED) {
+    if (p != MAP_FAILED) munmap(p, CODE_SIZE);
+    free(J);
+    free(e);
+    return NULL;
+  }
+  uint8_t *code = p;
+  J->code = code;
+  J->gen = 1;
+  e->j = J;
   static const uint8_t push[] = {0x53, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57};
   for (unsigned i = 0; i < sizeof push; i++) b1(e, push[i]);
   op_r(e, 1, 0x89, RDI, RBX);                  /* mov rbx, rdi */
@@ -499,28 +515,28 @@ static int init(void) {
   op_r(e, 1, 0x89, R8, R15);
   op_m(e, 1, 0x8b, R14, RBX, (int32_t)offsetof(cpu, left));
   b1(e, 0xff); b1(e, 0xe6);                    /* jmp rsi */
-  a_leave = (uintptr_t)code + e->mn;
+  J->a_leave = (uintptr_t)code + e->mn;
   op_r(e, 1, 0x29, RCX, R14);                  /* sub r14, rcx */
   op_m(e, 1, 0x89, R14, RBX, (int32_t)offsetof(cpu, left));
   op_m(e, 1, 0x89, R12, RBX, (int32_t)offsetof(cpu, pc));
   static const uint8_t pop[] = {0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5b, 0xc3};
   for (unsigned i = 0; i < sizeof pop; i++) b1(e, pop[i]);
-  a_cont = (uintptr_t)code + e->mn;
+  J->a_cont = (uintptr_t)code + e->mn;
   b1(e, 0x31); b1(e, 0xc9); b1(e, 0x31); b1(e, 0xc0);   /* xor ecx, ecx; xor eax, eax */
   int j1 = e->mn + 1;
   b1(e, 0xe9); b4(e, 0);
-  a_interp0 = (uintptr_t)code + e->mn;
+  J->a_interp0 = (uintptr_t)code + e->mn;
   b1(e, 0x31); b1(e, 0xc9); b1(e, 0xb8); b4(e, JIT_INTERP);
   int j2 = e->mn + 1;
   b1(e, 0xe9); b4(e, 0);
-  int32_t r1 = (int32_t)(a_leave - ((uintptr_t)code + j1 + 4));
-  int32_t r2 = (int32_t)(a_leave - ((uintptr_t)code + j2 + 4));
+  int32_t r1 = (int32_t)(J->a_leave - ((uintptr_t)code + j1 + 4));
+  int32_t r2 = (int32_t)(J->a_leave - ((uintptr_t)code + j2 + 4));
   memcpy(&e->m[j1], &r1, 4);
   memcpy(&e->m[j2], &r2, 4);
   /* Jumps out of the page: r12 is the target. Through the fetch TLB of the hart's current
    * privilege (what the run loop's page lookup would find) to the target page's table; anything
    * missing goes back to the run loop. */
-  a_xpage = (uintptr_t)code + e->mn;
+  J->a_xpage = (uintptr_t)code + e->mn;
   op_r(e, 1, 0x8b, RAX, R12);
   op_r(e, 0, 0x8b, RCX, RAX);                  /* ((pc >> 12) & 255) * 16 */
   shift_i(e, 0, 5, RCX, 8);
@@ -529,48 +545,57 @@ static int init(void) {
   op_r(e, 1, 0x8b, RSI, RAX);
   op_ri(e, 1, 4, RSI, -4096);
   op_mx(e, 1, 0x3b, RSI, RDX, RCX, (int32_t)offsetof(tlbset, x));
-  jcc_abs(e, CC_NE, a_cont);
+  jcc_abs(e, CC_NE, e->j->a_cont);
   shift_i(e, 0, 5, RCX, 1);                    /* the page's dpage: xd[index] */
   op_mx(e, 1, 0x8b, RDX, RDX, RCX, (int32_t)offsetof(tlbset, xd));
   op_m(e, 1, 0x8b, RDX, RDX, (int32_t)offsetof(dpage, jit));
   op_r(e, 1, 0x85, RDX, RDX);
-  jcc_abs(e, CC_E, a_cont);
-  b1(e, 0x48); b1(e, 0xbe); b8(e, (uint64_t)(uintptr_t)&gen);    /* mov rsi, &gen */
+  jcc_abs(e, CC_E, e->j->a_cont);
+  b1(e, 0x48); b1(e, 0xbe); b8(e, (uint64_t)(uintptr_t)&J->gen);  /* mov rsi, &gen */
   op_m(e, 1, 0x8b, RSI, RSI, 0);
   op_m(e, 1, 0x3b, RSI, RDX, (int32_t)offsetof(jit_page, gen));
-  jcc_abs(e, CC_NE, a_cont);
+  jcc_abs(e, CC_NE, e->j->a_cont);
   op_m(e, 1, 0x8d, R15, RDX, (int32_t)offsetof(jit_page, ent));  /* lea r15, the table */
   op_ri(e, 0, 4, RAX, 0xfff);
   rex(e, 1, RAX, R15); b1(e, 0x8b); b1(e, 0x04); b1(e, (uint8_t)(0x80 | (RAX & 7) << 3 | (R15 & 7)));
   op_ri(e, 1, 7, RAX, 0x100);
-  jcc_abs(e, CC_B, a_cont);
+  jcc_abs(e, CC_B, e->j->a_cont);
   b1(e, 0xff); b1(e, 0xe0);
   patch(e, (uintptr_t)code);
-  code_stubs = code_used = (uint32_t)((e->mn + 63) & ~63);
-  int ok = code_write(0, e->m, (uint32_t)e->mn) == 0;
-  free(e);
-  if (!ok) { munmap(code, CODE_SIZE); code = NULL; broken = 1; return 0; }
-  enter = (enter_fn)(void *)code;
-  return 1;
+  J->stubs = J->used = (uint32_t)((e->mn + 63) & ~63);
+  if (code_write(J, 0, e->m, (uint32_t)e->mn) < 0) {
+    munmap(code, CODE_SIZE);
+    free(J);
+    free(e);
+    return NULL;
+  }
+  J->enter = (enter_fn)(void *)code;
+  J->scratch = e;              /* reused for every block */
+  return J;
+}
+
+void jit_code_free(struct jit_code *J) {
+  if (!J) return;
+  munmap(J->code, CODE_SIZE);
+  free(J->scratch);
+  free(J);
 }
 
 static uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-static em *scratch;
-
 /* Translates the block at page offset start; its code's address, or JIT_NOBLOCK. */
-static uintptr_t translate(jit_page *jp, const uint8_t *host, uint32_t start) {
-  if (!scratch && !(scratch = malloc(sizeof(*scratch)))) return JIT_NOBLOCK;
-  em *e = scratch;
+static uintptr_t translate(jit_code *J, jit_page *jp, const uint8_t *host, uint32_t start) {
+  em *e = J->scratch;
+  e->j = J;
   e->mn = e->cn = e->cold = e->nf = e->over = 0;
   e->start = start;
-  e->base = (uintptr_t)code + code_used;
+  e->base = (uintptr_t)J->code + J->used;
   e->ent = jp->ent;
   e->rax = -1;
   /* The budget check's operand is patched once the count is known. */
   op_ri(e, 1, 7, R14, 0);                      /* cmp r14, n */
   int at_n = e->mn - 4;
-  jcc_abs(e, CC_B, a_interp0);
+  jcc_abs(e, CC_B, e->j->a_interp0);
   uint32_t off = start;
   int k = 0, ended = 0;
   while (!ended && !e->over) {
@@ -599,29 +624,43 @@ static uintptr_t translate(jit_page *jp, const uint8_t *host, uint32_t start) {
   if (e->over) return JIT_NOBLOCK;
   memcpy(&e->m[at_n], &k, 4);
   uint32_t n = (uint32_t)(e->mn + e->cn);
-  if (code_used + n + 64 > CODE_SIZE) return JIT_NOBLOCK;   /* jit_exec flushes and retries */
-  uintptr_t base = (uintptr_t)code + code_used;
+  if (J->used + n + 64 > CODE_SIZE) return JIT_NOBLOCK;   /* jit_exec flushes and retries */
+  uintptr_t base = (uintptr_t)J->code + J->used;
   memcpy(e->m + e->mn, e->cd, (size_t)e->cn);
   patch(e, base);
-  if (code_write(code_used, e->m, n) < 0) return JIT_NOBLOCK;
-  code_used = (code_used + n + 15) & ~15u;
+  if (code_write(J, J->used, e->m, n) < 0) return JIT_NOBLOCK;
+  J->used = (J->used + n + 15) & ~15u;
   if (start < jp->lo) jp->lo = start;
   if (off > jp->hi) jp->hi = off;
   return base;
 }
 
-int jit_available(void) { return init(); }
+/* Whether this host gives executable memory at all (once; harts of machines on worker threads
+ * may ask at the same time and get the same answer). */
+int jit_available(void) {
+  static int avail;            /* 0 unknown, 1 yes, 2 no */
+  int a = __atomic_load_n(&avail, __ATOMIC_RELAXED);
+  if (!a) {
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    a = p != MAP_FAILED && mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0 ? 1 : 2;
+    if (p != MAP_FAILED) munmap(p, 4096);
+    __atomic_store_n(&avail, a, __ATOMIC_RELAXED);
+  }
+  return a == 1;
+}
 
 int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
+  jit_code **jc = cpu_cc_jit(c->cc), *J = *jc;
+  if (!J && !(J = *jc = jit_code_new())) return JIT_NONE;
   jit_page *jp = dp->jit;
   if (!jp) {
-    if (!code || !(jp = calloc(1, sizeof(*jp)))) return JIT_NONE;
-    jp->gen = gen;
+    if (!(jp = calloc(1, sizeof(*jp)))) return JIT_NONE;
+    jp->gen = J->gen;
     jp->lo = 4096;
     dp->jit = jp;
-  } else if (jp->gen != gen) {
+  } else if (jp->gen != J->gen) {
     memset(jp->ent, 0, sizeof(jp->ent));
-    jp->gen = gen;
+    jp->gen = J->gen;
     jp->lo = 4096;
     jp->hi = 0;
   }
@@ -630,24 +669,25 @@ int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
   if (b == JIT_NOBLOCK) return JIT_NONE;
   if (b < JIT_HOT - 1) { jp->ent[off >> 1] = b + 1; return JIT_NONE; }
   if (b < 0x100) {                             /* hot: translate */
-    if (code_used + (2u << 20) > CODE_SIZE) {  /* room for any block, or start over */
-      code_used = code_stubs;
-      gen++;
+    if (J->used + (2u << 20) > CODE_SIZE) {    /* room for any block, or start over */
+      J->used = J->stubs;
+      J->gen++;
       memset(jp->ent, 0, sizeof(jp->ent));
-      jp->gen = gen;
+      jp->gen = J->gen;
       jp->lo = 4096;
       jp->hi = 0;
     }
-    b = translate(jp, host, off);
+    b = translate(J, jp, host, off);
     jp->ent[off >> 1] = b;
     if (b == JIT_NOBLOCK) return JIT_NONE;
   }
-  return enter(c, b, pc, c->dt, jp->ent);
+  return J->enter(c, b, pc, c->dt, jp->ent);
 }
 
 #else
 
 int jit_available(void) { return 0; }
+void jit_code_free(struct jit_code *J) { (void)J; }
 int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
   (void)c; (void)dp; (void)host; (void)pc;
   return JIT_NONE;

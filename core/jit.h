@@ -25,5 +25,7 @@ int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc);
 /* The decoded-code cache dropped bytes [lo, hi) of dp's page, or the whole page (free). */
 void jit_page_invalidate(dpage *dp, uint32_t lo, uint32_t hi);
 void jit_page_free(dpage *dp);
+/* A decoded-code cache's code memory (cpu_cc_jit), freed with the cache. */
+void jit_code_free(struct jit_code *j);
 
 #endif
