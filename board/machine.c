@@ -886,10 +886,26 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
                           "SBI) or -bios (firmware)");
     goto fail;
   }
+  /* The execution engine; LEMU_ACCEL lets a whole test run pick one without editing scripts. */
+  const char *accel = cfg->accel ? cfg->accel : getenv("LEMU_ACCEL");
+  int eng = CPU_ACCEL_INTERP;
+  if (accel && *accel && strcmp(accel, "interp") != 0) {
+    if (strcmp(accel, "jit") != 0) {
+      snprintf(err, errlen, "-accel %s: unknown accelerator (lemu has interp and jit)", accel);
+      goto fail;
+    }
+    if (!cpu_accel_available(CPU_ACCEL_JIT)) {
+      snprintf(err, errlen, "-accel jit: this host has no translator (x86-64 only, and it needs "
+                            "executable memory); use -accel interp");
+      goto fail;
+    }
+    eng = CPU_ACCEL_JIT;
+  }
   cpu_hooks hk = {m, hook_time, msbi_call};
   for (int i = 0; i < m->nharts; i++) {
     m->harts[i].c = cpu_new(m->bus, i, &hk);
     if (!m->harts[i].c) goto oom;
+    cpu_set_accel(m->harts[i].c, eng);
   }
   if (m->builtin_sbi) {
     /* Peek at the kernel for tohost before deciding how to enter it. */

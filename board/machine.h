@@ -19,6 +19,7 @@ typedef struct machine_config {
   int smp;                /* harts (default 1) */
   const char *bios;       /* NULL: lemu's built-in SBI; "none": no firmware; else a file */
   const char *kernel, *initrd, *append, *dtb;
+  const char *accel;      /* "interp", "jit" (x86-64 hosts), or NULL: $LEMU_ACCEL, else interp */
 } machine_config;
 
 enum machine_state { MACHINE_CREATED, MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_EXITED };

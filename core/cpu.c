@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu_int.h"
+#include "jit.h"
 
 #define MISA_RV64GC ((2ull << 62) | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | \
                      (1 << 12) | (1 << 18) | (1 << 20))
@@ -76,6 +77,16 @@ void cpu_halt(cpu *c) {
   c->attn = 1;
 }
 
+int cpu_accel_available(int accel) {
+  return accel == CPU_ACCEL_INTERP || (accel == CPU_ACCEL_JIT && jit_available());
+}
+
+int cpu_set_accel(cpu *c, int accel) {
+  if (!cpu_accel_available(accel)) return -1;
+  c->accel = accel;
+  return 0;
+}
+
 void cpu_invalidate(cpu *c, uint64_t pa, uint64_t len) { cpu_cc_invalidate(c->cc, pa, len); }
 
 uint64_t cpu_get_x(const cpu *c, int r) { return (r > 0 && r < 32) ? c->x[r] : 0; }
@@ -89,6 +100,7 @@ void cpu_set_priv(cpu *c, int priv) {
   c->attn = 1;
 }
 uint64_t cpu_instret(const cpu *c) { return cpu_cur_instret(c); }
+uint64_t cpu_jit_insns(const cpu *c) { return c->jit_insns; }
 int cpu_hartid(const cpu *c) { return c->hartid; }
 
 /* LR/SC and AMOs go through the bus (so stores to code pages and MMIO stay right); they are
@@ -255,6 +267,9 @@ static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed) {
   /* Instructions fetched outside the decode cache run from tmp[0]; tmp[1..2] are sentinels. */
   dinsn tmp[3];
   enum cpu_stop why = CPU_BUDGET;
+  /* With the translator, in-page jumps also go through the page lookup, where blocks start. */
+  const int jit = c->accel == CPU_ACCEL_JIT;
+  int nojit = 0;                /* the next instruction is the interpreter's, whatever its page */
 
   /* Label addresses are code addresses, valid for the program's life: no dangling pointer. */
 #pragma GCC diagnostic push
@@ -303,7 +318,7 @@ static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed) {
   do {                                                                                        \
     uint64_t t_ = (target);                                                                   \
     if (unlikely(--left == 0)) { pc = t_; goto out; }                                         \
-    if (likely((t_ & ~0xfffull) == page)) {                                                   \
+    if (likely((t_ & ~0xfffull) == page) && !jit) {                                           \
       d = (const dinsn *)((const char *)d + (int64_t)(t_ - pc) * (int64_t)(sizeof(dinsn) / 2)); \
       pc = t_;                                                                                \
       DISPATCH();                                                                             \
@@ -393,6 +408,21 @@ loop:
     page = pc & ~0xfffull;
   }
   d = &dp->d[(pc >> 1) & 2047];
+  if (jit && !nojit) {
+    SYNC();
+    int r = jit_exec(c, dp, host, pc);
+    if (r != JIT_NONE) {
+      pc = c->pc;
+      c->jit_insns += left - c->left;
+      left = c->left;
+      if (left == 0) goto out;
+      if (r == JIT_CONT) goto top;
+      /* JIT_INTERP: the interpreter's instruction, maybe in another page (blocks chain) */
+      if ((pc & ~0xfffull) != page) { nojit = 1; goto loop; }
+      d = &dp->d[(pc >> 1) & 2047];
+    }
+  }
+  nojit = 0;
   DISPATCH();
 
 L_NONE: {

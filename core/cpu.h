@@ -57,6 +57,13 @@ uint64_t cpu_timer_next(const cpu *c);
 int cpu_irq_pending(const cpu *c);
 /* Stops the current cpu_run at the next instruction boundary with CPU_HALT. */
 void cpu_halt(cpu *c);
+/* Execution engine: the interpreter (the reference, every host) or the block translator to
+ * x86-64 (core/jit.c; x86-64 hosts only), which runs translated blocks and leaves everything it
+ * does not translate to the interpreter. Returns 0, or -1 if this host has no translator. */
+enum { CPU_ACCEL_INTERP, CPU_ACCEL_JIT };
+int cpu_set_accel(cpu *c, int accel);
+int cpu_accel_available(int accel);
+uint64_t cpu_jit_insns(const cpu *c);            /* instructions run in translated blocks */
 /* Drops decoded instructions covering [pa, pa+len) (code written by DMA or a loader). */
 void cpu_invalidate(cpu *c, uint64_t pa, uint64_t len);
 

@@ -55,15 +55,18 @@ typedef struct dinsn {
 typedef struct dpage {
   uint64_t ppn;
   struct dpage *next;
+  struct jit_page *jit;         /* translated blocks starting in this page (core/jit.c), or NULL */
   dinsn d[2049];
 } dpage;
 
 #define TLB_BITS 8
 #define TLB_SIZE (1 << TLB_BITS)
 /* A TLB entry maps one 4 KiB guest-virtual page to host RAM: host = va + add. tag is the page's
- * va, or TLB_NONE. */
+ * va, or TLB_NONE. A probe compares the tag with va & (~0xfff | (size - 1)), which keeps at most
+ * bits 0..2 of the page offset, so TLB_NONE (bit 11) never matches (a value of 1 did match an
+ * access of 2 bytes at va 1, which then used an empty entry's host offset). */
 typedef struct tlb_ent { uint64_t tag; uintptr_t add; } tlb_ent;
-#define TLB_NONE 1ull
+#define TLB_NONE 0x800ull
 
 typedef struct tlbset {
   tlb_ent r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
@@ -132,6 +135,8 @@ struct cpu {
 
   ccache *cc;
   cpu *cc_next;
+  int accel;                    /* CPU_ACCEL_INTERP or CPU_ACCEL_JIT */
+  uint64_t jit_insns;           /* instructions run in translated blocks */
 
   /* LR/SC: SC succeeds if the reserved address still holds the value LR read. */
   uint64_t resv_addr, resv_val;
@@ -188,6 +193,7 @@ void cpu_cc_attach(cpu *c);
 void cpu_cc_detach(cpu *c);
 void cpu_cc_flush(cpu *c);
 void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len);
+struct jit_code **cpu_cc_jit(ccache *cc);      /* the cache's translated code (core/jit.c) */
 
 /* cpu_fp.c: executes an F/D op; 0 ok, -1 illegal (caller raises). */
 int cpu_fp_op(cpu *c, const dinsn *d);

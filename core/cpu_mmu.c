@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu_int.h"
+#include "jit.h"
 
 #define PTE_V (1ull << 0)
 #define PTE_R (1ull << 1)
@@ -30,6 +31,7 @@ struct ccache {
   cpu *cpus;
   dpage *hash[CC_BUCKETS];
   int npages;
+  struct jit_code *jit;         /* translated blocks of these pages (-accel jit) */
   ccache *next;
 };
 
@@ -44,11 +46,13 @@ static dpage *cc_find(ccache *cc, uint64_t ppn) {
 static void cc_free_pages(ccache *cc) {
   for (int i = 0; i < CC_BUCKETS; i++) {
     dpage *p = cc->hash[i];
-    while (p) { dpage *n = p->next; free(p); p = n; }
+    while (p) { dpage *n = p->next; jit_page_free(p); free(p); p = n; }
     cc->hash[i] = NULL;
   }
   cc->npages = 0;
 }
+
+struct jit_code **cpu_cc_jit(ccache *cc) { return &cc->jit; }
 
 static void code_hook(void *ud, uint64_t pa, uint64_t len) { cpu_cc_invalidate(ud, pa, len); }
 
@@ -65,6 +69,7 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len) {
         p->d[o].op = OP_NONE;
         p->d[o].h = __atomic_load_n(&cpu_lbl_none, __ATOMIC_RELAXED);
       }
+      jit_page_invalidate(p, (uint32_t)lo, (uint32_t)hi);
     }
     if (page + 4096 < page) break;
   }
@@ -96,6 +101,7 @@ void cpu_cc_detach(cpu *c) {
     if (*pp == cc) { *pp = cc->next; break; }
   bus_set_code_write_hook(cc->bus, NULL, NULL);
   cc_free_pages(cc);
+  jit_code_free(cc->jit);
   free(cc);
 }
 

@@ -70,6 +70,7 @@ static int lm_new(lua_State *L) {
   cfg.initrd = optstr(L, 1, "initrd");
   cfg.append = optstr(L, 1, "append");
   cfg.dtb = optstr(L, 1, "dtb");
+  cfg.accel = optstr(L, 1, "accel");
   if (cfg.smp < 1) {  /* 0 would mean "the default" to machine_new */
     lua_pushnil(L);
     lua_pushfstring(L, "-smp %d: lemu supports 1 to %d harts", cfg.smp, MACHINE_MAX_HARTS);

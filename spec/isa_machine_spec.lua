@@ -16,8 +16,9 @@ local function args(elf)
   return "-M virt -bios none -nographic -kernel " .. H.quote("guest/isa/bin/" .. elf) .. " </dev/null"
 end
 
-local function lemu(elf)
-  return H.sh(H.lemu_env .. "timeout -k 5 30 " .. H.quote(H.lemu_bin) .. " " .. args(elf))
+local function lemu(elf, accel)
+  return H.sh(H.lemu_env .. "timeout -k 5 30 " .. H.quote(H.lemu_bin) .. " " ..
+              (accel and "-accel " .. accel .. " " or "") .. args(elf))
 end
 
 local function qemu(elf)
@@ -28,6 +29,17 @@ describe("bare-metal ISA tests on the virt board", function()
   it("mip: device lines are not latched by csrs/csrc of mip/sip; Sstc (lemu)", function()
     local out, status = lemu("mip.elf")
     assert.equal(0, status, out)
+  end)
+
+  it("mip, trigger and minstret pass with -accel jit too (x86-64 hosts), and a bad -accel is named", function()
+    local out, status = lemu("mip.elf", "bogus")
+    assert.equal(1, status, out)
+    assert.matches("unknown accelerator 'bogus' (lemu has interp and jit)", out, 1, true)
+    if not H.sh("uname -m"):match("x86_64") then pending("the translator is x86-64 only") return end
+    for _, elf in ipairs{ "mip.elf", "trigger.elf", "minstret.elf" } do
+      out, status = lemu(elf, "jit")
+      assert.equal(0, status, elf .. ": " .. out)
+    end
   end)
 
   it("mip: device lines are not latched by csrs/csrc of mip/sip; Sstc (qemu-system-riscv64)", function()

@@ -492,6 +492,13 @@ return function(lemu)
     if not n then error(("cannot read a hart count from '%s'"):format(v)) end
     mopts(st).smp = math.tointeger(n)
   end }
+  cmdline.options.accel = { arg = "interp|jit", help = "execution engine: interp (the interpreter, default) or jit (translated blocks, x86-64 hosts)",
+    apply = function(v, st)
+      if v ~= "interp" and v ~= "jit" then
+        error(("unknown accelerator '%s' (lemu has interp and jit)"):format(v))
+      end
+      mopts(st).accel = v
+    end }
   simple("bios", "bios", "firmware (ELF or raw), none, or default (OpenSBI); omitted: built-in SBI")
   simple("kernel", "kernel", "kernel: ELF, raw RISC-V Image (at 0x80200000) or gzip of either")
   simple("initrd", "initrd", "initial ramdisk")
@@ -687,7 +694,7 @@ return function(lemu)
     if st.exit_status then return end   -- a help option answered already
     local o = st.machine_opts
     if o.dumpdtb then
-      local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp,
+      local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp, accel = o.accel,
                               bios = o.bios or "none", kernel = o.kernel, initrd = o.initrd,
                               append = o.append, dtb = o.dtb, start = false }
       m:dumpdtb(o.dumpdtb)
@@ -696,7 +703,7 @@ return function(lemu)
       st.exit_status = 0
       return
     end
-    local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp, bios = o.bios,
+    local m = lemu.machine{ type = o.type, ram = o.ram and (o.ram .. "B"), smp = o.smp, bios = o.bios, accel = o.accel,
                             kernel = o.kernel, initrd = o.initrd, append = o.append, dtb = o.dtb,
                             start = false, on_exit = function(_, status)
                               st.exit_status = status
@@ -726,11 +733,11 @@ return function(lemu)
   -- nobody holds goes away).
   lemu._machines = setmetatable({}, { __mode = "k" })
 
-  local KNOWN = { ram = true, smp = true, bios = true, kernel = true, initrd = true, append = true,
+  local KNOWN = { ram = true, smp = true, accel = true, bios = true, kernel = true, initrd = true, append = true,
                   dtb = true, type = true, name = true, log = true, start = true, on_exit = true,
                   nics = true, rng = true, disks = true, devices = true }
 
-  -- lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, dtb=, type=, name=, log=,
+  -- lemu.machine{ram=, smp=, accel=, bios=, kernel=, initrd=, append=, dtb=, type=, name=, log=,
   --              start=true, on_exit=fn(m, status), nics={{nic opts}...}, rng=true,
   --              disks={{disk opts}...}, devices={{model=, ...}...}}
   return function(opts)
@@ -748,7 +755,7 @@ return function(lemu)
     lemu._machines[m] = count
     m.console = new_console(m)
     if opts.log then m.console:log_to(opts.log) end
-    local copts = { type = opts.type, ram_bytes = ram_bytes(opts.ram), smp = opts.smp, bios = opts.bios,
+    local copts = { type = opts.type, ram_bytes = ram_bytes(opts.ram), smp = opts.smp, accel = opts.accel, bios = opts.bios,
                     kernel = opts.kernel, initrd = opts.initrd, append = opts.append, dtb = opts.dtb }
     local h, err = cmachine.new(copts, function(s) m.console:_output(s) end, function(status, why)
       m._exited, m._status, m._why = true, status, why

@@ -39,33 +39,36 @@ best() {
 insns=$(awk '/^instructions/ { print $2 }' "$tmp")
 cpumips=$(awk '/^instructions/ { print $6 }' "$tmp")
 sum=$(awk '/checksum/ { print $3 }' "$tmp")
-what="lemu -M virt -bios none"
-if "$B/lemu" -M virt -m 128M -bios none -nographic -kernel "$ELF" >/dev/null 2>&1; then
-  best "$B/lemu" -M virt -m 128M -bios none -nographic -kernel "$ELF" || exit 1
+# Engines: the interpreter, and the block translator where this host has one (x86-64).
+engines="interp"
+"$B/lemu" -accel jit -M virt -m 128M -bios none -nographic -kernel "$ELF" </dev/null >/dev/null 2>&1 &&
+  engines="interp jit"
+qt=""
+if command -v qemu-system-riscv64 >/dev/null; then
+  best qemu-system-riscv64 -M virt -m 128M -bios none -nographic -kernel "$ELF" </dev/null || exit 1
+  qt=$wall
+  qc=$cpu
+  qsum=$(awk '/checksum/ { print $3 }' "$tmp")
+  [ "$qsum" = "$sum" ] || echo "   WARNING: checksums differ (lemu $sum, qemu $qsum)"
+  echo "   qemu-system-riscv64 -M virt -bios none: whole process $qt s wall, $qc s CPU," \
+    "$(awk -v n="$insns" -v t="$qt" 'BEGIN { printf "%.0f", n / t / 1e6 }') MIPS"
 else
-  what="lemu CPU harness (no virt machine in this build)"
-  best "$B/cpu_run" "$ELF" || exit 1
+  echo "   qemu-system-riscv64 not installed (qemu-system-misc): no ratios"
 fi
-lt=$wall
-lc=$cpu
-lsum=$(awk '/checksum/ { print $3 }' "$tmp")
-[ "$lsum" = "$sum" ] || echo "   WARNING: checksums differ (harness $sum, $what $lsum)"
-echo "   $what: $insns instructions, whole process $lt s wall, $lc s CPU," \
-  "$(awk -v n="$insns" -v t="$lt" 'BEGIN { printf "%.0f", n / t / 1e6 }') MIPS" \
-  "(interpreter alone: $cpumips MIPS of CPU time), checksum $sum"
-if ! command -v qemu-system-riscv64 >/dev/null; then
-  echo "   qemu-system-riscv64 not installed (qemu-system-misc): no ratio"
-  exit 0
-fi
-best qemu-system-riscv64 -M virt -m 128M -bios none -nographic -kernel "$ELF" || exit 1
-qt=$wall
-qc=$cpu
-qsum=$(cat "$tmp" | awk '/checksum/ { print $3 }')
-[ "$qsum" = "$sum" ] || echo "   WARNING: checksums differ (lemu $sum, qemu $qsum)"
-echo "   qemu-system-riscv64 -M virt -bios none: whole process $qt s wall, $qc s CPU," \
-  "$(awk -v n="$insns" -v t="$qt" 'BEGIN { printf "%.0f", n / t / 1e6 }') MIPS"
-awk -v l="$lt" -v q="$qt" -v lc="$lc" -v qc="$qc" 'BEGIN {
-  printf "   ratio lemu/qemu whole-process time: %.2fx wall, %.2fx CPU (goal: within 2x)\n", l / q, lc / qc }'
+for eng in $engines; do
+  best "$B/lemu" -accel $eng -M virt -m 128M -bios none -nographic -kernel "$ELF" </dev/null || exit 1
+  lt=$wall
+  lc=$cpu
+  lsum=$(awk '/checksum/ { print $3 }' "$tmp")
+  [ "$lsum" = "$sum" ] || echo "   WARNING: checksums differ (harness $sum, lemu -accel $eng $lsum)"
+  echo "   lemu -accel $eng -M virt -bios none: $insns instructions, whole process $lt s wall, $lc s CPU," \
+    "$(awk -v n="$insns" -v t="$lt" 'BEGIN { printf "%.0f", n / t / 1e6 }') MIPS, checksum $lsum"
+  [ -n "$qt" ] && awk -v e="$eng" -v l="$lt" -v q="$qt" -v lc="$lc" -v qc="$qc" 'BEGIN {
+    printf "   ratio lemu -accel %s / qemu compute time: %.2fx wall, %.2fx CPU (speed %.2fx QEMU'"'"'s)\n",
+      e, l / q, lc / qc, q / l }'
+done
+echo "   (interpreter alone in the CPU harness: $cpumips MIPS of CPU time)"
+[ -n "$qt" ] || exit 0
 
 # Boot workload: Debian's OpenSBI (fw_dynamic) boots and hands over to the board's S-mode test
 # payload, which prints over SBI and powers off — the same command line on both.
@@ -75,12 +78,14 @@ if [ ! -f "$FW" ] || [ ! -f "$PAYLOAD" ] || [ ! -x "$B/lemu" ]; then
   echo "   boot: needs $FW (opensbi), $PAYLOAD and the virt machine: skipped"
   exit 0
 fi
-best "$B/lemu" -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOAD" || exit 1
-lt=$wall; lc=$cpu
-best qemu-system-riscv64 -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOAD" || exit 1
-echo "   boot (OpenSBI + payload, power-off): lemu $lt s wall, $lc s CPU; qemu $wall s wall, $cpu s CPU"
-awk -v l="$lt" -v q="$wall" -v lc="$lc" -v qc="$cpu" 'BEGIN {
-  printf "   ratio lemu/qemu boot: %.2fx wall, %.2fx CPU\n", l / q, (qc > 0 ? lc / qc : 0) }'
+best qemu-system-riscv64 -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOAD" </dev/null || exit 1
+qt=$wall; qc=$cpu
+for eng in $engines; do
+  best "$B/lemu" -accel $eng -M virt -m 128M -nographic -bios "$FW" -kernel "$PAYLOAD" </dev/null || exit 1
+  echo "   boot (OpenSBI + payload, power-off): lemu -accel $eng $wall s wall, $cpu s CPU; qemu $qt s wall, $qc s CPU"
+  awk -v e="$eng" -v l="$wall" -v q="$qt" -v lc="$cpu" -v qc="$qc" 'BEGIN {
+    printf "   ratio lemu -accel %s / qemu boot: %.2fx wall, %.2fx CPU\n", e, l / q, (qc > 0 ? lc / qc : 0) }'
+done
 
 # Linux boot: the project's guest (guest/images from the guest branch) from power-on to its shell
 # prompt ("lemu-guest: ready"), through Debian's OpenSBI on both, best of 3.
@@ -118,7 +123,9 @@ bestready() {
   echo "$b"
 }
 args="-M virt -m 256M -nographic -bios $FW -kernel $raw -initrd $INITRD -append console=ttyS0"
-lt=$(bestready "$B/lemu" $args)
 qt=$(bestready qemu-system-riscv64 $args)
-echo "   linux boot to the shell prompt (OpenSBI, 256M): lemu $lt s, qemu $qt s"
-awk -v l="$lt" -v q="$qt" 'BEGIN { printf "   ratio lemu/qemu linux boot: %.2fx\n", l / q }'
+for eng in $engines; do
+  lt=$(bestready "$B/lemu" -accel $eng $args)
+  echo "   linux boot to the shell prompt (OpenSBI, 256M): lemu -accel $eng $lt s, qemu $qt s"
+  awk -v e="$eng" -v l="$lt" -v q="$qt" 'BEGIN { printf "   ratio lemu -accel %s / qemu linux boot: %.2fx\n", e, l / q }'
+done

@@ -56,6 +56,8 @@ static const bus_dev_ops clint_ops = {clint_read, clint_write};
 
 static uint64_t tm_time(void *ud) { return ((tmach *)ud)->time; }
 
+int tm_accel = CPU_ACCEL_INTERP;
+
 tmach *tm_new(uint64_t ramsize) {
   tmach *m = calloc(1, sizeof(*m));
   m->b = bus_new();
@@ -66,6 +68,7 @@ tmach *tm_new(uint64_t ramsize) {
   bus_add_mmio(m->b, 0x2000000, 0x10000, &clint_ops, m, "clint");
   cpu_hooks h = {.ud = m, .time = tm_time};
   m->c = cpu_new(m->b, 0, &h);
+  if (cpu_set_accel(m->c, tm_accel) < 0) abort();   /* tests check cpu_accel_available first */
   m->mtimecmp = ~0ull;
   return m;
 }

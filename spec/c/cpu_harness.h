@@ -25,6 +25,8 @@ typedef struct tmach {
   uint64_t executed;
 } tmach;
 
+/* The engine tm_new gives its hart (CPU_ACCEL_INTERP unless a test sets it). */
+extern int tm_accel;
 tmach *tm_new(uint64_t ramsize);
 void tm_free(tmach *m);
 int tm_load_elf(tmach *m, const char *path);       /* 0 or -1 */

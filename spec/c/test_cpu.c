@@ -18,6 +18,25 @@ ISA(irq)
 ISA(minstret)   /* mip needs the PLIC and UART: spec/isa_machine_spec.lua runs it on the virt board */
 ISA(fp)
 
+/* The same programs with the block translator (x86-64 hosts). */
+#define ISA_JIT(name)                                                         \
+  TEST(isa_jit_##name) {                                                      \
+    if (!cpu_accel_available(CPU_ACCEL_JIT)) { ctest_skip("no translator"); return; } \
+    tm_accel = CPU_ACCEL_JIT;                                                 \
+    CHECK_EQ(tm_run_isa(#name, 50000000), 0x5555);                            \
+    tm_accel = CPU_ACCEL_INTERP;                                              \
+  }
+ISA_JIT(rv64i)
+ISA_JIT(rv64m)
+ISA_JIT(rv64a)
+ISA_JIT(rv64c)
+ISA_JIT(rv64b)
+ISA_JIT(priv)
+ISA_JIT(mmu)
+ISA_JIT(irq)
+ISA_JIT(minstret)
+ISA_JIT(fp)
+
 /* Garbage code: random words as instructions, trap vectors pointing into the garbage, random
  * CSR writes, loads and stores anywhere. The hart must keep taking architectural exceptions
  * (and never crash lemu: ASan/UBSan in `make asan`). */
@@ -105,6 +124,14 @@ TEST(isa_fp_matches_qemu) {
  * sum of them must equal QEMU's. */
 TEST(isa_int_matches_qemu) {
   matches_qemu("guest/isa/bin/intdiff.elf", "guest/isa/intdiff.expected");
+}
+
+TEST(isa_jit_fp_int_match_qemu) {
+  if (!cpu_accel_available(CPU_ACCEL_JIT)) { ctest_skip("no translator"); return; }
+  tm_accel = CPU_ACCEL_JIT;
+  matches_qemu("guest/isa/bin/fpdiff.elf", "guest/isa/fpdiff.expected");
+  matches_qemu("guest/isa/bin/intdiff.elf", "guest/isa/intdiff.expected");
+  tm_accel = CPU_ACCEL_INTERP;
 }
 
 /* WFI parks the hart: cpu_run returns CPU_WFI at once until an enabled interrupt is pending,
