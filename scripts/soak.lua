@@ -44,6 +44,7 @@ local function rss_kb()
   f:close()
   return kb
 end
+local PID = assert(io.open("/proc/self/stat")):read("l"):match("^(%d+)")
 -- Open descriptors when none is in flight: connections live for milliseconds, so the fewest of
 -- ten counts 20 ms apart is the resting number (the shell's pipe to us is in every count alike).
 local function nfds()
