@@ -23,7 +23,7 @@ typedef struct upoll {
   int want;        /* SLIRP_POLL_* asked for in the current fill */
   int started;     /* UV_* events the handle watches */
   int revents;     /* SLIRP_POLL_* seen since the last cycle */
-  int listening;   /* a listening socket (a host forward): 1, not: 0, not asked yet: -1 */
+  int listening;   /* a listening socket (a host forward) */
   uint64_t gen;    /* the fill that last asked for this fd */
 } upoll;
 
@@ -160,7 +160,13 @@ static upoll *poll_for(net_user *u, int fd) {
   }
   p->u = u;
   p->fd = fd;
-  p->listening = -1;
+  /* libslirp listens for a host forward with a backlog of 1: a burst of connections overflows
+   * the kernel's accept queue and most wait for SYN-ACK retransmits (of 1,000 at once, 110 got in
+   * within 30 s). Linux lets listen() be called again to raise it. */
+  int v = 0;
+  socklen_t vlen = sizeof v;
+  p->listening = getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vlen) == 0 && v;
+  if (p->listening) listen(fd, SOMAXCONN);
   u->handles++;
   u->stats.polls++;
   u->byfd[fd] = p;
@@ -215,11 +221,6 @@ static int out_of_fds(net_user *u) {
 }
 
 static void refuse_pending(net_user *u, upoll *p) {
-  if (p->listening < 0) {
-    int v = 0;
-    socklen_t len = sizeof v;
-    p->listening = getsockopt(p->fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
-  }
   if (!p->listening || !out_of_fds(u)) return;
   int why = errno;
   close(u->spare_fd);
@@ -251,7 +252,7 @@ static void cycle(net_user *u) {
     slirp_pollfds_poll(u->slirp, 0, get_revents, u);
     for (int i = 0; i < u->nfill; i++) {
       upoll *p = u->fill[i];
-      if ((p->revents & SLIRP_POLL_IN) && p->fd >= 0 && p->listening != 0) refuse_pending(u, p);
+      if ((p->revents & SLIRP_POLL_IN) && p->fd >= 0 && p->listening) refuse_pending(u, p);
       p->revents = 0;
     }
     u->gen++;
