@@ -1,8 +1,11 @@
 /* machine: the board — QEMU virt's (or spike's) memory map with its devices wired to the harts,
- * the reset ROM and boot protocol, and the execution of the harts on the loop. Harts run in slices
- * from a uv_idle handle while any of them can run; when all wait in WFI (or are stopped) the idle
- * handle stops and a uv timer is armed for the earliest device deadline, so an idle guest costs no
- * CPU. Hooks into Lua run only between slices, never inside cpu_run. */
+ * the reset ROM and boot protocol, and the execution of the harts on the loop. On the real clock
+ * harts run in slices from a uv_idle handle while any of them can run; when all wait in WFI (or
+ * are stopped) the idle handle stops and a uv timer is armed for the earliest device deadline, so
+ * an idle guest costs no CPU. On the virtual clock the machine is a runner of the runtime's clock
+ * (core/clock.h): it runs to the end of each quantum, its time the instructions its harts retired,
+ * and jumps over idle time to its next deadline. Hooks into Lua run only between slices (or at
+ * quantum boundaries), never inside cpu_run. */
 #include "machine_int.h"
 
 #include <errno.h>
@@ -28,19 +31,32 @@
 
 /* ---- time ---- */
 
+/* The clock guest time is measured on: the host's, or this machine's place on the virtual clock,
+ * counting the instructions the hart inside cpu_run has retired so far (a guest that reads time
+ * in a loop sees it move). Outside its turn a machine stands at the runtime's time. */
+static uint64_t host_now(const machine *m) {
+  if (!m->virt) return uv_hrtime();
+  if (m->vhart < 0) return clock_now(m->rt);
+  uint64_t done = cpu_instret(m->harts[m->vhart].c) - m->vinstret0;
+  return m->vt_hart0 + (done << clock_shift(m->rt));
+}
+
+static uint64_t guest_ns(const machine *m) {
+  uint64_t now = m->state == MACHINE_PAUSED ? m->paused_at : host_now(m);
+  return now - m->clock_base;
+}
+
 uint64_t machine_ticks(const machine *m) {
-  uint64_t now = m->state == MACHINE_PAUSED ? m->paused_at : uv_hrtime();
-  return (now - m->clock_base) / (1000000000ull / CLINT_TIMEBASE_HZ);
+  return guest_ns(m) / (1000000000ull / CLINT_TIMEBASE_HZ);
 }
 
 static uint64_t hook_time(void *ud) { return machine_ticks(ud); }
 
 /* Device timers: guest nanoseconds on the same clock as mtime. */
-static uint64_t clock_now(void *ud) {
+static uint64_t dclock_now(void *ud) {
   machine *m = ud;
   if (m->state == MACHINE_CREATED) return 0;
-  uint64_t now = m->state == MACHINE_PAUSED ? m->paused_at : uv_hrtime();
-  return now - m->clock_base;
+  return guest_ns(m);
 }
 
 static void on_timer(uv_timer_t *t);
@@ -50,16 +66,17 @@ static void on_timer(uv_timer_t *t);
  * polls anyway. */
 static void clock_kick(void *ud) {
   machine *m = ud;
-  if (m->state == MACHINE_RUNNING && m->handles_open) uv_timer_start(&m->timer, on_timer, 0, 0);
+  if (m->state != MACHINE_RUNNING || !m->handles_open) return;
+  if (m->virt) clock_runner_wake(&m->runner);
+  else uv_timer_start(&m->timer, on_timer, 0, 0);
 }
 
 dtimer_clock *machine_clock(machine *m) { return &m->clock; }
 
+/* The RTC: the host's wall clock, or on the virtual clock its epoch plus guest time. */
 static uint64_t wall_ns(void *ud) {
-  (void)ud;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  machine *m = ud;
+  return clock_wall_ns(m->rt, m->state == MACHINE_CREATED ? 0 : guest_ns(m));
 }
 
 /* ---- console ---- */
@@ -134,11 +151,17 @@ static void flush_out(machine *m) {
 
 static void on_slice(uv_idle_t *h);
 
+/* The harts may have work: run them soon (a slice, or the next quantum). */
+static void schedule(machine *m) {
+  if (m->virt) clock_runner_wake(&m->runner);
+  else uv_idle_start(&m->idle, on_slice);
+}
+
 void machine_wake(machine *m, int hart) {
   if (hart < 0 || hart >= m->nharts) return;
   m->harts[hart].nap_until = 0;
   if (m->harts[hart].run == HART_WFI) m->harts[hart].run = HART_RUN;
-  if (m->state == MACHINE_RUNNING && m->harts[hart].run == HART_RUN) uv_idle_start(&m->idle, on_slice);
+  if (m->state == MACHINE_RUNNING && m->harts[hart].run == HART_RUN && m->vhart < 0) schedule(m);
 }
 
 static void set_irq(machine *m, int hart, uint32_t mask, int level) {
@@ -177,7 +200,7 @@ void machine_finish(machine *m, int status) {
   m->halting = 1;
   halt_all(m);
   /* Outside a slice (machine_stop from Lua) nothing else would notice. */
-  uv_idle_start(&m->idle, on_slice);
+  schedule(m);
 }
 
 void machine_request_reset(machine *m) {
@@ -240,7 +263,7 @@ static uint64_t poll_devices(machine *m) {
   uint64_t next = UINT64_MAX;
   uint64_t t = clint_update(m->clint);
   if (t != UINT64_MAX) next = ns_until_tick(m, t);
-  uint64_t ns = uv_hrtime();
+  uint64_t ns = host_now(m);
   for (int i = 0; i < m->nharts; i++) {
     hart *x = &m->harts[i];
     uint64_t s = cpu_timer_poll(x->c);
@@ -364,7 +387,7 @@ static void on_slice(uv_idle_t *h) {
       if (r != CPU_YIELD) x->spins = 0;
       else if (++x->spins >= SPIN_NAP && x->run == HART_RUN) {
         x->run = HART_WFI;
-        x->nap_until = uv_hrtime() + NAP_NS;
+        x->nap_until = host_now(m) + NAP_NS;
       }
     }
     poll_devices(m);
@@ -381,17 +404,112 @@ static void on_timer(uv_timer_t *t) {
   after_slice(m);
 }
 
+/* ---- on the virtual clock ---- */
+
+/* One turn of the harts, round-robin from m->rr, sharing `left` instructions; time advances by
+ * every instruction any hart retires, as QEMU's round-robin icount does, so it is the same on
+ * every hart and never steps back. */
+static void vround(machine *m, uint64_t left) {
+  int shift = clock_shift(m->rt);
+  for (int k = 0; k < m->nharts && left && !m->halting && !m->resetting; k++) {
+    int i = (m->rr + k) % m->nharts;
+    hart *x = &m->harts[i];
+    if (x->run != HART_RUN) continue;
+    m->vhart = i;
+    m->vt_hart0 = m->vt;
+    m->vinstret0 = cpu_instret(x->c);
+    uint64_t n = 0;
+    enum cpu_stop r = cpu_run(x->c, left < BUDGET ? left : BUDGET, &n);
+    m->vhart = -1;
+    if (!n) n = 1;   /* time passes even for a hart that stopped at once */
+    m->vt += n << shift;
+    left = n < left ? left - n : 0;
+    clock_running_at(m->rt, m->vt);
+    if (r == CPU_WFI && x->run == HART_RUN) x->run = HART_WFI;
+    if (r != CPU_YIELD) x->spins = 0;
+    else if (++x->spins >= SPIN_NAP && x->run == HART_RUN) {
+      x->run = HART_WFI;
+      x->nap_until = m->vt + NAP_NS;
+    }
+  }
+  m->rr = (m->rr + 1) % m->nharts;
+}
+
+static uint64_t vrun(clock_runner *r, uint64_t from, uint64_t until) {
+  machine *m = r->ud;
+  if (m->vt < from) m->vt = from;
+  clock_running_at(m->rt, m->vt);
+  if (m->state != MACHINE_RUNNING || m->halting || m->resetting || m->obj.closing) {
+    m->vt = until;
+    return m->halting || m->resetting ? until : UINT64_MAX;
+  }
+  int shift = clock_shift(m->rt);
+  for (;;) {
+    uint64_t d = poll_devices(m);
+    int runnable = 0;
+    for (int i = 0; i < m->nharts; i++) runnable |= m->harts[i].run == HART_RUN;
+    if (m->halting || m->resetting) return m->vt;
+    if (!runnable) {
+      if (stalled(m)) return m->vt;
+      uint64_t due = d == UINT64_MAX ? UINT64_MAX : m->vt + d;
+      if (due > until) {
+        m->vt = until;
+        return due;
+      }
+      m->vt = due;   /* sleep to the deadline inside this quantum */
+      clock_running_at(m->rt, m->vt);
+      continue;
+    }
+    if (m->vt >= until) return m->vt;
+    /* Up to the quantum's end, and no further than the next deadline, so timers are on time. */
+    uint64_t left = (until - m->vt) >> shift;
+    if (d != UINT64_MAX && (d >> shift) < left) left = d >> shift;
+    vround(m, left ? left : 1);
+    if (m->halting || m->resetting) return m->vt;
+  }
+}
+
+/* After the quantum's frames are delivered: console output to its hooks, resets, the exit. */
+static void vboundary(clock_runner *r) {
+  machine *m = r->ud;
+  if (m->state == MACHINE_CREATED) return;
+  flush_out(m);
+  if (m->obj.closing) return;
+  if (m->resetting) {
+    char err[512];
+    m->resetting = 0;
+    if (machine_reset(m, err, sizeof err) < 0) {
+      log_error("machine", "reset failed: %s", err);
+      machine_finish(m, 1);
+    }
+  }
+  if (m->halting) {
+    m->halting = 0;
+    if (!m->exit_notified) {
+      m->exit_notified = 1;
+      if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
+    }
+  }
+}
+
+static const clock_runner_ops vrunner_ops = {vrun, vboundary};
+
 int machine_start(machine *m) {
   if (m->state != MACHINE_CREATED) return -1;
   m->state = MACHINE_RUNNING;
-  m->clock_base = uv_hrtime();
-  uv_idle_start(&m->idle, on_slice);
+  m->virt = clock_virtual(m->rt);
+  m->clock_base = host_now(m);
+  if (m->virt) {
+    m->vt = m->clock_base;
+    clock_runner_add(m->rt, &m->runner, &vrunner_ops, m);
+  }
+  schedule(m);
   return 0;
 }
 
 void machine_pause(machine *m) {
   if (m->state != MACHINE_RUNNING) return;
-  m->paused_at = uv_hrtime();
+  m->paused_at = host_now(m);
   m->state = MACHINE_PAUSED;
   uv_idle_stop(&m->idle);
   uv_timer_stop(&m->timer);
@@ -399,9 +517,9 @@ void machine_pause(machine *m) {
 
 void machine_resume(machine *m) {
   if (m->state != MACHINE_PAUSED) return;
-  m->clock_base += uv_hrtime() - m->paused_at;  /* guest time stood still while paused */
+  m->clock_base += host_now(m) - m->paused_at;  /* guest time stood still while paused */
   m->state = MACHINE_RUNNING;
-  uv_idle_start(&m->idle, on_slice);
+  schedule(m);
 }
 
 void machine_stop(machine *m, int status) { machine_finish(m, status); }
@@ -586,7 +704,7 @@ int machine_reset(machine *m, char *err, size_t errlen) {
   free(m->fdt);
   m->fdt = NULL;
   if (boot(m, err, errlen) < 0) return -1;
-  if (m->state == MACHINE_RUNNING) uv_idle_start(&m->idle, on_slice);
+  if (m->state == MACHINE_RUNNING) schedule(m);
   return 0;
 }
 
@@ -623,6 +741,7 @@ static void handle_closed(uv_handle_t *h) {
 
 static void obj_close(rt_obj *o) {
   machine *m = (machine *)o;
+  clock_runner_remove(&m->runner);
   uv_close((uv_handle_t *)&m->idle, handle_closed);
   uv_close((uv_handle_t *)&m->timer, handle_closed);
 }
@@ -647,7 +766,9 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
   m->cfg = *cfg;
   if (h) m->h = *h;
   m->serial_fd = -1;
-  dtimer_clock_init(&m->clock, clock_now, clock_kick, m);
+  m->vhart = -1;
+  m->runner.index = -1;
+  dtimer_clock_init(&m->clock, dclock_now, clock_kick, m);
   const char *type = cfg->type ? cfg->type : "virt";
   if (strcmp(type, "virt") != 0 && strcmp(type, "spike") != 0) {
     snprintf(err, errlen, "-machine %s: unknown machine type (lemu has virt and spike)", type);

@@ -8,6 +8,7 @@
 
 #include "bus.h"
 #include "clint.h"
+#include "clock.h"
 #include "cpu.h"
 #include "dtimer.h"
 #include "goldfish_rtc.h"
@@ -121,9 +122,18 @@ struct machine {
   uv_timer_t timer;
   int handles_open;
 
-  uint64_t clock_base;     /* uv_hrtime at guest time 0, shifted by pauses */
+  /* Guest time is host_now() - clock_base; host_now() is uv_hrtime, or on the virtual clock the
+   * machine's place on the runtime's time (vt plus the running hart's progress). */
+  uint64_t clock_base;     /* host_now at guest time 0, shifted by pauses */
   dtimer_clock clock;      /* device timers, on guest time */
   uint64_t paused_at;
+  int virt;                /* runs on the runtime's virtual clock (decided at start) */
+  clock_runner runner;
+  uint64_t vt;             /* virtual: runtime time this machine has reached */
+  uint64_t vt_hart0;       /* virtual: vt and instret when the running hart began its turn */
+  uint64_t vinstret0;
+  int vhart;               /* virtual: the hart inside cpu_run, or -1 */
+  int rr;                  /* virtual: the hart that goes first in the next round */
 
   loader_image fw, kern;
   uint64_t kernel_entry, initrd_start, initrd_end;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "e1000.h"
 #include "machine_int.h"
 #include "ne2k_pci.h"
@@ -67,8 +68,15 @@ static int plug_vnet(machine *m, const mdev_model *model, const mdev_params *p, 
 static int plug_vrng(machine *m, const mdev_model *model, const mdev_params *p, char *err,
                      size_t errlen) {
   if (room(m, model, err, errlen) < 0) return -1;
-  int slot = add_virtio(m, model, p, &vrng_ops, NULL, NULL, NULL, err, errlen);
-  return slot < 0 ? -1 : record(m, model, NULL, slot, NULL);
+  /* With the runtime's seed set, the guest's entropy is part of what the seed fixes. */
+  vrng_stream *r = NULL;
+  if (clock_seeded(m->rt) && !(r = vrng_stream_new(clock_seed(m->rt, "virtio-rng")))) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  int slot = add_virtio(m, model, p, &vrng_ops, r, r ? vrng_stream_free : NULL, NULL, err, errlen);
+  if (slot < 0) vrng_stream_free(r);
+  return slot < 0 ? -1 : record(m, model, r, slot, NULL);
 }
 
 static void vblk_dev_free(void *dev) { vblk_close(dev); }

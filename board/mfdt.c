@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "clock.h"
 #include "virtio_slot.h"
 
 #define ISA "rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc"
@@ -114,10 +115,17 @@ static int build(machine *m, void *f, int size) {
     T(fdt_property_u64(f, "linux,initrd-end", m->initrd_end));
   }
   /* As QEMU: 32 bytes from the host's entropy, so the kernel's RNG is seeded at once (without it
-   * a guest with no virtio-rng waits for entropy it may never get). */
+   * a guest with no virtio-rng waits for entropy it may never get); from the runtime's seed when
+   * one is set, so a seeded run repeats itself. */
   uint8_t seed[32];
-  if (getrandom(seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
-    T(fdt_property(f, "rng-seed", seed, sizeof seed));
+  int have = 1;
+  if (clock_seeded(m->rt))
+    for (int i = 0; i < 4; i++) {
+      uint64_t v = clock_seed(m->rt, "rng-seed");
+      memcpy(seed + 8 * i, &v, 8);
+    }
+  else have = getrandom(seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed;
+  if (have) T(fdt_property(f, "rng-seed", seed, sizeof seed));
   T(fdt_end_node(f));
 
   if (!m->spike) {

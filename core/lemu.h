@@ -46,10 +46,33 @@ LEMU_API enum lemu_run_result lemu_rt_run(lemu_rt *rt, int (*until)(void *ud), v
 LEMU_API void lemu_rt_stop(lemu_rt *rt);
 /* The signal that ended the last run (0 if none); cleared by the next run. */
 LEMU_API int lemu_rt_signal(const lemu_rt *rt);
-/* Nanoseconds since the runtime was created, monotonic. */
+/* Nanoseconds on the runtime's clock since it was created: host time, or virtual time. */
 LEMU_API uint64_t lemu_rt_now_ns(const lemu_rt *rt);
 
-/* Timers. The callback runs on the loop thread; the timer stays valid until lemu_timer_close. */
+/* The clock (docs/time.md). Real mode: host time. Virtual mode (QEMU's -icount): time advances by
+ * instructions retired, 2^shift ns each, machines run in a fixed order for a fixed quantum, and
+ * idle time jumps to the next deadline (sleep=0) or passes at the host's pace (sleep=1). Set it
+ * before any machine, timer or user-net exists. The seed, when set, fixes every random choice a
+ * guest can see (virtio-rng, the device tree's rng-seed, impairment streams). */
+enum { LEMU_CLOCK_REAL, LEMU_CLOCK_VIRTUAL };
+typedef struct lemu_clock_config {
+  int mode;
+  int shift;               /* 0..10; -1: auto (tracks host time; not deterministic) */
+  int sleep;
+  uint64_t quantum_ns;     /* 0: 100 us */
+  int has_seed;
+  uint64_t seed;
+  int64_t epoch_s;         /* the RTC's time at virtual time 0, Unix seconds (0: 2025-01-01) */
+} lemu_clock_config;
+/* Returns 0, or -1 with err naming the setting, its value and why. */
+LEMU_API int lemu_rt_set_clock(lemu_rt *rt, const lemu_clock_config *cfg, char *err, size_t errlen);
+LEMU_API void lemu_rt_get_clock(const lemu_rt *rt, lemu_clock_config *cfg);
+/* Quanta run so far (virtual mode). */
+LEMU_API uint64_t lemu_rt_quanta(const lemu_rt *rt);
+/* The i-th part that made this run non-deterministic (a host-touching backend), or NULL. */
+LEMU_API const char *lemu_rt_nondeterministic(const lemu_rt *rt, int i);
+
+/* Timers, on the runtime's clock. The callback runs on the loop thread; the timer stays valid until lemu_timer_close. */
 typedef void (*lemu_timer_cb)(lemu_timer *t, void *ud);
 LEMU_API lemu_timer *lemu_timer_new(lemu_rt *rt, lemu_timer_cb cb, void *ud);
 LEMU_API void lemu_timer_start(lemu_timer *t, uint64_t delay_ms, uint64_t repeat_ms);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct lemu_rt {
@@ -16,12 +17,13 @@ struct lemu_rt {
   int nobjs;
   int stop;
   int signal;
-  uint64_t t0;
+  clock_state *clk;
 };
 
 const char *lemu_version(void) { return LEMU_VERSION; }
 
 uv_loop_t *rt_loop(lemu_rt *rt) { return &rt->loop; }
+clock_state *rt_clock(lemu_rt *rt) { return rt->clk; }
 
 static void on_signal(uv_signal_t *h, int signum) {
   lemu_rt *rt = h->data;
@@ -43,7 +45,16 @@ lemu_rt *lemu_rt_new(const char **err) {
   /* Signal watchers alone must not keep a run going. */
   uv_unref((uv_handle_t *)&rt->sigint);
   uv_unref((uv_handle_t *)&rt->sigterm);
-  rt->t0 = uv_hrtime();
+  rt->clk = clock_new(rt);
+  if (!rt->clk) {
+    uv_close((uv_handle_t *)&rt->sigint, NULL);
+    uv_close((uv_handle_t *)&rt->sigterm, NULL);
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&rt->loop);
+    free(rt);
+    *err = "out of memory";
+    return NULL;
+  }
   return rt;
 }
 
@@ -87,10 +98,12 @@ void lemu_rt_free(lemu_rt *rt) {
   }
   uv_close((uv_handle_t *)&rt->sigint, NULL);
   uv_close((uv_handle_t *)&rt->sigterm, NULL);
+  clock_close(rt->clk);
   /* Let every pending close callback run. */
   while (uv_run(&rt->loop, UV_RUN_DEFAULT) != 0) {}
   if (rt->nobjs != 0) log_error("rt", "%d objects still open after closing the runtime", rt->nobjs);
   if (uv_loop_close(&rt->loop) != 0) log_error("rt", "libuv loop still has open handles at exit");
+  clock_free(rt->clk);
   free(rt);
 }
 
@@ -117,53 +130,58 @@ void lemu_rt_stop(lemu_rt *rt) {
 
 int lemu_rt_signal(const lemu_rt *rt) { return rt->signal; }
 
-uint64_t lemu_rt_now_ns(const lemu_rt *rt) { return uv_hrtime() - rt->t0; }
+uint64_t lemu_rt_now_ns(const lemu_rt *rt) { return clock_now(rt); }
 
 /* ---- timers ---- */
 
 struct lemu_timer {
   rt_obj obj;
-  uv_timer_t h;
+  clock_timer t;
   lemu_timer_cb cb;
   void *ud;
+  uint64_t repeat_ns;
 };
 
 static void timer_closed(uv_handle_t *h) {
-  lemu_timer *t = h->data;
+  lemu_timer *t = ((clock_timer *)h->data)->data;
   rt_obj_del(&t->obj);
   free(t);
 }
 
 static void timer_close(rt_obj *o) {
   lemu_timer *t = (lemu_timer *)o;
-  uv_close((uv_handle_t *)&t->h, timer_closed);
+  clock_timer_close(&t->t, timer_closed);
 }
 
 static const rt_objtype timer_type = {"timer", timer_close};
 
-static void timer_fire(uv_timer_t *h) {
-  lemu_timer *t = h->data;
+static void timer_fire(clock_timer *ct) {
+  lemu_timer *t = ct->data;
+  /* Re-armed before the callback, which may stop or close it. */
+  if (t->repeat_ns) clock_timer_start(&t->t, t->repeat_ns);
   t->cb(t, t->ud);
 }
 
-lemu_timer *lemu_timer_new(lemu_rt *rt, lemu_timer_cb cb, void *ud) {
+static lemu_timer *timer_new(lemu_rt *rt, lemu_timer_cb cb, void *ud, int wall) {
   lemu_timer *t = calloc(1, sizeof *t);
   if (!t) return NULL;
-  uv_timer_init(&rt->loop, &t->h);
-  t->h.data = t;
+  if (wall) clock_timer_init_wall(rt, &t->t, timer_fire, t);
+  else clock_timer_init(rt, &t->t, timer_fire, t);
   t->cb = cb;
   t->ud = ud;
   rt_obj_add(rt, &t->obj, &timer_type);
   return t;
 }
 
+lemu_timer *lemu_timer_new(lemu_rt *rt, lemu_timer_cb cb, void *ud) { return timer_new(rt, cb, ud, 0); }
+lemu_timer *rt_wall_timer_new(lemu_rt *rt, lemu_timer_cb cb, void *ud) { return timer_new(rt, cb, ud, 1); }
+
 void lemu_timer_start(lemu_timer *t, uint64_t delay_ms, uint64_t repeat_ms) {
-  /* libuv counts from its cached "now", which is stale if the loop has not run for a while. */
-  uv_update_time(t->h.loop);
-  uv_timer_start(&t->h, timer_fire, delay_ms, repeat_ms);
+  t->repeat_ns = repeat_ms * 1000000ull;
+  clock_timer_start(&t->t, delay_ms * 1000000ull);
 }
 
-void lemu_timer_stop(lemu_timer *t) { uv_timer_stop(&t->h); }
+void lemu_timer_stop(lemu_timer *t) { clock_timer_stop(&t->t); }
 
 void lemu_timer_close(lemu_timer *t) { rt_obj_close(&t->obj); }
 

@@ -24,6 +24,10 @@ struct rt_obj {
 };
 
 uv_loop_t *rt_loop(lemu_rt *rt);
+/* The runtime's clock (clock.h). */
+struct clock_state *rt_clock(lemu_rt *rt);
+/* A timer on host time even when the clock is virtual (wall-clock guards). */
+lemu_timer *rt_wall_timer_new(lemu_rt *rt, lemu_timer_cb cb, void *ud);
 void rt_obj_add(lemu_rt *rt, rt_obj *o, const rt_objtype *type);
 void rt_obj_del(rt_obj *o);
 /* Starts closing o unless it already is; returns 0 if it was already closing. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "lendpoint.h"
 #include "lnet.h"
 #include "lobj.h"
@@ -160,7 +161,10 @@ static int vlan_capture(lua_State *L) {
   lua_pop(L, 1);
   net_port *p = opt_port(L, 2, h, "capture");
   char err[512];
-  net_pcap *pc = net_pcap_open(file, (uint32_t)snaplen, net_pcap_wall_offset(lemu_rt_now_ns(lstate_get(L)->rt)), err, sizeof err);
+  /* Records carry wall time: the host's, or with the virtual clock its epoch plus virtual time. */
+  lemu_rt *rt = lstate_get(L)->rt;
+  uint64_t now = lemu_rt_now_ns(rt);
+  net_pcap *pc = net_pcap_open(file, (uint32_t)snaplen, (int64_t)(clock_wall_ns(rt, now) - now), err, sizeof err);
   if (!pc) return luaL_error(L, "capture: %s", err);
   lwatch *w = watch_new(L, h, p, &capture_type);
   w->pc = pc;

@@ -62,13 +62,15 @@ static int timer_new(lua_State *L) {
   lua_Integer delay = luaL_checkinteger(L, 1);
   lua_Integer repeat = luaL_optinteger(L, 2, 0);
   luaL_checktype(L, 3, LUA_TFUNCTION);
+  int wall = lua_toboolean(L, 4);   /* on host time even with the virtual clock (guards) */
   luaL_argcheck(L, delay >= 0, 1, "delay must be >= 0 ms");
   luaL_argcheck(L, repeat >= 0, 2, "repeat must be >= 0 ms");
   lstate *s = lstate_get(L);
   ltimer *lt = calloc(1, sizeof *lt);
   if (!lt) return luaL_error(L, "out of memory");
   lt->s = s;
-  lt->t = lemu_timer_new(s->rt, ltimer_fire, lt);
+  lt->t = wall ? rt_wall_timer_new(s->rt, ltimer_fire, lt) : lemu_timer_new(s->rt, ltimer_fire, lt);
+  if (!lt->t) { free(lt); return luaL_error(L, "out of memory"); }
   lt->fn = lref(L, 3);
   lobj_new(L, TIMER, lt);
   lemu_timer_start(lt->t, (uint64_t)delay, (uint64_t)repeat);
@@ -229,6 +231,97 @@ static int core_now(lua_State *L) {
   return 1;
 }
 
+/* ---- the clock ---- */
+
+static const char *const CLOCK_KEYS[] = {"mode", "shift", "sleep", "quantum_us", "seed", "epoch", NULL};
+
+static int clock_int(lua_State *L, const char *key, lua_Integer lo, lua_Integer hi) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  if (!isint || v < lo || v > hi)
+    return luaL_error(L, "lemu.clock: %s=%s: must be an integer from %I to %I", key,
+                      luaL_tolstring(L, -1, NULL), lo, hi);
+  return (int)v;
+}
+
+/* lemu.core.clock([opts]): sets what opts name (docs/time.md), then returns the clock's state. */
+static int core_clock(lua_State *L) {
+  lemu_rt *rt = lstate_get(L)->rt;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lemu_clock_config c;
+    lemu_rt_get_clock(rt, &c);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      int known = 0;
+      for (int i = 0; k && CLOCK_KEYS[i]; i++) known |= !strcmp(k, CLOCK_KEYS[i]);
+      if (!known)
+        return luaL_error(L, "lemu.clock: unknown option '%s' (valid: mode, shift, sleep, quantum_us, "
+                          "seed, epoch)", luaL_tolstring(L, -2, NULL));
+      if (!strcmp(k, "mode")) {
+        const char *v = lua_tostring(L, -1);
+        if (v && !strcmp(v, "virtual")) c.mode = LEMU_CLOCK_VIRTUAL;
+        else if (v && !strcmp(v, "real")) c.mode = LEMU_CLOCK_REAL;
+        else return luaL_error(L, "lemu.clock: mode=%s: must be \"real\" or \"virtual\"",
+                               luaL_tolstring(L, -1, NULL));
+      } else if (!strcmp(k, "shift")) {
+        if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "auto")) c.shift = -1;
+        else c.shift = clock_int(L, "shift", 0, 10);
+      } else if (!strcmp(k, "sleep")) {
+        if (!lua_isboolean(L, -1))
+          return luaL_error(L, "lemu.clock: sleep=%s: must be true or false", luaL_tolstring(L, -1, NULL));
+        c.sleep = lua_toboolean(L, -1);
+      } else if (!strcmp(k, "quantum_us")) {
+        c.quantum_ns = (uint64_t)clock_int(L, "quantum_us", 1, 1000000) * 1000;
+      } else if (!strcmp(k, "seed")) {
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint) return luaL_error(L, "lemu.clock: seed=%s: must be an integer", luaL_tolstring(L, -1, NULL));
+        c.has_seed = 1;
+        c.seed = (uint64_t)v;
+      } else {
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint || v <= 0)
+          return luaL_error(L, "lemu.clock: epoch=%s: must be Unix seconds (an integer > 0)",
+                            luaL_tolstring(L, -1, NULL));
+        c.epoch_s = v;
+      }
+      lua_pop(L, 1);
+    }
+    char err[256];
+    if (lemu_rt_set_clock(rt, &c, err, sizeof err) < 0) return luaL_error(L, "lemu.clock: %s", err);
+  }
+  lemu_clock_config c;
+  lemu_rt_get_clock(rt, &c);
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, c.mode == LEMU_CLOCK_VIRTUAL ? "virtual" : "real");
+  lua_setfield(L, -2, "mode");
+  if (c.shift < 0) lua_pushstring(L, "auto");
+  else lua_pushinteger(L, c.shift);
+  lua_setfield(L, -2, "shift");
+  lua_pushboolean(L, c.sleep);
+  lua_setfield(L, -2, "sleep");
+  lua_pushinteger(L, (lua_Integer)(c.quantum_ns / 1000));
+  lua_setfield(L, -2, "quantum_us");
+  if (c.has_seed) { lua_pushinteger(L, (lua_Integer)c.seed); lua_setfield(L, -2, "seed"); }
+  lua_pushinteger(L, (lua_Integer)c.epoch_s);
+  lua_setfield(L, -2, "epoch");
+  lua_pushinteger(L, (lua_Integer)lemu_rt_quanta(rt));
+  lua_setfield(L, -2, "quanta");
+  lua_newtable(L);
+  int n = 0;
+  for (const char *part; (part = lemu_rt_nondeterministic(rt, n)); n++) {
+    lua_pushstring(L, part);
+    lua_rawseti(L, -2, n + 1);
+  }
+  lua_setfield(L, -2, "nondeterministic");
+  lua_pushboolean(L, c.mode == LEMU_CLOCK_VIRTUAL && c.shift >= 0 && n == 0);
+  lua_setfield(L, -2, "deterministic");
+  return 1;
+}
+
 static int core_raise(lua_State *L) {
   lua_settop(L, 1);
   lcall_error(L);
@@ -255,7 +348,7 @@ static int core_closeall(lua_State *L) {
 int luaopen_lemu_core(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"timer", timer_new}, {"spawn", proc_spawn}, {"run", core_run}, {"stop", core_stop},
-    {"now", core_now}, {"raise", core_raise}, {"take_error", core_take_error},
+    {"now", core_now}, {"clock", core_clock}, {"raise", core_raise}, {"take_error", core_take_error},
     {"objects", core_objects}, {"closeall", core_closeall}, {NULL, NULL}
   };
   lobj_class(L, TIMER, "timer", timer_methods);

@@ -4,9 +4,11 @@
 #include <lauxlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "impair.h"
 #include "limpair.h"
 #include "lnet.h"
+#include "lobj.h"
 #include "port.h"
 
 static const char *const KEYS[] = {
@@ -60,10 +62,12 @@ static void loss_model(lua_State *L, int idx, impair_cfg *c) {
   if (c->ge_r < 0) c->ge_r = 1 - c->ge_p;
 }
 
-/* Seeds differ per port and direction unless given: the same script drops the same frames. */
-static uint64_t name_seed(const net_port *p, int dir) {
+/* Seeds differ per port and direction unless given: the same script drops the same frames, and
+ * the runtime's seed (-seed), when set, moves them all. */
+static uint64_t name_seed(lemu_rt *rt, const net_port *p, int dir) {
   uint64_t h = 1469598103934665603ull;
   for (const char *s = p->name; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  if (clock_seeded(rt)) h ^= clock_seed(rt, "impair");
   return h ^ (uint64_t)dir;
 }
 
@@ -169,7 +173,7 @@ static int vlan_impair(lua_State *L) {
   }
   for (int d = 0; d < 2; d++) {
     if (!(dirs & (1 << d))) continue;
-    if (!has_seed) c.seed = name_seed(p, d);
+    if (!has_seed) c.seed = name_seed(lstate_get(L)->rt, p, d);
     if (net_port_impair(p, d, &c) < 0) return luaL_error(L, "impair: out of memory");
   }
   return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "lmods.h"
 #include "lobj.h"
 #include "rt.h"
@@ -71,6 +72,7 @@ static lsock *sock_new(lua_State *L, const char *tname) {
 static void sock_register(lua_State *L, lsock *k) {
   k->u.h.data = k;
   rt_obj_add(k->st->rt, &k->obj, &sock_type);
+  clock_nondeterministic(k->st->rt, "a host socket from Lua (lemu.tcp_*, unix_*, udp)");
   lobj_new(L, k->tname, k);
 }
 

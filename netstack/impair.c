@@ -10,6 +10,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "rt.h"
 
 #define DEFAULT_LIMIT 1000
@@ -18,7 +19,7 @@
 typedef struct entry { uint64_t at, seq; net_frame *f; } entry;
 
 struct impair {
-  uv_timer_t timer;               /* first: the close callback frees the stage through it */
+  clock_timer timer;              /* first: the close callback frees the stage through it */
   lemu_rt *rt;
   impair_cfg cfg;
   void (*out)(void *ud, net_frame *f);
@@ -132,12 +133,11 @@ static int backlog_add(impair *im, uint64_t end, uint32_t len) {
 
 /* ---- running ---- */
 
-static void on_timer(uv_timer_t *t);
+static void on_timer(clock_timer *t);
 
 static void arm(impair *im, uint64_t now) {
-  if (im->n == 0) { uv_timer_stop(&im->timer); return; }
-  uint64_t wait = im->heap[0].at > now ? im->heap[0].at - now : 0;
-  uv_timer_start(&im->timer, on_timer, (wait + 999999) / 1000000, 0);
+  if (im->n == 0) { clock_timer_stop(&im->timer); return; }
+  clock_timer_start(&im->timer, im->heap[0].at > now ? im->heap[0].at - now : 0);
 }
 
 /* Hands on every frame that is due; the earliest left sets the timer. */
@@ -154,7 +154,7 @@ static void run_due(impair *im) {
   im->running = 0;
 }
 
-static void on_timer(uv_timer_t *t) { run_due((impair *)t); }
+static void on_timer(clock_timer *t) { run_due(t->data); }
 
 static void schedule(impair *im, net_frame *f, uint64_t now) {
   const impair_cfg *c = &im->cfg;
@@ -242,7 +242,7 @@ impair *impair_new(lemu_rt *rt, const impair_cfg *cfg, void (*out)(void *ud, net
   im->rt = rt;
   im->out = out;
   im->ud = ud;
-  uv_timer_init(rt_loop(rt), &im->timer);
+  clock_timer_init(rt, &im->timer, on_timer, im);
   impair_set(im, cfg);
   return im;
 }
@@ -263,7 +263,7 @@ void impair_flush(impair *im) {
   }
   im->blen = im->bhead = 0;
   im->busy_bytes = im->link_free = im->last_at = 0;
-  uv_timer_stop(&im->timer);
+  clock_timer_stop(&im->timer);
 }
 
 void impair_stats_get(const impair *im, impair_stats *st) {
@@ -282,7 +282,7 @@ static void on_closed(uv_handle_t *h) {
 void impair_free(impair *im) {
   if (!im) return;
   impair_flush(im);
-  uv_close((uv_handle_t *)&im->timer, on_closed);
+  clock_timer_close(&im->timer, on_closed);
 }
 
 /* ---- tc netem's syntax ---- */

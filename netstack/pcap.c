@@ -36,12 +36,6 @@ static int write_all(int fd, const void *buf, size_t n) {
   return 0;
 }
 
-int64_t net_pcap_wall_offset(uint64_t rt_now_ns) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t)rt_now_ns;
-}
-
 net_pcap *net_pcap_open(const char *path, uint32_t snaplen, int64_t wall_offset_ns, char *err, size_t errlen) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) {

@@ -25,7 +25,5 @@ uint64_t net_pcap_frames(const net_pcap *pc);
 uint64_t net_pcap_errors(const net_pcap *pc);
 /* Closes the file; returns 0, or -1 if anything failed to reach it. */
 int net_pcap_close(net_pcap *pc);
-/* The offset that turns runtime time (lemu_rt_now_ns) into wall time, measured now. */
-int64_t net_pcap_wall_offset(uint64_t rt_now_ns);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "impair.h"
 #include "rt.h"
 #include "switch.h"
@@ -41,6 +42,8 @@ void net_port_init(net_port *p, const net_port_ops *ops, void *owner, const char
   p->link_up = 1;
   p->qlimit = 1024;
   snprintf(p->name, sizeof p->name, "%s", name ? name : ops->kind);
+  static _Thread_local uint32_t ports_made;
+  p->order = ++ports_made;
 }
 
 static void run_taps(net_tap *t, const net_frame *f, int dir) {
@@ -331,7 +334,7 @@ static void hub_flood(net_hub *h, net_port *src, net_frame *f) {
  * released: no receiver (a Lua endpoint, another machine's NIC) runs inside cpu_run. The sender's
  * checks and counters happen at release, as if it had sent then. Ports stay valid until the end of
  * the loop iteration in which they detach (port.h), and a release comes within it. */
-typedef struct later_ent { net_port *port; net_frame *frame; } later_ent;
+typedef struct later_ent { net_port *port; net_frame *frame; unsigned seq; } later_ent;
 static _Thread_local struct { int holds; later_ent *q; unsigned n, cap; } later;
 
 static int forward_now(net_port *p, net_frame *f);
@@ -349,6 +352,20 @@ void net_release(void) {
   later.n = 0;
 }
 
+static int later_cmp(const void *a, const void *b) {
+  const later_ent *x = a, *y = b;
+  if (x->frame->ts_ns != y->frame->ts_ns) return x->frame->ts_ns < y->frame->ts_ns ? -1 : 1;
+  if (x->port->order != y->port->order) return x->port->order < y->port->order ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The virtual clock's boundary: machines ran one after another, so frames are put in the order
+ * of their virtual send time, then of the port that sent them (creation order), then of sending. */
+static void release_ordered(void) {
+  if (later.holds == 1 && later.n > 1) qsort(later.q, later.n, sizeof *later.q, later_cmp);
+  net_release();
+}
+
 /* Frames held at most: a device that sends without end inside one slice (a hostile guest's ring,
  * a model's bug) loses frames past this, counted at its port, instead of growing memory. */
 #define LATER_MAX 65536u
@@ -364,6 +381,7 @@ static int defer(net_port *p, net_frame *f) {
   }
   later.q[later.n].port = p;
   later.q[later.n].frame = frame_ref(f);
+  later.q[later.n].seq = later.n;
   later.n++;
   return 0;
 }
@@ -450,6 +468,7 @@ net_hub *net_hub_new(lemu_rt *rt, const char *name) {
   if (!h) return NULL;
   snprintf(h->name, sizeof h->name, "%s", name);
   rt_obj_add(rt, &h->obj, &hub_type);
+  clock_set_net(net_hold, release_ordered);
   return h;
 }
 

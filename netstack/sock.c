@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdport.h"
 #include "log.h"
 #include "sockint.h"
@@ -259,6 +260,9 @@ net_sock *net_sock_open(lemu_rt *rt, net_hub *hub, const net_sock_config *cfg, c
   if (net_sock_parse_addr(cfg->addr, &s->ss, &s->sslen, err, errlen) < 0) { free(s); return NULL; }
   s->is_unix = s->ss.ss_family == AF_UNIX;
   rt_obj_add(rt, &s->obj, &sock_type);
+  char part[sizeof s->addr + 32];
+  snprintf(part, sizeof part, "socket backend %s", s->addr);
+  clock_nondeterministic(rt, part);
   uv_loop_t *loop = rt_loop(rt);
   uv_timer_init(loop, &s->tick);
   uv_timer_init(loop, &s->retry);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rt.h"
 
@@ -221,6 +222,9 @@ net_tap_dev *net_tap_open(lemu_rt *rt, net_hub *hub, const net_tap_config *cfg, 
   }
   snprintf(t->fp.peer, sizeof t->fp.peer, "%s", t->ifname);
   rt_obj_add(rt, &t->obj, &tap_type);
+  char part[sizeof t->ifname + 16];
+  snprintf(part, sizeof part, "TAP %s", t->ifname);
+  clock_nondeterministic(rt, part);
   return t;
 fail:
   close(fd);

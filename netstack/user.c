@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rt.h"
 
@@ -28,7 +29,7 @@ typedef struct upoll {
 } upoll;
 
 typedef struct utimer {
-  uv_timer_t h;
+  clock_timer h;                /* first: its handle is what close_handle frees */
   net_user *u;
   SlirpTimerId id;
   void *cb_opaque;
@@ -38,7 +39,7 @@ struct net_user {
   rt_obj obj;
   net_port port;
   Slirp *slirp;
-  uv_timer_t timer;            /* the fill timeout */
+  clock_timer timer;           /* the fill timeout */
   upoll **byfd;                /* fd -> poll handle */
   int nbyfd;
   upoll **fill;                /* index returned by add_poll -> handle, for the current fill */
@@ -96,7 +97,7 @@ static void outq_clear(net_user *u) {
 
 static void handle_closed(uv_handle_t *h) {
   net_user *u = h->data;
-  if (h != (uv_handle_t *)&u->timer) free(h);
+  if (h != (uv_handle_t *)&u->timer.h) free(h);
   if (--u->handles == 0) {
     rt_obj_del(&u->obj);
     free(u->byfd);
@@ -134,6 +135,7 @@ static int slirp_from_uv(int status, int ev) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   upoll *p = (upoll *)h;
   if (p->fd < 0) return;
+  clock_nondeterministic(p->u->obj.rt, "user-net's host sockets (forwarded or NATed connections)");
   p->revents |= slirp_from_uv(status, events);
   /* An error would be reported again at once: stop until slirp asks anew. */
   if (status < 0) { uv_poll_stop(h); p->started = 0; }
@@ -236,8 +238,8 @@ static void refuse_pending(net_user *u, upoll *p) {
   u->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void on_timer(uv_timer_t *h) {
-  net_user *u = h->data;
+static void on_timer(clock_timer *t) {
+  net_user *u = t->data;
   u->stats.timer_wakeups++;
   cycle(u);
 }
@@ -272,8 +274,7 @@ static void cycle(net_user *u) {
       else uv_poll_stop(&p->h);
       p->started = ev;
     }
-    uv_update_time(rt_loop(u->obj.rt));
-    uv_timer_start(&u->timer, on_timer, timeout > 1000 ? 1000 : timeout, 0);
+    clock_timer_start(&u->timer, (uint64_t)(timeout > 1000 ? 1000 : timeout) * 1000000ull);
     /* Guest frames that arrived while slirp ran (each one's own cycle must not drain again). */
     if (u->port.qlen > 0 && !u->draining) {
       u->draining = 1;
@@ -315,7 +316,7 @@ static int64_t cb_clock(void *opaque) {
   return (int64_t)lemu_rt_now_ns(u->obj.rt);
 }
 
-static void on_utimer(uv_timer_t *h) {
+static void on_utimer(clock_timer *h) {
   utimer *t = (utimer *)h;
   net_user *u = t->u;
   if (u->closing) return;
@@ -329,9 +330,9 @@ static void *cb_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
   net_user *u = opaque;
   utimer *t = calloc(1, sizeof *t);
   if (!t) return NULL;
-  uv_timer_init(rt_loop(u->obj.rt), &t->h);
+  clock_timer_init(u->obj.rt, &t->h, on_utimer, t);
   /* slirp's own timers (IPv6 router advertisements) never keep a run alive by themselves. */
-  uv_unref((uv_handle_t *)&t->h);
+  clock_timer_weak(&t->h);
   t->u = u;
   t->id = id;
   t->cb_opaque = cb_opaque;
@@ -348,7 +349,8 @@ static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque) {
 static void cb_timer_free(void *timer, void *opaque) {
   utimer *t = timer;
   if (!t) return;
-  close_handle(opaque, (uv_handle_t *)&t->h);
+  clock_timer_stop(&t->h);
+  close_handle(opaque, (uv_handle_t *)&t->h.h);
 }
 
 static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque) {
@@ -357,8 +359,7 @@ static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque) {
   if (!t) return;
   int64_t now_ms = (int64_t)(lemu_rt_now_ns(u->obj.rt) / 1000000);
   int64_t delay = expire_ms - now_ms;
-  uv_update_time(rt_loop(u->obj.rt));
-  uv_timer_start(&t->h, on_utimer, delay > 0 ? (uint64_t)delay : 0, 0);
+  clock_timer_start(&t->h, delay > 0 ? (uint64_t)delay * 1000000ull : 0);
 }
 
 static void cb_register_poll_fd(int fd, void *opaque) { (void)fd; (void)opaque; }
@@ -432,7 +433,8 @@ static void user_objclose(rt_obj *o) {
   u->filter = NULL;
   u->watch = NULL;
   u->closed = NULL;
-  close_handle(u, (uv_handle_t *)&u->timer);
+  clock_timer_stop(&u->timer);
+  close_handle(u, (uv_handle_t *)&u->timer.h);
 }
 
 static const rt_objtype user_type = {"user", user_objclose};
@@ -464,17 +466,16 @@ net_user *net_user_new(lemu_rt *rt, net_hub *hub, const net_user_cfg *c, char *e
   cfg.disable_dns = c->disable_dns;
   u->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   rt_obj_add(rt, &u->obj, &user_type);
-  uv_timer_init(rt_loop(rt), &u->timer);
-  u->timer.data = u;
+  clock_timer_init(rt, &u->timer, on_timer, u);
   /* TCP timers matter only while something else (a socket, a guest, a wait) keeps the run going. */
-  uv_unref((uv_handle_t *)&u->timer);
+  clock_timer_weak(&u->timer);
   u->handles = 1;
   u->slirp = slirp_new(&cfg, &callbacks, u);
   if (!u->slirp) {
     snprintf(err, errlen, "libslirp refused the configuration");
     u->closing = 1;
     u->obj.closing = 1;   /* freed by the timer's close callback, never closed twice */
-    close_handle(u, (uv_handle_t *)&u->timer);
+    close_handle(u, (uv_handle_t *)&u->timer.h);
     return NULL;
   }
   net_port_init(&u->port, &user_ops, u, c->name ? c->name : "user");

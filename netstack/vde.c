@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "rt.h"
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -77,6 +78,7 @@ net_vde *net_vde_open(lemu_rt *rt, net_hub *hub, const char *url, int port, cons
   }
   snprintf(v->fp.peer, sizeof v->fp.peer, "%s", v->url);
   rt_obj_add(rt, &v->obj, &vde_type);
+  clock_nondeterministic(rt, name);
   return v;
 }
 

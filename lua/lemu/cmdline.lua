@@ -66,7 +66,16 @@ function cmdline.apply(list)
   local state = { started = {}, netdev_ids = {}, peers = {} }
   -- Reachable from Lua (lemu.netdev, the monitor) once the options are being applied.
   require("lemu").cmdline_state = state
-  for _, item in ipairs(list) do
+  -- The clock is chosen before anything that arms a timer exists (as QEMU, where order does not
+  -- matter): options marked early go first, each group in its given order.
+  local ordered = {}
+  for pass = 1, 2 do
+    for _, item in ipairs(list) do
+      local o = cmdline.options[item[1]]
+      if (o and o.early and pass == 1) or (not (o and o.early) and pass == 2) then ordered[#ordered + 1] = item end
+    end
+  end
+  for _, item in ipairs(ordered) do
     local o = cmdline.options[item[1]]
     if item[1] == "netdev" then
       local okp, nopts = pcall(cmdline.parse_opts, item[2], "type")
@@ -180,6 +189,53 @@ local function kinds_list(t)
   table.sort(names)
   return table.concat(names, ", ")
 end
+
+-- -icount [shift=]N|auto[,sleep=on|off][,align=off][,quantum=US]: the virtual clock (docs/time.md).
+-- quantum= is lemu's own: the virtual microseconds each machine runs between frame deliveries.
+cmdline.options.icount = {
+  arg = "[shift=]N|auto[,sleep=on|off][,quantum=US]", early = true,
+  help = "virtual time: each instruction takes 2^N ns; sleep=off jumps over idle time; deterministic with -seed (docs/time.md)",
+  apply = function(value, state)
+    local opts = cmdline.parse_opts(value, "shift")
+    local c = { mode = "virtual" }
+    for k, v in pairs(opts) do
+      if k == "shift" then
+        if v == "auto" then c.shift = "auto"
+        else
+          local n = math.tointeger(tonumber(v))
+          if not n or n < 0 or n > 10 then error(("shift=%s: must be 0 to 10 or auto"):format(v), 0) end
+          c.shift = n
+        end
+      elseif k == "sleep" then
+        if v ~= "on" and v ~= "off" then error(("sleep=%s: must be on or off"):format(v), 0) end
+        c.sleep = v == "on"
+      elseif k == "align" then
+        if v ~= "off" then error(("align=%s: lemu does not align virtual time with the host's (only align=off)"):format(v), 0) end
+      elseif k == "quantum" then
+        local n = math.tointeger(tonumber(v))
+        if not n or n < 1 or n > 1000000 then error(("quantum=%s: must be microseconds from 1 to 1000000"):format(v), 0) end
+        c.quantum_us = n
+      elseif k == "rr" or k == "rrfile" or k == "rrsnapshot" then
+        error(("%s=: record/replay is not in lemu (its virtual clock replays a run by running it again)"):format(k), 0)
+      else
+        error(("unknown option '%s' (valid: shift, sleep, align, quantum)"):format(k), 0)
+      end
+    end
+    if c.shift == nil then error("a shift is needed (-icount shift=N or -icount auto)", 0) end
+    state.clock = c
+    require("lemu").clock(c)
+  end,
+}
+
+cmdline.options.seed = {
+  arg = "N", early = true,
+  help = "seed every random choice a guest can see (virtio-rng, the device tree's rng-seed, impairments)",
+  apply = function(value)
+    local n = math.tointeger(tonumber(value))
+    if not n then error(("'%s' is not an integer"):format(value), 0) end
+    require("lemu").clock { seed = n }
+  end,
+}
 
 cmdline.options.net = {
   arg = "KIND[,opt=...]",

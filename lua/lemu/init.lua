@@ -61,20 +61,48 @@ end
 -- wake(...) ends the wait and makes lemu.wait return its arguments. After timeout ms (default
 -- lemu.default_timeout; false: none) the wait raises "timed out after N ms waiting for <what>".
 -- A cancelled task (lemu.cancel) raises its reason from the wait it is in and from every later one.
-local CANCEL = {}
+local CANCEL, GUARD = {}, {}
+
+-- The clock (docs/time.md). With the virtual clock a wait's timeout is guest time; a guard on host
+-- time (guard_ms, default the larger of 120 s and ten times the timeout; false: none) stops a wait
+-- whose guests make too little progress.
+local clock_virtual, clock_guard = false, nil
+function lemu.clock(opts)
+  if opts ~= nil and type(opts) ~= "table" then error("lemu.clock: expected a table of options", 2) end
+  local c = opts
+  if opts and opts.guard_ms ~= nil then
+    local g = opts.guard_ms
+    if g ~= false and (math.type(g) ~= "integer" or g <= 0) then
+      error(("lemu.clock: guard_ms=%s: must be milliseconds of host time (an integer > 0) or false")
+        :format(tostring(g)), 2)
+    end
+    c = {}
+    for k, v in pairs(opts) do if k ~= "guard_ms" then c[k] = v end end
+    clock_guard = g
+  end
+  local ok, st = pcall(core.clock, c)
+  if not ok then error(st, 2) end
+  -- The host helpers' choices (DHCP xids, ports, ping ids) reach the guests too.
+  if opts and opts.seed ~= nil then math.randomseed(opts.seed) end
+  clock_virtual = st.mode == "virtual"
+  if clock_guard ~= nil then st.guard_ms = clock_guard end
+  return st
+end
+
 function lemu.wait(what, opts, arm)
   local co = current_task("lemu.wait")
   local t = tasks[co]
   if t.cancelled then error(t.cancelled, 2) end
   local timeout = lemu.default_timeout
   if opts and opts.timeout ~= nil then timeout = opts.timeout end
-  local state, immediate, timer, disarm = "arming", nil, nil, nil
+  local state, immediate, timer, guard, disarm = "arming", nil, nil, nil, nil
   local function finish(ok, ...)
     if state == "done" then return end
     local was = state
     state = "done"
     t.cancel_wait = nil
     if timer then timer:close() end
+    if guard then guard:close() end
     if disarm then disarm() end
     if was == "arming" then immediate = table.pack(ok, ...)
     elseif coroutine.status(co) == "suspended" then resume(co, ok, ...) end
@@ -87,11 +115,20 @@ function lemu.wait(what, opts, arm)
     t.cancel_wait = function() finish(false, CANCEL) end
     if timeout then
       timer = core.timer(math.floor(timeout), 0, function() finish(false) end)
+      if clock_virtual and clock_guard ~= false then
+        local g, v0 = clock_guard or math.max(120000, 10 * math.floor(timeout)), core.now()
+        guard = core.timer(g, 0, function() finish(false, GUARD, g, core.now() - v0) end, true)
+      end
     end
   end
   local r = immediate or table.pack(coroutine.yield())
   if not r[1] then
     if r[2] == CANCEL then error(t.cancelled, 2) end
+    if r[2] == GUARD then
+      error(("wall-clock guard: waited %d s of host time for %s while the virtual clock advanced "
+             .. "%.3f s of its %d ms timeout (the guests run too slowly; lemu.clock{guard_ms=N} "
+             .. "sets the guard)"):format(r[3] // 1000, what, r[4] / 1000, timeout), 2)
+    end
     error(("timed out after %d ms waiting for %s"):format(timeout, what), 2)
   end
   return table.unpack(r, 2, r.n)
@@ -222,7 +259,7 @@ require("lemu.topology").install(lemu)
 -- QEMU's monitor (-monitor, Ctrl-A c, lemu.monitor(line)) and lemu.netdev(id).
 require("lemu.monitor").install(lemu)
 
--- Milliseconds since the runtime started.
+-- Milliseconds since the runtime started, on its clock (host time, or virtual time).
 lemu.now = core.now
 
 -- Closes every open lemu object (timers, processes, and later machines, VLANs, backends).

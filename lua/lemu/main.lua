@@ -156,7 +156,7 @@ function M.main(argv)
   if status() then return status() end
   -- A network built from options (state.hold) serves until interrupted, even while idle: other
   -- processes may join it later (a user-net gateway behind a socket backend).
-  local hold = ostate and ostate.hold and lemu.core.timer(86400000, 86400000, function() end)
+  local hold = ostate and ostate.hold and lemu.core.timer(86400000, 86400000, function() end, true)
   ok, err = pcall(lemu.serve, function() return status() ~= nil end)
   if hold and not hold:closed() then hold:close() end
   if not ok then report(err) return 1 end
