@@ -64,6 +64,12 @@ static void schedule_retry(net_sock *s) {
 void sock_peer_drop(sock_peer *p, const char *reason) {
   net_sock *s = p->s;
   if (p->dead || !p->conn) return;
+  /* A write can see a dying peer's reset before a read does: what it left half sent is said too. */
+  char why[192];
+  if (p->rlen && !strstr(reason, "middle of a frame")) {
+    snprintf(why, sizeof why, "%s (in the middle of a frame: %zu bytes pending)", reason, p->rlen);
+    reason = why;
+  }
   log_limited(&s->warn_limit, LOG_WARN, "sock", "%s: dropped peer %s: %s", s->addr, p->addr, reason);
   s->dropped++;
   snprintf(s->last_drop, sizeof s->last_drop, "%s: %s", p->addr, reason);

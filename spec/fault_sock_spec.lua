@@ -43,8 +43,13 @@ end
 local function octal(s) return (s:gsub(".", function(c) return ("\\%03o"):format(c:byte()) end)) end
 local function wire(frame) return string.pack(">I4", #frame) .. frame end
 
-local function tmp_port()
-  return 30000 + (math.floor(lemu.now() * 1000) + math.random(0, 9999)) % 20000
+-- A port nothing listens on now: the kernel's pick for a listener of our own, released. (A random
+-- port could be the local port of some connection on a busy host, and the peer's listen fail.)
+local function free_port()
+  local l = lemu.tcp_listen("127.0.0.1", 0)
+  local _, port = l:address()
+  l:close()
+  return port
 end
 
 describe("fault: socket links", function()
@@ -71,7 +76,9 @@ describe("fault: socket links", function()
       pong(ep, "B")   -- B's answer came after the whole frame was read, and the half with it
       bad:kill(9)
       until_true("the killed peer to be dropped", 5000, function() return l:info().dropped >= 1 end)
-      assert.matches("in the middle of a frame %(34 bytes pending%)", l:info().last_drop)
+      -- the reset is seen by a read or by a write of what the VLAN floods to it, whichever first;
+      -- the reason names the half frame either way
+      assert.matches("middle of a frame.-34 bytes pending", l:info().last_drop)
       -- nothing of the half frame reached the VLAN; B is still connected and answers
       assert.has_error(function()
         ep:recv { timeout = 200, match = function(x) return x:sub(7, 12) == BAD_SRC end }
@@ -103,7 +110,7 @@ describe("fault: socket links", function()
 
   it("a listener that restarts: the connector reconnects by itself and traffic flows again", function()
     lemu.run(function()
-      local port = tmp_port()
+      local port = free_port()
       local addr = "127.0.0.1:" .. port
       local opts = ("{ listen = %q }"):format(addr)
       local a = peer("socket", opts, "A", "user")
