@@ -46,7 +46,10 @@ describe("fault: a flood on the VLAN while a guest pings", function()
       local t = rtts(out)
       assert.equal(20, #t)
       local max = math.max(table.unpack(t))
-      assert.is_true(max < 250, ("a round trip took %.1f ms under the flood:\n%s"):format(max, out))
+      -- Bounded, not fast: what is left is the guest working through its ring of flood frames and
+      -- the host's load (4-19 ms on an idle machine, up to 252 ms under ASan at load 11). Behind
+      -- the flood's backlog, or starved by the sender, a reply would take seconds or be lost.
+      assert.is_true(max < 1000, ("a round trip took %.1f ms under the flood:\n%s"):format(max, out))
       -- the guest was really flooded past what it takes: its port dropped and counted frames
       local port
       for _, p in ipairs(v:ports()) do if p.kind == "virtio-net" then port = p end end
