@@ -42,7 +42,7 @@ HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbe
             $(BUILD)/obj/lua/luserbench.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
-.PHONY: all deps test asan bench install clean run topology fuzz soak FORCE
+.PHONY: tsan all deps test asan bench install clean run topology fuzz soak FORCE
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest $(BUILD)/lemu.1
 
 # The man page, from the tables the option parser reads (scripts/manpage.lua).
@@ -99,6 +99,12 @@ asan:
 	  SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 	@echo "short fuzz runs of every target (make fuzz FUZZ_S=... for long ones):"
 	@$(MAKE) --no-print-directory fuzz FUZZ_S=3
+
+# ThreadSanitizer: the suite with machines on worker threads (LEMU_WORKERS=2 puts the real clock's
+# slices on them too) checked for races.
+tsan:
+	@LEMU_WORKERS=2 $(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANITIZE="-fsanitize=thread" test
 
 bench: all
 	@sh scripts/bench.sh $(BUILD)

@@ -66,7 +66,7 @@ static void on_timer(uv_timer_t *t);
  * polls anyway. */
 static void clock_kick(void *ud) {
   machine *m = ud;
-  if (m->state != MACHINE_RUNNING || !m->handles_open) return;
+  if (m->state != MACHINE_RUNNING || !m->handles_open || m->in_vrun) return;
   if (m->virt) clock_runner_wake(&m->runner);
   else uv_timer_start(&m->timer, on_timer, 0, 0);
 }
@@ -153,6 +153,9 @@ static void on_slice(uv_idle_t *h);
 
 /* The harts may have work: run them soon (a slice, or the next quantum). */
 static void schedule(machine *m) {
+  /* Inside its own turn (perhaps on a worker thread) the turn's end decides: no libuv or clock
+   * call from here. */
+  if (m->in_vrun) return;
   if (m->virt) clock_runner_wake(&m->runner);
   else uv_idle_start(&m->idle, on_slice);
 }
@@ -334,9 +337,11 @@ static int stalled(machine *m) {
   return 1;
 }
 
-static void after_slice(machine *m) {
+/* The end of a turn, on the loop thread: console output to its hooks, a reset asked for, and the
+ * exit, told once. Returns 1 when the machine has nothing more to run (closing, or halted). */
+static int end_turn(machine *m) {
   flush_out(m);
-  if (m->obj.closing) return;
+  if (m->obj.closing) return 1;
   if (m->resetting) {
     char err[512];
     m->resetting = 0;
@@ -345,16 +350,21 @@ static void after_slice(machine *m) {
       machine_finish(m, 1);
     }
   }
-  if (m->halting) {
-    m->halting = 0;
+  if (!m->halting) return 0;
+  m->halting = 0;
+  if (!m->virt) {
     uv_idle_stop(&m->idle);
     uv_timer_stop(&m->timer);
-    if (!m->exit_notified) {
-      m->exit_notified = 1;
-      if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
-    }
-    return;
   }
+  if (!m->exit_notified) {
+    m->exit_notified = 1;
+    if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
+  }
+  return 1;
+}
+
+static void after_slice(machine *m) {
+  if (end_turn(m)) return;
   if (m->state != MACHINE_RUNNING) return;
   int runnable = 0;
   for (int i = 0; i < m->nharts; i++) runnable |= m->harts[i].run == HART_RUN;
@@ -369,12 +379,10 @@ static void after_slice(machine *m) {
   else uv_timer_start(&m->timer, on_timer, (next + 999999) / 1000000, 0);
 }
 
-static void on_slice(uv_idle_t *h) {
-  machine *m = h->data;
-  if (m->state != MACHINE_RUNNING || m->halting || m->resetting) { after_slice(m); return; }
+/* The harts' part of a slice on the real clock: rounds until SLICE_NS of host time pass or no
+ * hart runs. Touches only the machine (it may run on a worker: see rbatch below). */
+static void slice_body(machine *m) {
   uint64_t limit = uv_hrtime() + SLICE_NS;
-  /* Frames the devices send reach the VLANs (Lua endpoints, other machines) after the slice. */
-  net_hold();
   for (;;) {
     int ran = 0;
     for (int i = 0; i < m->nharts && !m->halting && !m->resetting; i++) {
@@ -393,6 +401,31 @@ static void on_slice(uv_idle_t *h) {
     poll_devices(m);
     if (!ran || m->halting || m->resetting || uv_hrtime() >= limit) break;
   }
+}
+
+/* With workers on the real clock (-workers N > 1), every machine whose slice is due in this loop
+ * iteration joins the clock's batch, which runs the slices in parallel and then, on the loop
+ * thread, delivers their frames and calls after_slice for each. */
+static uint64_t rbatch_run(clock_runner *r, uint64_t from, uint64_t until) {
+  (void)from; (void)until;
+  machine *m = r->ud;
+  m->in_vrun = 1;
+  slice_body(m);
+  m->in_vrun = 0;
+  return 0;
+}
+
+static void rbatch_after(clock_runner *r) { after_slice(r->ud); }
+
+static const clock_runner_ops rbatch_ops = {rbatch_run, rbatch_after};
+
+static void on_slice(uv_idle_t *h) {
+  machine *m = h->data;
+  if (m->state != MACHINE_RUNNING || m->halting || m->resetting) { after_slice(m); return; }
+  if (clock_batch_add(m->rt, &m->rrunner, &rbatch_ops, m)) return;
+  /* Frames the devices send reach the VLANs (Lua endpoints, other machines) after the slice. */
+  net_hold();
+  slice_body(m);
   net_release();
   after_slice(m);
 }
@@ -435,8 +468,19 @@ static void vround(machine *m, uint64_t left) {
   m->rr = (m->rr + 1) % m->nharts;
 }
 
+static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until);
+
+/* A quantum of this machine, on whichever thread the clock gives it: it touches only the machine,
+ * its devices and its thread's netstack hold. */
 static uint64_t vrun(clock_runner *r, uint64_t from, uint64_t until) {
   machine *m = r->ud;
+  m->in_vrun = 1;
+  uint64_t due = vrun_body(m, from, until);
+  m->in_vrun = 0;
+  return due;
+}
+
+static uint64_t vrun_body(machine *m, uint64_t from, uint64_t until) {
   if (m->vt < from) m->vt = from;
   clock_running_at(m->rt, m->vt);
   if (m->state != MACHINE_RUNNING || m->halting || m->resetting || m->obj.closing) {
@@ -472,24 +516,7 @@ static uint64_t vrun(clock_runner *r, uint64_t from, uint64_t until) {
 /* After the quantum's frames are delivered: console output to its hooks, resets, the exit. */
 static void vboundary(clock_runner *r) {
   machine *m = r->ud;
-  if (m->state == MACHINE_CREATED) return;
-  flush_out(m);
-  if (m->obj.closing) return;
-  if (m->resetting) {
-    char err[512];
-    m->resetting = 0;
-    if (machine_reset(m, err, sizeof err) < 0) {
-      log_error("machine", "reset failed: %s", err);
-      machine_finish(m, 1);
-    }
-  }
-  if (m->halting) {
-    m->halting = 0;
-    if (!m->exit_notified) {
-      m->exit_notified = 1;
-      if (m->h.exit) m->h.exit(m->h.ud, m->exit_status);
-    }
-  }
+  if (m->state != MACHINE_CREATED) end_turn(m);
 }
 
 static const clock_runner_ops vrunner_ops = {vrun, vboundary};
@@ -742,6 +769,7 @@ static void handle_closed(uv_handle_t *h) {
 static void obj_close(rt_obj *o) {
   machine *m = (machine *)o;
   clock_runner_remove(&m->runner);
+  clock_batch_remove(&m->rrunner);
   uv_close((uv_handle_t *)&m->idle, handle_closed);
   uv_close((uv_handle_t *)&m->timer, handle_closed);
 }
@@ -768,6 +796,7 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
   m->serial_fd = -1;
   m->vhart = -1;
   m->runner.index = -1;
+  m->rrunner.index = -1;
   dtimer_clock_init(&m->clock, dclock_now, clock_kick, m);
   const char *type = cfg->type ? cfg->type : "virt";
   if (strcmp(type, "virt") != 0 && strcmp(type, "spike") != 0) {

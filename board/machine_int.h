@@ -129,11 +129,13 @@ struct machine {
   uint64_t paused_at;
   int virt;                /* runs on the runtime's virtual clock (decided at start) */
   clock_runner runner;
+  clock_runner rrunner;    /* real clock with workers: its place in the clock's slice batch */
   uint64_t vt;             /* virtual: runtime time this machine has reached */
   uint64_t vt_hart0;       /* virtual: vt and instret when the running hart began its turn */
   uint64_t vinstret0;
   int vhart;               /* virtual: the hart inside cpu_run, or -1 */
   int rr;                  /* virtual: the hart that goes first in the next round */
+  int in_vrun;             /* virtual: inside its quantum (maybe on a worker thread) */
 
   loader_image fw, kern;
   uint64_t kernel_entry, initrd_start, initrd_end;

@@ -4,6 +4,7 @@
  * as RISC-V is little-endian. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bus.h"
 
@@ -25,9 +26,24 @@ struct bus {
 
 bus *bus_new(void) { return calloc(1, sizeof(bus)); }
 
+/* Guest RAM is an anonymous mapping (zero pages until touched, never swapped in reserve) with an
+ * inaccessible page after it, so a host bug that runs past the end of RAM faults at once. */
+static uint8_t *ram_map(uint64_t size) {
+  if (size > SIZE_MAX - 8192) return NULL;
+  size_t len = (size_t)((size + 4095) & ~4095ull);
+  uint8_t *p = mmap(NULL, len + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  mprotect(p + len, 4096, PROT_NONE);
+  return p;
+}
+
+static void ram_unmap(uint8_t *p, uint64_t size) {
+  if (p) munmap(p, (size_t)((size + 4095) & ~4095ull) + 4096);
+}
+
 void bus_free(bus *b) {
   if (!b) return;
-  for (int i = 0; i < b->n; i++) free(b->r[i].ram);
+  for (int i = 0; i < b->n; i++) ram_unmap(b->r[i].ram, b->r[i].size);
   free(b->r);
   free(b);
 }
@@ -56,10 +72,10 @@ static region *add_region(bus *b, uint64_t base, uint64_t size, const char *name
 }
 
 uint8_t *bus_add_ram(bus *b, uint64_t base, uint64_t size, const char *name) {
-  uint8_t *mem = calloc(1, size);
+  uint8_t *mem = ram_map(size);
   if (!mem) return NULL;
   region *r = add_region(b, base, size, name);
-  if (!r) { free(mem); return NULL; }
+  if (!r) { ram_unmap(mem, size); return NULL; }
   r->ram = mem;
   return mem;
 }

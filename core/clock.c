@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "pool.h"
 #include "rt.h"
 
 #define QUANTUM_DEFAULT   100000ull        /* 100 us of virtual time */
@@ -21,9 +23,7 @@ struct clock_state {
   lemu_clock_config cfg;
   int shift;                 /* current shift (auto moves it) */
   uint64_t t0;               /* uv_hrtime when the runtime was made */
-  /* virtual time: vnow at the last boundary, vcur while a runner runs */
-  uint64_t vnow, vcur;
-  int running;
+  uint64_t vnow;             /* virtual time at the last boundary */
   int pacing;                /* sleep=on: waiting on host time for pace_to */
   uint64_t pace_from, pace_to, pace_wall0;
   clock_timer **heap;
@@ -40,14 +40,25 @@ struct clock_state {
   char *nondet[NONDET_MAX];
   int nnondet;
   uint64_t draws;            /* seeds handed out: each call gets the next */
+  int workers;               /* wanted (0: the host's processors) */
+  clock_runner **batch;      /* real clock with workers: slices due in this loop iteration */
+  int nbatch, capbatch;
+  uv_prepare_t prep;         /* runs the batch, after the idle handles that fill it */
+  pool *pool;                /* made at the first quantum with more than one runner */
+  struct qjob *jobs;
+  int capjobs;
 };
 
-static void (*net_hold_fn)(void), (*net_release_fn)(void);
+/* One runner's part of a quantum, and where its thread stands meanwhile: what lemu_rt_now_ns
+ * says on that thread while the runner runs. */
+typedef struct qjob { clock_runner *r; uint64_t due; void *held; } qjob;
+typedef struct qctx { clock_state *c; qjob *jobs; uint64_t from, end; } qctx;
+static _Thread_local int tl_running;
+static _Thread_local uint64_t tl_vcur;
 
-void clock_set_net(void (*hold)(void), void (*release)(void)) {
-  net_hold_fn = hold;
-  net_release_fn = release;
-}
+static const clock_net_hooks *net_hooks;
+
+void clock_set_net(const clock_net_hooks *h) { net_hooks = h; }
 
 static clock_state *C(const lemu_rt *rt) { return rt_clock((lemu_rt *)rt); }
 
@@ -124,7 +135,7 @@ static void on_idle(uv_idle_t *h);
  * look again at the next loop iteration. */
 static void kick(clock_state *c) {
   if (c->pacing) {
-    c->vnow = c->vcur = paced_now(c);
+    c->vnow = paced_now(c);
     c->pacing = 0;
     uv_timer_stop(&c->pace);
   }
@@ -159,27 +170,61 @@ static void compact(clock_state *c) {
 
 static void on_pace(uv_timer_t *h) {
   clock_state *c = h->data;
-  c->vnow = c->vcur = c->pace_to;
+  c->vnow = c->pace_to;
   c->pacing = 0;
   kick(c);
 }
 
+static void run_job(void *ud, int i) {
+  qctx *q = ud;
+  qjob *j = &q->jobs[i];
+  tl_running = 1;
+  tl_vcur = q->from;
+  if (net_hooks) net_hooks->hold();
+  j->due = j->r->ops->run(j->r, q->from, q->end);
+  j->held = net_hooks ? net_hooks->take() : NULL;
+  tl_running = 0;
+}
+
+static int want_workers(const clock_state *c) {
+  if (c->workers) return c->workers;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : (int)n;
+}
+
+/* Every runner due by `end` runs from vnow to end, each under its own hold; on several workers
+ * when there are several runners and the runtime has workers. Their held frames are then put
+ * back in the runners' order and released, so the result does not depend on the workers. */
 static void run_quantum(clock_state *c, uint64_t end) {
   uint64_t from = c->vnow;
-  c->running = 1;
-  if (net_hold_fn) net_hold_fn();
-  c->iterating++;
+  if (c->capjobs < c->nrunners) {
+    qjob *nj = realloc(c->jobs, sizeof *nj * (size_t)c->nrunners);
+    if (!nj) { log_error("clock", "out of memory running a quantum"); return; }
+    c->jobs = nj;
+    c->capjobs = c->nrunners;
+  }
+  int n = 0;
   for (int i = 0; i < c->nrunners; i++) {
     clock_runner *r = c->runners[i];
-    if (!r || r->due > end) continue;
-    c->vcur = from;
-    uint64_t due = r->ops->run(r, from, end);
-    if (c->runners[i] == r) r->due = due;
+    if (r && r->due <= end) c->jobs[n++] = (qjob){r, 0, NULL};
   }
-  c->running = 0;
-  c->vnow = c->vcur = end;
+  c->iterating++;
+  qctx q = {c, c->jobs, from, end};
+  if (n > 1 && want_workers(c) > 1) {
+    if (!c->pool) c->pool = pool_new(want_workers(c));
+    if (c->pool) pool_run(c->pool, n, run_job, &q);
+    else for (int i = 0; i < n; i++) run_job(&q, i);
+  } else {
+    for (int i = 0; i < n; i++) run_job(&q, i);
+  }
+  c->vnow = end;
   c->quanta++;
-  if (net_release_fn) net_release_fn();
+  for (int i = 0; i < n; i++) {
+    qjob *j = &c->jobs[i];
+    if (j->r->index >= 0 && c->runners[j->r->index] == j->r) j->r->due = j->due;
+    if (net_hooks) net_hooks->put(j->held);
+  }
+  if (net_hooks) net_hooks->release();
   for (int i = 0; i < c->nrunners; i++) {
     clock_runner *r = c->runners[i];
     if (r && r->ops->boundary) r->ops->boundary(r);
@@ -187,6 +232,90 @@ static void run_quantum(clock_state *c, uint64_t end) {
   c->iterating--;
   compact(c);
   fire_due(c);
+}
+
+/* ---- the real clock's batch ---- */
+
+static void run_batch(uv_prepare_t *h) {
+  clock_state *c = h->data;
+  uv_prepare_stop(&c->prep);
+  int n = c->nbatch;
+  if (!n) return;
+  if (c->capjobs < n) {
+    qjob *nj = realloc(c->jobs, sizeof *nj * (size_t)n);
+    if (!nj) { log_error("clock", "out of memory running machines"); return; }
+    c->jobs = nj;
+    c->capjobs = n;
+  }
+  for (int i = 0; i < n; i++) {
+    c->jobs[i] = (qjob){c->batch[i], 0, NULL};
+    c->batch[i]->index = -1;
+    c->batch[i] = NULL;
+  }
+  c->nbatch = 0;
+  qctx q = {c, c->jobs, 0, 0};
+  if (!c->pool) c->pool = pool_new(want_workers(c));
+  if (c->pool) pool_run(c->pool, n, run_job, &q);
+  else for (int i = 0; i < n; i++) run_job(&q, i);
+  /* The runners stay valid to here: closing one takes it out of the batch, and nothing runs
+   * between the slices and this point but the jobs. */
+  for (int i = 0; i < n; i++) if (net_hooks) net_hooks->put(c->jobs[i].held);
+  if (net_hooks) net_hooks->release();
+  /* after_slice may close machines: it is called for each runner that is still there. */
+  for (int i = 0; i < n; i++) {
+    clock_runner *r = c->jobs[i].r;
+    if (!r->ops) continue;
+    r->ops->boundary(r);
+  }
+}
+
+int clock_batch_add(lemu_rt *rt, clock_runner *r, const clock_runner_ops *ops, void *ud) {
+  clock_state *c = C(rt);
+  if (c->cfg.mode || c->workers < 2) return 0;
+  if (r->index >= 0) return 1;
+  if (c->nbatch == c->capbatch) {
+    int ncap = c->capbatch ? c->capbatch * 2 : 8;
+    clock_runner **nb = realloc(c->batch, sizeof *nb * (size_t)ncap);
+    if (!nb) return 0;   /* out of memory: this slice runs alone */
+    c->batch = nb;
+    c->capbatch = ncap;
+  }
+  r->ops = ops;
+  r->ud = ud;
+  r->rt = rt;
+  r->index = c->nbatch;
+  c->batch[c->nbatch++] = r;
+  if (c->handles) uv_prepare_start(&c->prep, run_batch);
+  return 1;
+}
+
+void clock_batch_remove(clock_runner *r) {
+  if (!r->rt) return;
+  clock_state *c = C(r->rt);
+  if (r->index >= 0 && r->index < c->nbatch && c->batch[r->index] == r) {
+    for (int i = r->index; i < c->nbatch - 1; i++) {
+      c->batch[i] = c->batch[i + 1];
+      c->batch[i]->index = i;
+    }
+    c->nbatch--;
+  }
+  r->index = -1;
+  r->ops = NULL;   /* a batch being finished skips it */
+}
+
+int clock_set_workers(lemu_rt *rt, int workers) {
+  clock_state *c = C(rt);
+  if (workers < 0 || workers > POOL_MAX) return -1;
+  if (workers == c->workers) return 0;
+  c->workers = workers;
+  pool_free(c->pool);   /* the next quantum with several runners makes the new one */
+  c->pool = NULL;
+  return 0;
+}
+
+int clock_workers(const lemu_rt *rt) {
+  const clock_state *c = C(rt);
+  return c->pool ? pool_workers(c->pool) : want_workers(c);
 }
 
 static void on_idle(uv_idle_t *h) {
@@ -215,7 +344,7 @@ static void on_idle(uv_idle_t *h) {
     return;
   }
   if (!c->cfg.sleep) {
-    c->vnow = c->vcur = t;
+    c->vnow = t;
     return;
   }
   c->idle_on = 0;
@@ -271,7 +400,10 @@ void clock_runner_wake(clock_runner *r) {
   r->due = c->vnow;
 }
 
-void clock_running_at(lemu_rt *rt, uint64_t t) { C(rt)->vcur = t; }
+void clock_running_at(lemu_rt *rt, uint64_t t) {
+  (void)rt;
+  tl_vcur = t;
+}
 
 /* ---- timers ---- */
 
@@ -350,10 +482,14 @@ clock_state *clock_new(lemu_rt *rt) {
   c->cfg.quantum_ns = QUANTUM_DEFAULT;
   c->cfg.sleep = 1;
   c->cfg.epoch_s = EPOCH_DEFAULT;
+  /* LEMU_WORKERS sets the default (and with N > 1 batches the real clock's slices too). */
+  const char *w = getenv("LEMU_WORKERS");
+  if (w && atoi(w) > 0 && atoi(w) <= POOL_MAX) c->workers = atoi(w);
   uv_idle_init(rt_loop(rt), &c->idle);
   uv_timer_init(rt_loop(rt), &c->pace);
   uv_timer_init(rt_loop(rt), &c->autoshift);
-  c->idle.data = c->pace.data = c->autoshift.data = c;
+  uv_prepare_init(rt_loop(rt), &c->prep);
+  c->idle.data = c->pace.data = c->autoshift.data = c->prep.data = c;
   uv_unref((uv_handle_t *)&c->autoshift);
   c->handles = 1;
   return c;
@@ -364,11 +500,15 @@ void clock_close(clock_state *c) {
   uv_close((uv_handle_t *)&c->idle, NULL);
   uv_close((uv_handle_t *)&c->pace, NULL);
   uv_close((uv_handle_t *)&c->autoshift, NULL);
+  uv_close((uv_handle_t *)&c->prep, NULL);
 }
 
 void clock_free(clock_state *c) {
   if (!c) return;
   for (int i = 0; i < c->nnondet; i++) free(c->nondet[i]);
+  pool_free(c->pool);
+  free(c->batch);
+  free(c->jobs);
   free(c->heap);
   free(c->runners);
   free(c);
@@ -377,7 +517,7 @@ void clock_free(clock_state *c) {
 uint64_t clock_now(const lemu_rt *rt) {
   const clock_state *c = C(rt);
   if (!c->cfg.mode) return uv_hrtime() - c->t0;
-  if (c->running) return c->vcur;
+  if (tl_running) return tl_vcur;
   if (c->pacing) return paced_now(c);
   return c->vnow;
 }
@@ -458,7 +598,7 @@ int lemu_rt_set_clock(lemu_rt *rt, const lemu_clock_config *cfg, char *err, size
   if (changes) {
     /* Virtual time starts at 0, whatever the host took to get here; the real clock goes on from
      * where the virtual one stood, so it never steps back. */
-    if (cfg->mode) c->vnow = c->vcur = 0;
+    if (cfg->mode) c->vnow = 0;
     else c->t0 = uv_hrtime() - now;
     uv_timer_stop(&c->autoshift);
     if (cfg->mode && cfg->shift < 0) {

@@ -84,8 +84,25 @@ int clock_virtual(const lemu_rt *rt);
 int clock_shift(const lemu_rt *rt);
 /* Host wall time in ns since the epoch, or in virtual mode the configured epoch plus guest time. */
 uint64_t clock_wall_ns(const lemu_rt *rt, uint64_t guest_ns);
-/* The netstack's hold and ordered release, which core cannot call itself: registered once by it. */
-void clock_set_net(void (*hold)(void), void (*release)(void));
+/* The netstack's part in a quantum, which core cannot call itself: registered once by it. Each
+ * runner runs under hold() on its thread; take() then detaches what that thread held; on the
+ * loop's thread put() appends the runners' sets in their order and release() delivers them. */
+typedef struct clock_net_hooks {
+  void (*hold)(void);
+  void *(*take)(void);
+  void (*put)(void *held);
+  void (*release)(void);
+} clock_net_hooks;
+void clock_set_net(const clock_net_hooks *h);
+/* The real clock with workers set above 1: a machine whose slice is due hands it to the clock,
+ * which runs every slice handed in this loop iteration in parallel (ops->run, under holds as in a
+ * quantum), delivers their frames, then calls ops->boundary for each on the loop's thread.
+ * Returns 0 when slices are not batched (virtual clock, one worker): the caller runs its own. */
+int clock_batch_add(lemu_rt *rt, clock_runner *r, const clock_runner_ops *ops, void *ud);
+void clock_batch_remove(clock_runner *r);
+/* Worker threads the runners of one quantum are spread over (1: the loop's thread alone). */
+int clock_set_workers(lemu_rt *rt, int workers);
+int clock_workers(const lemu_rt *rt);
 
 /* A seed for one purpose ("virtio-rng", "rng-seed"), derived from the runtime's seed and the
  * number of seeds handed out before (so callers asking in a fixed order get fixed seeds); with no

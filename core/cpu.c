@@ -260,8 +260,11 @@ static enum cpu_stop run_fast(cpu *c, uint64_t budget, uint64_t *executed) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpragmas"
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
-  cpu_lbl_none = &&L_NONE;
-  cpu_lbl_pagex = &&L_PAGEX;
+  /* Set once; atomically, since harts of different machines run on worker threads. */
+  if (__atomic_load_n(&cpu_lbl_pagex, __ATOMIC_RELAXED) != &&L_PAGEX) {
+    __atomic_store_n(&cpu_lbl_none, &&L_NONE, __ATOMIC_RELAXED);
+    __atomic_store_n(&cpu_lbl_pagex, &&L_PAGEX, __ATOMIC_RELAXED);
+  }
 #pragma GCC diagnostic pop
   tmp[1].h = tmp[2].h = &&L_PAGEX;
   c->budget = c->left = budget;

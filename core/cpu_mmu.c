@@ -63,7 +63,7 @@ void cpu_cc_invalidate(ccache *cc, uint64_t pa, uint64_t len) {
       uint64_t hi = end - page < 4096 ? end - page : 4096;
       for (uint64_t o = lo >> 1; o < (hi + 1) >> 1; o++) {
         p->d[o].op = OP_NONE;
-        p->d[o].h = cpu_lbl_none;
+        p->d[o].h = __atomic_load_n(&cpu_lbl_none, __ATOMIC_RELAXED);
       }
     }
     if (page + 4096 < page) break;
@@ -118,9 +118,10 @@ static dpage *cc_get(cpu *c, uint64_t ppn, uint8_t *host) {
   p = calloc(1, sizeof(*p));
   if (!p) abort();
   p->ppn = ppn;
-  for (int i = 0; i < 2048; i++) p->d[i].h = cpu_lbl_none;
+  void *none = __atomic_load_n(&cpu_lbl_none, __ATOMIC_RELAXED);
+  for (int i = 0; i < 2048; i++) p->d[i].h = none;
   p->d[2048].op = OP_PAGEX;
-  p->d[2048].h = cpu_lbl_pagex;
+  p->d[2048].h = __atomic_load_n(&cpu_lbl_pagex, __ATOMIC_RELAXED);
   p->next = cc->hash[ppn & (CC_BUCKETS - 1)];
   cc->hash[ppn & (CC_BUCKETS - 1)] = p;
   cc->npages++;

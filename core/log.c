@@ -1,6 +1,8 @@
-/* log: leveled diagnostics to stderr. LEMU_LOG=error|warn|info|debug sets the level. */
+/* log: leveled diagnostics to stderr. LEMU_LOG=error|warn|info|debug sets the level. Safe from any
+ * thread: machines on the virtual clock's workers log too. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,19 +10,26 @@
 #include <time.h>
 
 int log_level = -1;
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t limit_mu = PTHREAD_MUTEX_INITIALIZER;   /* log_limit state */
+static double window = -1;   /* LEMU_LOG_WINDOW_MS, read once with the level */
 
-static void log_init(void) {
+static void read_level(void) {
   static const char *names[] = {"error", "warn", "info", "debug"};
   const char *e = getenv("LEMU_LOG");
-  log_level = LOG_WARN;
-  if (!e) return;
-  for (int i = 0; i < 4; i++)
-    if (strcmp(e, names[i]) == 0) log_level = i;
+  int level = LOG_WARN;
+  for (int i = 0; e && i < 4; i++)
+    if (strcmp(e, names[i]) == 0) level = i;
+  if (log_level < 0) log_level = level;   /* a level set before the first message stays */
+  const char *w = getenv("LEMU_LOG_WINDOW_MS");
+  window = w && atof(w) > 0 ? atof(w) : LOG_LIMIT_WINDOW_MS;
 }
+
+static void log_init(void) { pthread_once(&log_once, read_level); }
 
 void log_msg(int level, const char *subsys, const char *fmt, ...) {
   static const char *tags[] = {"error", "warning", "info", "debug"};
-  if (log_level < 0) log_init();
+  log_init();
   if (level > log_level) return;
   char buf[1024];
   va_list ap;
@@ -36,14 +45,7 @@ static double mono_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static double window_ms(void) {
-  static double w = -1;
-  if (w < 0) {
-    const char *e = getenv("LEMU_LOG_WINDOW_MS");
-    w = e && atof(e) > 0 ? atof(e) : LOG_LIMIT_WINDOW_MS;
-  }
-  return w;
-}
+static double window_ms(void) { return window; }
 
 static void summary(log_limit *l, double now) {
   if (l->suppressed == 0) return;
@@ -52,9 +54,20 @@ static void summary(log_limit *l, double now) {
   l->suppressed = 0;
 }
 
+static void limited(log_limit *l, int level, const char *subsys, const char *fmt, va_list ap);
+
 void log_limited(log_limit *l, int level, const char *subsys, const char *fmt, ...) {
-  if (log_level < 0) log_init();
+  log_init();
   if (level > log_level) return;
+  va_list ap;
+  va_start(ap, fmt);
+  pthread_mutex_lock(&limit_mu);
+  limited(l, level, subsys, fmt, ap);
+  pthread_mutex_unlock(&limit_mu);
+  va_end(ap);
+}
+
+static void limited(log_limit *l, int level, const char *subsys, const char *fmt, va_list ap) {
   double now = mono_ms();
   if (l->start_ms == 0 || now - l->start_ms >= window_ms()) {
     summary(l, now);
@@ -64,10 +77,7 @@ void log_limited(log_limit *l, int level, const char *subsys, const char *fmt, .
   }
   l->last_ms = now;
   char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
   if (l->shown < LOG_LIMIT_BURST) {
     l->shown++;
     static const char *tags[] = {"error", "warning", "info", "debug"};
@@ -84,5 +94,7 @@ void log_limited(log_limit *l, int level, const char *subsys, const char *fmt, .
 }
 
 void log_limited_flush(log_limit *l) {
+  pthread_mutex_lock(&limit_mu);
   summary(l, mono_ms());
+  pthread_mutex_unlock(&limit_mu);
 }

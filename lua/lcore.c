@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "lcapture.h"
 #include "ldevices.h"
 #include "lemu.h"
@@ -16,6 +17,7 @@
 #include "lobj.h"
 #include "lsock.h"
 #include "lswitch.h"
+#include "pool.h"
 #include "lhostnet.h"
 #include "rt.h"
 
@@ -233,7 +235,7 @@ static int core_now(lua_State *L) {
 
 /* ---- the clock ---- */
 
-static const char *const CLOCK_KEYS[] = {"mode", "shift", "sleep", "quantum_us", "seed", "epoch", NULL};
+static const char *const CLOCK_KEYS[] = {"mode", "shift", "sleep", "quantum_us", "seed", "epoch", "workers", NULL};
 
 static int clock_int(lua_State *L, const char *key, lua_Integer lo, lua_Integer hi) {
   int isint;
@@ -251,6 +253,7 @@ static int core_clock(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lemu_clock_config c;
     lemu_rt_get_clock(rt, &c);
+    int workers = -1;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
@@ -258,7 +261,7 @@ static int core_clock(lua_State *L) {
       for (int i = 0; k && CLOCK_KEYS[i]; i++) known |= !strcmp(k, CLOCK_KEYS[i]);
       if (!known)
         return luaL_error(L, "lemu.clock: unknown option '%s' (valid: mode, shift, sleep, quantum_us, "
-                          "seed, epoch)", luaL_tolstring(L, -2, NULL));
+                          "seed, epoch, workers)", luaL_tolstring(L, -2, NULL));
       if (!strcmp(k, "mode")) {
         const char *v = lua_tostring(L, -1);
         if (v && !strcmp(v, "virtual")) c.mode = LEMU_CLOCK_VIRTUAL;
@@ -272,6 +275,9 @@ static int core_clock(lua_State *L) {
         if (!lua_isboolean(L, -1))
           return luaL_error(L, "lemu.clock: sleep=%s: must be true or false", luaL_tolstring(L, -1, NULL));
         c.sleep = lua_toboolean(L, -1);
+      } else if (!strcmp(k, "workers")) {
+        /* 0: one per host processor. Results do not depend on it (docs/time.md). */
+        workers = clock_int(L, "workers", 0, POOL_MAX);
       } else if (!strcmp(k, "quantum_us")) {
         c.quantum_ns = (uint64_t)clock_int(L, "quantum_us", 1, 1000000) * 1000;
       } else if (!strcmp(k, "seed")) {
@@ -292,6 +298,7 @@ static int core_clock(lua_State *L) {
     }
     char err[256];
     if (lemu_rt_set_clock(rt, &c, err, sizeof err) < 0) return luaL_error(L, "lemu.clock: %s", err);
+    if (workers >= 0) clock_set_workers(rt, workers);
   }
   lemu_clock_config c;
   lemu_rt_get_clock(rt, &c);
@@ -310,6 +317,8 @@ static int core_clock(lua_State *L) {
   lua_setfield(L, -2, "epoch");
   lua_pushinteger(L, (lua_Integer)lemu_rt_quanta(rt));
   lua_setfield(L, -2, "quanta");
+  lua_pushinteger(L, clock_workers(rt));
+  lua_setfield(L, -2, "workers");
   lua_newtable(L);
   int n = 0;
   for (const char *part; (part = lemu_rt_nondeterministic(rt, n)); n++) {

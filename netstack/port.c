@@ -10,6 +10,18 @@
 #include "rt.h"
 #include "switch.h"
 
+/* The deferred-delivery state of this thread (see "deferred delivery" below). */
+typedef struct later_ent { net_port *port; net_frame *frame; unsigned seq; } later_ent;
+/* vhold: the hold is the virtual clock's, under which net_port_ready is deferred too (ready). */
+typedef struct later_set {
+  int holds, vhold;
+  later_ent *q;
+  unsigned n, cap;
+  net_port **ready;
+  unsigned nready, capready;
+} later_set;
+static _Thread_local later_set later;
+
 struct net_hub {
   rt_obj obj;
   char name[48];
@@ -186,6 +198,21 @@ static void offer(net_port *p, net_frame *f) {
 }
 
 void net_port_ready(net_port *p) {
+  if (later.vhold) {
+    /* A machine on the virtual clock took buffers: its frames come at the boundary, on the
+     * loop's thread (taps and impairments run there, and any worker gets the same result). */
+    if (p->ready_pending || !p->qlen) return;
+    if (later.nready == later.capready) {
+      unsigned ncap = later.capready ? later.capready * 2 : 16;
+      net_port **nr = realloc(later.ready, sizeof *nr * ncap);
+      if (!nr) return;   /* out of memory: the frames wait for the next ready */
+      later.ready = nr;
+      later.capready = ncap;
+    }
+    p->ready_pending = 1;
+    later.ready[later.nready++] = p;
+    return;
+  }
   while (p->qlen > 0 && p->hub) {
     if (p->rr >= p->nflows) p->rr = 0;
     port_flow *fl = &p->flows[p->rr];
@@ -334,16 +361,29 @@ static void hub_flood(net_hub *h, net_port *src, net_frame *f) {
  * released: no receiver (a Lua endpoint, another machine's NIC) runs inside cpu_run. The sender's
  * checks and counters happen at release, as if it had sent then. Ports stay valid until the end of
  * the loop iteration in which they detach (port.h), and a release comes within it. */
-typedef struct later_ent { net_port *port; net_frame *frame; unsigned seq; } later_ent;
-static _Thread_local struct { int holds; later_ent *q; unsigned n, cap; } later;
 
 static int forward_now(net_port *p, net_frame *f);
 
 void net_hold(void) { later.holds++; }
 
+static void deliver_ready(net_port **ready, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    ready[i]->ready_pending = 0;
+    net_port_ready(ready[i]);
+  }
+}
+
 void net_release(void) {
   if (later.holds == 0 || --later.holds > 0) return;
-  /* Receivers may send in turn: those frames go straight out (nothing holds now). */
+  later.vhold = 0;
+  /* Receivers may send in turn: those frames go straight out (nothing holds now). Ports that
+   * took buffers meanwhile get their queued frames first, so frames keep their order. */
+  net_port **ready = later.ready;
+  unsigned nready = later.nready;
+  later.ready = NULL;
+  later.nready = later.capready = 0;
+  deliver_ready(ready, nready);
+  free(ready);
   for (unsigned i = 0; i < later.n; i++) {
     later_ent e = later.q[i];
     forward_now(e.port, e.frame);
@@ -359,15 +399,76 @@ static int later_cmp(const void *a, const void *b) {
   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The virtual clock's boundary: machines ran one after another, so frames are put in the order
- * of their virtual send time, then of the port that sent them (creation order), then of sending. */
-static void release_ordered(void) {
-  if (later.holds == 1 && later.n > 1) qsort(later.q, later.n, sizeof *later.q, later_cmp);
+/* ---- the virtual clock's holds (core/clock.h's clock_net_hooks) ----
+ * Each machine runs under a hold of its own thread, and what it held is taken as a set; the loop
+ * thread puts the sets back in the machines' order and releases them at the boundary, ordered by
+ * virtual send time, then the sending port's creation order, then sending. The same steps whether
+ * the machines ran one after another or on several workers, so the result is the same bytes. */
+static void vhold(void) {
+  later.holds++;
+  later.vhold = 1;
+}
+
+static void *vtake(void) {
+  later_set *s = malloc(sizeof *s);
+  if (!s) {
+    /* Out of memory: this machine's frames of the quantum are lost, counted at their ports. */
+    for (unsigned i = 0; i < later.n; i++) {
+      later.q[i].port->tx.drops++;
+      frame_unref(later.q[i].frame);
+    }
+    for (unsigned i = 0; i < later.nready; i++) later.ready[i]->ready_pending = 0;
+    free(later.q);
+    free(later.ready);
+    memset(&later, 0, sizeof later);
+    return NULL;
+  }
+  *s = later;
+  memset(&later, 0, sizeof later);
+  return s;
+}
+
+static void vput(void *held) {
+  later_set *s = held;
+  if (!s) return;
+  for (unsigned i = 0; i < s->nready; i++) {
+    if (later.nready == later.capready) {
+      unsigned ncap = later.capready ? later.capready * 2 : 16;
+      net_port **nr = realloc(later.ready, sizeof *nr * ncap);
+      if (!nr) { s->ready[i]->ready_pending = 0; continue; }
+      later.ready = nr;
+      later.capready = ncap;
+    }
+    later.ready[later.nready++] = s->ready[i];
+  }
+  for (unsigned i = 0; i < s->n; i++) {
+    if (later.n == later.cap) {
+      unsigned ncap = later.cap ? later.cap * 2 : 64;
+      later_ent *nq = realloc(later.q, sizeof *nq * ncap);
+      if (!nq) { s->q[i].port->tx.drops++; frame_unref(s->q[i].frame); continue; }
+      later.q = nq;
+      later.cap = ncap;
+    }
+    later.q[later.n] = s->q[i];
+    later.q[later.n].seq = later.n;
+    later.n++;
+  }
+  free(s->q);
+  free(s->ready);
+  free(s);
+}
+
+static void vrelease(void) {
+  if (later.n > 1) qsort(later.q, later.n, sizeof *later.q, later_cmp);
+  later.holds = 1;
   net_release();
 }
 
-/* Frames held at most: a device that sends without end inside one slice (a hostile guest's ring,
- * a model's bug) loses frames past this, counted at its port, instead of growing memory. */
+static const clock_net_hooks vhooks = {vhold, vtake, vput, vrelease};
+
+/* Frames held at most by one hold (a slice, or one machine's quantum): a device that sends
+ * without end (a hostile guest's ring, a model's bug) loses frames past this, counted at its
+ * port, instead of growing memory. */
 #define LATER_MAX 65536u
 
 static int defer(net_port *p, net_frame *f) {
@@ -468,7 +569,7 @@ net_hub *net_hub_new(lemu_rt *rt, const char *name) {
   if (!h) return NULL;
   snprintf(h->name, sizeof h->name, "%s", name);
   rt_obj_add(rt, &h->obj, &hub_type);
-  clock_set_net(net_hold, release_ordered);
+  clock_set_net(&vhooks);
   return h;
 }
 

@@ -59,6 +59,7 @@ struct net_port {
   net_tap *taps;
   struct impair *imp[2];      /* impairments into the owner [0] and from it [1], or NULL */
   uint32_t order;             /* creation order: the virtual clock's tie-break between senders */
+  int ready_pending;          /* in the virtual clock's list of ports to offer their queue to */
   struct switch_port *sw;     /* its 802.1Q membership on a switch (switch.c), NULL: access id 1 */
   /* While the owner takes a frame (ops->receive) the frames it sends in answer are tapped only
    * after that frame is, so the taps of one port see frames in the order they crossed it. */

@@ -52,6 +52,16 @@ int smb_prepare(const char *share, const char *smbd, char *tmpdir, size_t tmpcap
     snprintf(err, errlen, "'%s': %s", share, strerror(errno));
     return -1;
   }
+  if (strpbrk(real, "\n\r")) {
+    snprintf(err, errlen, "'%s' has a line break in its path, which smb.conf cannot hold", share);
+    return -1;
+  }
+  /* smbd maps guests to this user ("force user"); as QEMU, no name is an error, not root. */
+  struct passwd *pw = getpwuid(geteuid());
+  if (!pw) {
+    snprintf(err, errlen, "uid %u has no user name, which smbd's 'force user' needs", (unsigned)geteuid());
+    return -1;
+  }
   snprintf(tmpdir, tmpcap, "/tmp/lemu-smb.XXXXXX");
   if (!mkdtemp(tmpdir)) {
     snprintf(err, errlen, "cannot create a private directory: %s", strerror(errno));
@@ -66,7 +76,6 @@ int smb_prepare(const char *share, const char *smbd, char *tmpdir, size_t tmpcap
     tmpdir[0] = 0;
     return -1;
   }
-  struct passwd *pw = getpwuid(geteuid());
   const char *d = tmpdir;
   fprintf(f,
           "[global]\n"
@@ -76,7 +85,7 @@ int smb_prepare(const char *share, const char *smbd, char *tmpdir, size_t tmpcap
           "map to guest = Bad User\nload printers = no\nprinting = bsd\ndisable spoolss = yes\n"
           "usershare max shares = 0\n"
           "[qemu]\npath=%s\nread only=no\nguest ok=yes\nforce user=%s\n",
-          d, d, d, d, d, d, d, d, real, pw ? pw->pw_name : "root");
+          d, d, d, d, d, d, d, d, real, pw->pw_name);
   fclose(f);
   snprintf(cmd, cmdcap, "%s -l %s -s %s", smbd, tmpdir, conf);
   return 0;

@@ -5,7 +5,7 @@
 PKGS="${LEMU_DEPS_EXTRA:+$LEMU_DEPS_EXTRA }build-essential pkg-config lua5.4 liblua5.4-dev libuv1-dev libslirp-dev lua-busted
 libfdt-dev zlib1g-dev libvdeplug-dev libedit-dev tmux iproute2 tshark python3
 libmnl-dev vde2 qemu-system-misc gcc-riscv64-unknown-elf device-tree-compiler opensbi graphviz
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev samba"
 # Wanted by specs only, which are pending without them: a failure to install these is a warning,
 # tried once (until `make deps` or `make clean`), not an error. u-boot-qemu: spec/guest_uboot_spec.lua.
 OPTIONAL="u-boot-qemu"
@@ -46,5 +46,15 @@ if ! $SUDO apt-get update || ! install $missing $optional; then
     mkdir -p build && : > "$STAMP"
   fi
 fi
+# samba brings smbd for user-net's smb= (lemu runs it per connection, as QEMU does). Where systemd
+# runs, samba's postinst also starts and enables its system services on every interface; a file
+# server on the LAN is not what `make deps` is for, so the ones it started here are stopped again.
+case " $missing " in
+  *" samba "*)
+    if [ -d /run/systemd/system ] && $SUDO systemctl disable --now smbd nmbd >/dev/null 2>&1; then
+      echo "deps: stopped and disabled samba's system services smbd and nmbd (lemu runs its own smbd;" \
+        "'systemctl enable --now smbd nmbd' brings them back)"
+    fi ;;
+esac
 echo "deps: done"
 exit 0

@@ -16,6 +16,10 @@ if nm "$B/lemu.so" 2>/dev/null | grep -q __asan_init; then
   preload="LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0"
   export LEMU_ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 fi
+# Under TSan likewise; a race report makes the process that saw it exit with 66.
+if nm "$B/lemu.so" 2>/dev/null | grep -q __tsan_init; then
+  preload="LD_PRELOAD=$(gcc -print-file-name=libtsan.so)"
+fi
 # Every user-mode network in the suite answers DNS from its local table: nothing leaves the machine.
 export LEMU_DNS_LOCAL=1
 # busted with the module just built; LEMU_BUILD lets specs find build/lemu. Files are not insulated:

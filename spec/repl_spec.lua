@@ -3,7 +3,9 @@
 -- printer and a live guest console (m.console:attach()).
 local H = require "helper"
 
-local function tmux(args) return H.sh("tmux -L lemu-spec " .. args) end
+-- A tmux server of this run's own (two suites at once on one machine must not share one).
+local SOCKET = "lemu-spec-" .. H.sh("echo $PPID"):gsub("%s+", "")
+local function tmux(args) return H.sh("tmux -L " .. SOCKET .. " " .. args) end
 
 local function capture()
   return (tmux("capture-pane -p -t repl"))

@@ -22,6 +22,7 @@ describe("the virtual clock", function()
       { "-icount sleep=off", "a shift is needed" },
       { "-icount 3,quantum=0", "quantum=0: must be microseconds" },
       { "-seed x", "%-seed x: 'x' is not an integer" },
+      { "-workers 0", "%-workers 0: '0' is not a number of threads from 1 to 256" },
     }
     for _, c in ipairs(cases) do
       local args = {}
@@ -151,6 +152,22 @@ describe("deterministic runs of the default guest", function()
     -- The seed is what fixes the guest's random choices (udhcpc's transaction id among them).
     local _, pcap3 = boot(dir, 2)
     assert.is_false(pcap1 == pcap3, "a different seed gave the same capture")
+    H.sh("rm -rf " .. dir)
+  end)
+
+  it("gives the same bytes with the machines on 1 and on 4 worker threads", function()
+    local dir = H.tmpdir()
+    local res = {}
+    for _, w in ipairs { 1, 4 } do
+      local d = dir .. "/w" .. w
+      H.sh("mkdir -p " .. d)
+      local out, status = H.lemu({ "-workers", tostring(w), "scripts/deterministic_lab.lua", d })
+      assert.equal(0, status, out)
+      res[w] = { out = out, cap = H.read(d .. "/lan.pcap") .. H.read(d .. "/dmz.pcap") }
+    end
+    assert.matches("c%$ ping %-c 3 192%.168%.7%.10 %-> 0", res[1].out)
+    assert.equal(res[1].out, res[4].out)
+    assert.is_true(res[1].cap == res[4].cap, "the captures differ between 1 and 4 workers")
     H.sh("rm -rf " .. dir)
   end)
 

@@ -136,15 +136,40 @@ describe("vlan:user bad input", function()
     H.sh("rm -rf " .. H.quote(share) .. " " .. H.quote(fake:match("^(.*)/")))
   end)
 
+  it("refuses a share whose path smb.conf cannot hold, and a user with no name for 'force user'", function()
+    local top = H.tmpdir()
+    local bad = top .. "/two\nlines"
+    H.sh("mkdir " .. H.quote(bad))
+    local e = err_of(function() lemu.vlan("e9"):user { smb = bad, dns_hosts = DNS } end)
+    assert.matches("option 'smb': '" .. bad .. "' has a line break in its path", e, 1, true)
+    if H.sh("id -u"):match("%d+") == "0" and H.have("setpriv") then
+      -- uid 54321 has no passwd entry here (checked): smbd could not be told whom to act as.
+      assert.equal(2, select(2, H.sh("getent passwd 54321")))
+      H.sh("chmod 755 " .. H.quote(top))
+      local out, st = H.sh("timeout -k 5 60 setpriv --reuid=54321 --regid=54321 --clear-groups env " .. H.lemu_env
+        .. H.lemu_bin .. " -netdev user,id=n0,smb=" .. H.quote(top) .. " </dev/null")
+      assert.equal(1, st, out)
+      assert.matches("option 'smb': uid 54321 has no user name, which smbd's 'force user' needs", out, 1, true)
+    end
+    H.sh("rm -rf " .. H.quote(top))
+  end)
+
   it("says smbd is missing when it is", function()
     local dir = H.tmpdir()
-    if H.have("smbd") or select(2, H.sh("test -x /usr/sbin/smbd")) == 0 then
-      pending("smbd is installed here: the missing-smbd error cannot be shown")
-      return
-    end
-    local e = err_of(function() lemu.vlan("e8"):user { smb = dir, dns_hosts = DNS } end)
-    assert.matches("option 'smb': smbd was not found", e, 1, true)
     assert.matches("not a directory", err_of(function() lemu.vlan("e8"):user { smb = "/nonexistent" } end))
+    if not (H.have("smbd") or select(2, H.sh("test -x /usr/sbin/smbd")) == 0) then
+      local e = err_of(function() lemu.vlan("e8"):user { smb = dir, dns_hosts = DNS } end)
+      assert.matches("option 'smb': smbd was not found", e, 1, true)
+    elseif H.sh("id -u"):match("%d+") == "0" and H.have("unshare") then
+      -- make deps installs samba: hide its smbd from a lemu in a mount namespace of its own
+      -- (/dev/null over it is not executable; /sbin is /usr/sbin on Debian 12).
+      local out, st = H.sh("timeout -k 5 60 unshare -m sh -c 'mount --bind /dev/null /usr/sbin/smbd && exec env "
+        .. H.lemu_env .. H.lemu_bin .. " -netdev user,id=n0,smb=" .. dir .. "' </dev/null")
+      assert.equal(1, st, out)
+      assert.matches("option 'smb': smbd was not found (install Debian's samba package, or set lemu.smbd)", out, 1, true)
+    else
+      pending("smbd is installed and this is not root: the missing-smbd error cannot be shown")
+    end
     H.sh("rmdir " .. H.quote(dir))
   end)
 end)

@@ -88,6 +88,8 @@ int main(uint64_t hartid, const void *dtb) {
   /* Another hart stopped in HSM (the firmware may have booted on any hart): start it. */
   uint64_t other = hartid ^ 1;
   struct sbiret st = sbi(0x48534d, 2, (long)other, 0, 0);
+  /* A firmware on a loaded host may not have parked that hart yet: wait (boundedly) for STOPPED. */
+  for (long i = 0; i < 10000000 && st.error == 0 && st.value != 1; i++) st = sbi(0x48534d, 2, (long)other, 0, 0);
   if (st.error == 0 && st.value == 1) {
     sbi(0x48534d, 0, (long)other, (long)second_entry, 0);
     while (!second_up) {}

@@ -227,6 +227,16 @@ cmdline.options.icount = {
   end,
 }
 
+cmdline.options.workers = {
+  arg = "N", early = true,
+  help = "worker threads the virtual clock runs machines on (default: one per host processor; results do not depend on it)",
+  apply = function(value)
+    local n = math.tointeger(tonumber(value))
+    if not n or n < 1 or n > 256 then error(("'%s' is not a number of threads from 1 to 256"):format(value), 0) end
+    require("lemu").clock { workers = n }
+  end,
+}
+
 cmdline.options.seed = {
   arg = "N", early = true,
   help = "seed every random choice a guest can see (virtio-rng, the device tree's rng-seed, impairments)",
