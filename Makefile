@@ -42,7 +42,7 @@ HOSTOBJ  := $(BUILD)/obj/lua/main.o $(BUILD)/obj/lua/repl.o $(BUILD)/obj/lua/lbe
             $(BUILD)/obj/lua/luserbench.o
 CTESTSRC := $(wildcard spec/c/*.c)
 
-.PHONY: tsan all deps test asan bench install clean run topology fuzz FORCE
+.PHONY: tsan all deps test asan bench install clean run topology fuzz soak FORCE
 all: $(BUILD)/lemu $(BUILD)/lemu.so $(BUILD)/liblemu.a $(BUILD)/ctest $(BUILD)/lemu.1
 
 # The man page, from the tables the option parser reads (scripts/manpage.lua).
@@ -111,6 +111,11 @@ bench: all
 
 run: all
 	$(BUILD)/lemu scripts/default.lua
+
+# Eight guests under steady traffic for SOAK_MIN minutes (default 60), RSS and descriptors sampled
+# every minute; fails if either grows after warm-up (scripts/soak.lua). Not part of make test.
+soak: all
+	$(BUILD)/lemu scripts/soak.lua </dev/null
 
 # Coverage-guided fuzzing with libFuzzer (clang): each target in spec/fuzz/ runs for FUZZ_S seconds
 # (default 10) from its committed corpus, under ASan and UBSan; the report gives executions and

@@ -9,6 +9,7 @@
 #include "lendpoint.h"
 #include "lnet.h"
 #include "lobj.h"
+#include "log.h"
 #include "pcap.h"
 #include "rt.h"
 
@@ -31,7 +32,10 @@ typedef struct lwatch {
 static void watch_frame(net_tap *t, const net_frame *f, int dir) {
   lwatch *w = (lwatch *)((char *)t - offsetof(lwatch, tap));
   if (w->pc) {
-    net_pcap_write(w->pc, f);
+    /* The first failure is said once, naming the file and why; the rest are counted (info). */
+    if (net_pcap_write(w->pc, f) != 0 && net_pcap_errors(w->pc) == 1)
+      log_warn("capture", "'%s': cannot write: %s; the capture stops here (later frames are counted in info().errors)",
+               w->file, net_pcap_error(w->pc));
     return;
   }
   if (w->s->closing || w->fn == LUA_NOREF) return;
@@ -197,12 +201,14 @@ static int watch_close(lua_State *L, const char *tname) {
   lunref(L, w->fn);
   w->fn = LUA_NOREF;
   uint64_t errors = w->pc ? net_pcap_errors(w->pc) : 0;
+  char why[128];
+  snprintf(why, sizeof why, "%s", w->pc && net_pcap_error(w->pc) ? net_pcap_error(w->pc) : "close failed");
   char file[256];
   snprintf(file, sizeof file, "%s", w->file);
   int r = watch_finish(w);
   rt_obj_close(&w->obj);
   if (r != 0)
-    return luaL_error(L, "capture: '%s' is incomplete: %d frames could not be written", file, (int)errors);
+    return luaL_error(L, "capture: '%s' is incomplete: %d frames could not be written (%s)", file, (int)errors, why);
   return 0;
 }
 
@@ -223,6 +229,10 @@ static int cap_info(lua_State *L) {
     lua_setfield(L, -2, "frames");
     lua_pushinteger(L, (lua_Integer)net_pcap_errors(w->pc));
     lua_setfield(L, -2, "errors");
+    if (net_pcap_error(w->pc)) {
+      lua_pushstring(L, net_pcap_error(w->pc));
+      lua_setfield(L, -2, "error");
+    }
   }
   return 1;
 }

@@ -818,6 +818,7 @@ static int user_info(lua_State *L) {
   setint(L, "timer_wakeups", st.timer_wakeups);
   setint(L, "guest_errors", st.guest_errors);
   setint(L, "foreign_frames", st.foreign_frames);
+  setint(L, "refused_no_fds", st.refused_no_fds);
   if (lu->dns_hosts) {
     dns_hosts_stats ds = dns_hosts_get_stats(lu->dns_hosts);
     lua_createtable(L, 0, 4);

@@ -14,9 +14,12 @@ typedef struct net_pcap net_pcap;
  * 0 means 65535). wall_offset_ns is added to a frame's ts_ns (runtime time) to get wall-clock
  * time since the epoch. Returns NULL with a message in err on failure. */
 net_pcap *net_pcap_open(const char *path, uint32_t snaplen, int64_t wall_offset_ns, char *err, size_t errlen);
-/* Appends one record and flushes it, so the file is valid while it is being written. Returns 0 or
- * -1 (an I/O error; later writes are skipped and counted). */
+/* Appends one record in one write, so the file is valid while it is being written. Returns 0 or
+ * -1: an I/O error (a full disk, EFBIG past a file size limit) cuts the file back to its last whole
+ * record and stops the capture; later frames are skipped and counted. */
 int net_pcap_write(net_pcap *pc, const net_frame *f);
+/* Why the capture stopped (strerror of the failed write), or NULL while it runs. */
+const char *net_pcap_error(const net_pcap *pc);
 /* Frames written, and frames lost to I/O errors. */
 uint64_t net_pcap_frames(const net_pcap *pc);
 uint64_t net_pcap_errors(const net_pcap *pc);

@@ -66,19 +66,76 @@ static void run_taps(net_tap *t, const net_frame *f, int dir) {
   }
 }
 
-static int enqueue(net_port *p, net_frame *f) {
-  if (p->qlen >= p->qlimit) return 0;
-  if (p->qlen == p->qcap) {
-    unsigned ncap = p->qcap ? p->qcap * 2 : 16;
-    net_frame **nq = malloc(sizeof *nq * ncap);
-    if (!nq) return 0;
-    for (unsigned i = 0; i < p->qlen; i++) nq[i] = p->q[(p->qhead + i) % p->qcap];
-    free(p->q);
-    p->q = nq;
-    p->qcap = ncap;
-    p->qhead = 0;
+/* ---- the fair queue ----
+ * One FIFO (ring) per source port with frames waiting; a source is only a key, never dereferenced.
+ * The owner is served one frame per source in turn. When the bound is reached, the newest frame of
+ * the longest FIFO goes (the arriving frame, if its own source holds the most). */
+typedef struct port_flow {
+  const void *src;
+  net_frame **q;
+  unsigned head, len, cap;
+} port_flow;
+
+/* The port whose frame the hub is handing out now (NULL: from an impairment's timer). */
+static _Thread_local const net_port *flooding_src;
+
+static port_flow *flow_for(net_port *p, const void *src) {
+  for (unsigned i = 0; i < p->nflows; i++)
+    if (p->flows[i].src == src) return &p->flows[i];
+  if (p->nflows == p->capflows) {
+    unsigned ncap = p->capflows ? p->capflows * 2 : 4;
+    port_flow *nf = realloc(p->flows, sizeof *nf * ncap);
+    if (!nf) return NULL;
+    p->flows = nf;
+    p->capflows = ncap;
   }
-  p->q[(p->qhead + p->qlen) % p->qcap] = frame_ref(f);
+  port_flow *fl = &p->flows[p->nflows++];
+  memset(fl, 0, sizeof *fl);
+  fl->src = src;
+  return fl;
+}
+
+static void flow_remove(net_port *p, unsigned i) {
+  free(p->flows[i].q);
+  memmove(&p->flows[i], &p->flows[i + 1], sizeof *p->flows * (p->nflows - i - 1));
+  p->nflows--;
+  if (p->rr > i) p->rr--;
+  if (p->rr >= p->nflows) p->rr = 0;
+}
+
+static int enqueue(net_port *p, net_frame *f) {
+  if (p->qlimit == 0) return 0;
+  port_flow *fl = flow_for(p, flooding_src);
+  if (!fl) return 0;
+  if (p->qlen >= p->qlimit) {
+    unsigned longest = 0;
+    for (unsigned i = 1; i < p->nflows; i++)
+      if (p->flows[i].len > p->flows[longest].len) longest = i;
+    port_flow *lf = &p->flows[longest];
+    if (lf == fl || lf->len <= fl->len + 1) {
+      if (fl->len == 0) flow_remove(p, (unsigned)(fl - p->flows));
+      return 0;
+    }
+    lf->len--;
+    frame_unref(lf->q[(lf->head + lf->len) % lf->cap]);
+    p->qlen--;
+    p->rx.drops++;
+  }
+  if (fl->len == fl->cap) {
+    unsigned ncap = fl->cap ? fl->cap * 2 : 16;
+    net_frame **nq = malloc(sizeof *nq * ncap);
+    if (!nq) {
+      if (fl->len == 0) flow_remove(p, (unsigned)(fl - p->flows));
+      return 0;
+    }
+    for (unsigned i = 0; i < fl->len; i++) nq[i] = fl->q[(fl->head + i) % fl->cap];
+    free(fl->q);
+    fl->q = nq;
+    fl->cap = ncap;
+    fl->head = 0;
+  }
+  fl->q[(fl->head + fl->len) % fl->cap] = frame_ref(f);
+  fl->len++;
   p->qlen++;
   return 1;
 }
@@ -157,13 +214,24 @@ void net_port_ready(net_port *p) {
     return;
   }
   while (p->qlen > 0 && p->hub) {
-    net_frame *f = p->q[p->qhead];
+    if (p->rr >= p->nflows) p->rr = 0;
+    port_flow *fl = &p->flows[p->rr];
+    net_frame *f = frame_ref(fl->q[fl->head]);
     p->in_rx++;   /* the frame leaves the queue before it is tapped */
     int took = p->ops->receive(p, f);
     p->in_rx--;
-    if (!took) { receive_done(p); return; }
-    p->qhead = (p->qhead + 1) % p->qcap;
-    p->qlen--;
+    if (!took) { frame_unref(f); receive_done(p); return; }
+    /* Frames from other ports may have been queued meanwhile (the flows array may have moved),
+     * or the queue dropped: look again, and take f off its FIFO only if it is still at the head. */
+    fl = p->rr < p->nflows ? &p->flows[p->rr] : NULL;
+    if (fl && fl->len && fl->q[fl->head] == f) {
+      fl->head = (fl->head + 1) % fl->cap;
+      fl->len--;
+      p->qlen--;
+      frame_unref(f);
+      if (fl->len == 0) flow_remove(p, p->rr);
+      else p->rr = (p->rr + 1) % p->nflows;
+    }
     deliver(p, f);
     frame_unref(f);
     receive_done(p);
@@ -171,14 +239,14 @@ void net_port_ready(net_port *p) {
 }
 
 static void drop_queue(net_port *p) {
-  while (p->qlen > 0) {
-    frame_unref(p->q[p->qhead]);
-    p->qhead = (p->qhead + 1) % p->qcap;
-    p->qlen--;
+  for (unsigned i = 0; i < p->nflows; i++) {
+    port_flow *fl = &p->flows[i];
+    for (unsigned j = 0; j < fl->len; j++) frame_unref(fl->q[(fl->head + j) % fl->cap]);
+    free(fl->q);
   }
-  free(p->q);
-  p->q = NULL;
-  p->qcap = p->qhead = 0;
+  free(p->flows);
+  p->flows = NULL;
+  p->nflows = p->capflows = p->rr = p->qlen = 0;
 }
 
 void net_port_set_queue_limit(net_port *p, unsigned limit) { p->qlimit = limit; }
@@ -249,7 +317,17 @@ static void switch_offer(net_port *p, net_frame *f) {
   if (p->hub == switching) offer(p, f);
 }
 
+static void hub_flood(net_hub *h, net_port *src, net_frame *f);
+
+/* Floods f with its source known to the receivers' queues (receivers may send in turn). */
 static void hub_forward(net_hub *h, net_port *src, net_frame *f) {
+  const net_port *outer = flooding_src;
+  flooding_src = src;
+  hub_flood(h, src, f);
+  flooding_src = outer;
+}
+
+static void hub_flood(net_hub *h, net_port *src, net_frame *f) {
   h->frames++;
   if (h->taps) run_taps(h->taps, f, 1);
   if (h->sw) {

@@ -2,7 +2,10 @@
  * endpoint) owns one port and attaches it to a hub (a VLAN). Frames sent by the owner enter the hub;
  * frames from the hub reach the owner through ops->receive. A port that cannot take a frame now
  * returns 0: the frame waits in the port's bounded queue until the owner calls net_port_ready;
- * when the queue is full, newer frames are dropped and counted.
+ * when the queue is full, a frame is dropped and counted. The queue is fair between the ports the
+ * frames came from: each source has its own FIFO, they are served in turn, and a full queue drops
+ * from the source holding the most, so one port flooding a VLAN delays another's frames by at most
+ * one of its own per turn and cannot push them out.
  *
  * Lifetime: the owner allocates the port and must keep its memory valid until the end of the loop
  * iteration in which it detaches it (lemu objects free memory from uv_close callbacks, which
@@ -48,8 +51,10 @@ struct net_port {
   char name[48];
   net_counters rx;            /* hub -> owner: delivered, and drops when the queue was full */
   net_counters tx;            /* owner -> hub: sent, and drops of malformed or oversize frames */
-  net_frame **q;              /* frames waiting for the owner (ring) */
-  unsigned qhead, qlen, qcap, qlimit;
+  /* Frames waiting for the owner, one FIFO per port they came from, served in turn (port.c). */
+  struct port_flow *flows;
+  unsigned nflows, capflows, rr;
+  unsigned qlen, qlimit;      /* frames waiting in all of them, and their bound */
   int link_up;                /* a port with its link down neither sends nor receives */
   net_tap *taps;
   struct impair *imp[2];      /* impairments into the owner [0] and from it [1], or NULL */

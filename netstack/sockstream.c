@@ -64,6 +64,12 @@ static void schedule_retry(net_sock *s) {
 void sock_peer_drop(sock_peer *p, const char *reason) {
   net_sock *s = p->s;
   if (p->dead || !p->conn) return;
+  /* A write can see a dying peer's reset before a read does: what it left half sent is said too. */
+  char why[192];
+  if (p->rlen && !strstr(reason, "middle of a frame")) {
+    snprintf(why, sizeof why, "%s (in the middle of a frame: %zu bytes pending)", reason, p->rlen);
+    reason = why;
+  }
   log_limited(&s->warn_limit, LOG_WARN, "sock", "%s: dropped peer %s: %s", s->addr, p->addr, reason);
   s->dropped++;
   snprintf(s->last_drop, sizeof s->last_drop, "%s: %s", p->addr, reason);
@@ -145,8 +151,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   if (!p || p->dead || p->conn != c) return;
   if (n < 0) {
     char why[96];
+    /* A peer killed while it had unread data resets the connection instead of closing it: the
+     * half frame it left is said either way, so a user can tell a torn frame from a clean end. */
     if (n == UV_EOF && p->rlen) snprintf(why, sizeof why, "closed in the middle of a frame (%zu bytes pending)", p->rlen);
     else if (n == UV_EOF) snprintf(why, sizeof why, "closed by the peer");
+    else if (p->rlen) snprintf(why, sizeof why, "read failed in the middle of a frame (%zu bytes pending): %s", p->rlen, uv_strerror((int)n));
     else snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)n));
     sock_peer_drop(p, why);
     return;

@@ -3,11 +3,15 @@
  * uv_poll handles are started or stopped to match what slirp asked for and one timer is armed from
  * the fill timeout, because slirp's TCP timers only run inside slirp_pollfds_poll. Cycles run
  * after every wake-up: a socket event, the timer, a guest frame, a change of forwarding. */
+#define _GNU_SOURCE   /* accept4 */
 #include "user.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -20,6 +24,7 @@ typedef struct upoll {
   int want;        /* SLIRP_POLL_* asked for in the current fill */
   int started;     /* UV_* events the handle watches */
   int revents;     /* SLIRP_POLL_* seen since the last cycle */
+  int listening;   /* a listening socket (a host forward) */
   uint64_t gen;    /* the fill that last asked for this fd */
 } upoll;
 
@@ -53,6 +58,8 @@ struct net_user {
   net_user_closed closed;
   void *hook_ud;
   net_user_stats stats;
+  int spare_fd;                /* held for refusing connections when descriptors run out, or -1 */
+  log_limit fd_warn;
 };
 
 static void cycle(net_user *u);
@@ -155,6 +162,13 @@ static upoll *poll_for(net_user *u, int fd) {
   }
   p->u = u;
   p->fd = fd;
+  /* libslirp listens for a host forward with a backlog of 1: a burst of connections overflows
+   * the kernel's accept queue and most wait for SYN-ACK retransmits (of 1,000 at once, 110 got in
+   * within 30 s). Linux lets listen() be called again to raise it. */
+  int v = 0;
+  socklen_t vlen = sizeof v;
+  p->listening = getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vlen) == 0 && v;
+  if (p->listening) listen(fd, SOMAXCONN);
   u->handles++;
   u->stats.polls++;
   u->byfd[fd] = p;
@@ -196,6 +210,34 @@ static int get_revents(int idx, void *opaque) {
   return p->fd < 0 ? 0 : p->revents;
 }
 
+/* Out of descriptors, slirp's accept on a forward's listening socket fails and leaves the
+ * connection pending, so the socket stays readable and every cycle tries again: the loop spins and
+ * the peer waits for nothing. After a cycle in which such a socket was readable, if no descriptor
+ * can be had, the pending connection is refused here instead (reset at once), with the spare
+ * descriptor given up for the accept, as libuv does for its own listeners. */
+static int out_of_fds(net_user *u) {
+  if (u->spare_fd < 0) return 0;
+  int probe = fcntl(u->spare_fd, F_DUPFD_CLOEXEC, 0);
+  if (probe >= 0) { close(probe); return 0; }
+  return errno == EMFILE || errno == ENFILE;
+}
+
+static void refuse_pending(net_user *u, upoll *p) {
+  if (!p->listening || !out_of_fds(u)) return;
+  int why = errno;
+  close(u->spare_fd);
+  int c = accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (c >= 0) {
+    struct linger l = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(c);
+    u->stats.refused_no_fds++;
+    log_limited(&u->fd_warn, LOG_WARN, "user", "out of file descriptors (%s): refused a host-forward connection",
+                strerror(why));
+  }
+  u->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_timer(clock_timer *t) {
   net_user *u = t->data;
   u->stats.timer_wakeups++;
@@ -210,7 +252,11 @@ static void cycle(net_user *u) {
     u->stats.cycles++;
     u->depth++;
     slirp_pollfds_poll(u->slirp, 0, get_revents, u);
-    for (int i = 0; i < u->nfill; i++) u->fill[i]->revents = 0;
+    for (int i = 0; i < u->nfill; i++) {
+      upoll *p = u->fill[i];
+      if ((p->revents & SLIRP_POLL_IN) && p->fd >= 0 && p->listening) refuse_pending(u, p);
+      p->revents = 0;
+    }
     u->gen++;
     u->nfill = 0;
     uint32_t timeout = UINT32_MAX;
@@ -380,6 +426,9 @@ static void user_objclose(rt_obj *o) {
   /* slirp_cleanup frees its timers through timer_free and closes its sockets. */
   slirp_cleanup(u->slirp);
   u->slirp = NULL;
+  if (u->spare_fd >= 0) close(u->spare_fd);
+  u->spare_fd = -1;
+  log_limited_flush(&u->fd_warn);
   if (u->closed) u->closed(u, u->hook_ud);
   u->filter = NULL;
   u->watch = NULL;
@@ -415,6 +464,7 @@ net_user *net_user_new(lemu_rt *rt, net_hub *hub, const net_user_cfg *c, char *e
   cfg.vdnssearch = c->dnssearch;
   cfg.vdomainname = c->domainname;
   cfg.disable_dns = c->disable_dns;
+  u->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   rt_obj_add(rt, &u->obj, &user_type);
   clock_timer_init(rt, &u->timer, on_timer, u);
   /* TCP timers matter only while something else (a socket, a guest, a wait) keeps the run going. */

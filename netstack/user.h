@@ -66,6 +66,7 @@ typedef struct net_user_stats {
   int polls;
   uint64_t cycles, timer_wakeups, guest_errors, to_guest_drops;
   uint64_t foreign_frames;       /* unicast frames for other MACs on the VLAN, not given to slirp */
+  uint64_t refused_no_fds;       /* host-forward connections refused: no descriptor left */
 } net_user_stats;
 net_user_stats net_user_get_stats(const net_user *u);
 

@@ -13,6 +13,8 @@ typedef struct sink {
   int got;
   net_frame *last;
   net_port *detach_on_receive;
+  uint8_t order[64], seq[64];   /* bytes 21 and 20 of the frames taken */
+  int norder;
 } sink;
 
 static int sink_receive(net_port *p, net_frame *f) {
@@ -21,6 +23,10 @@ static int sink_receive(net_port *p, net_frame *f) {
   s->got++;
   if (s->last) frame_unref(s->last);
   s->last = frame_ref(f);
+  if (s->norder < 64 && f->len > 21) {
+    s->order[s->norder] = f->data[21];
+    s->seq[s->norder++] = f->data[20];
+  }
   if (s->detach_on_receive) net_port_detach(s->detach_on_receive);
   return 1;
 }
@@ -97,6 +103,44 @@ TEST(busy_port_queues_in_order_then_drops_past_its_bound) {
   CHECK_EQ(b.got, 3);
   CHECK_EQ(b.last->data[20], 2);    /* the oldest three, in order */
   sink_fini(&a); sink_fini(&b); sink_fini(&c);
+  lemu_rt_free(rt);
+}
+
+/* A busy port's queue is fair between sources: a flooder that fills it cannot push out, or hold
+ * up by more than one frame per turn, a frame from another port. */
+TEST(busy_port_queue_is_fair_between_sources) {
+  const char *err;
+  lemu_rt *rt = lemu_rt_new(&err);
+  net_hub *h = net_hub_new(rt, "lan");
+  sink flood, other, b;
+  sink_init(&flood, h); sink_init(&other, h); sink_init(&b, h);
+  b.accept = 0;
+  net_port_set_queue_limit(&b.port, 8);
+  frame60[21] = 1;
+  for (int i = 0; i < 20; i++) {
+    frame60[20] = (uint8_t)i;
+    net_port_send(&flood.port, frame60, sizeof frame60);
+  }
+  CHECK_EQ(b.port.qlen, 8);
+  CHECK_EQ(b.port.rx.drops, 12);     /* the flood's own newest frames */
+  frame60[21] = 2;
+  frame60[20] = 100;
+  net_port_send(&other.port, frame60, sizeof frame60);
+  CHECK_EQ(b.port.qlen, 8);          /* taken: the flood's newest made room */
+  CHECK_EQ(b.port.rx.drops, 13);
+  b.accept = 1;
+  net_port_ready(&b.port);
+  CHECK_EQ(b.got, 8);
+  CHECK_EQ(b.port.qlen, 0);
+  CHECK_EQ(b.norder, 8);
+  CHECK_EQ(b.order[0], 1);           /* the flood's oldest, then the other port's, then the flood's */
+  CHECK_EQ(b.order[1], 2);
+  for (int i = 2; i < 8; i++) CHECK_EQ(b.order[i], 1);
+  CHECK_EQ(b.seq[0], 0);             /* the flood's frames in their order: 0..6 */
+  CHECK_EQ(b.seq[1], 100);
+  CHECK_EQ(b.seq[7], 6);
+  frame60[20] = frame60[21] = 0;
+  sink_fini(&flood); sink_fini(&other); sink_fini(&b);
   lemu_rt_free(rt);
 }
 
