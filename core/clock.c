@@ -25,7 +25,8 @@ struct clock_state {
   uint64_t t0;               /* uv_hrtime when the runtime was made */
   uint64_t vnow;             /* virtual time at the last boundary */
   int pacing;                /* sleep=on: waiting on host time for pace_to */
-  uint64_t pace_from, pace_to, pace_wall0;
+  uint64_t pace_from, pace_to, pace_wall0, pace_wait;
+  uint64_t pace_debt;        /* idle virtual time not yet waited for (under libuv's 1 ms) */
   clock_timer **heap;
   unsigned n, cap, strong;   /* strong: heap entries that are not weak */
   uint64_t seq;
@@ -126,7 +127,8 @@ static int heap_push(clock_state *c, clock_timer *t) {
 
 static uint64_t paced_now(const clock_state *c) {
   uint64_t w = uv_hrtime() - c->pace_wall0, span = c->pace_to - c->pace_from;
-  return c->pace_from + (w < span ? w : span);
+  if (w >= c->pace_wait) return c->pace_to;
+  return c->pace_from + (uint64_t)((double)span * (double)w / (double)c->pace_wait);
 }
 
 static void on_idle(uv_idle_t *h);
@@ -136,6 +138,7 @@ static void on_idle(uv_idle_t *h);
 static void kick(clock_state *c) {
   if (c->pacing) {
     c->vnow = paced_now(c);
+    c->pace_debt = 0;   /* what was not waited for is forgiven: the host woke us */
     c->pacing = 0;
     uv_timer_stop(&c->pace);
   }
@@ -347,13 +350,23 @@ static void on_idle(uv_idle_t *h) {
     c->vnow = t;
     return;
   }
+  /* sleep=on: idle virtual time passes at the host's pace. libuv waits in whole milliseconds, so
+   * shorter gaps (a kernel's many short idles) are owed and waited for once they add up to one. */
+  c->pace_debt += t - c->vnow;
+  if (c->pace_debt < 1000000) {
+    c->vnow = t;
+    return;
+  }
+  uint64_t ms = c->pace_debt / 1000000;
+  c->pace_debt -= ms * 1000000;
   c->idle_on = 0;
   uv_idle_stop(&c->idle);
   c->pacing = 1;
   c->pace_from = c->vnow;
   c->pace_to = t;
   c->pace_wall0 = uv_hrtime();
-  uv_timer_start(&c->pace, on_pace, (t - c->vnow + 999999) / 1000000, 0);
+  c->pace_wait = ms * 1000000;
+  uv_timer_start(&c->pace, on_pace, ms, 0);
 }
 
 /* shift=auto: keep virtual time near host time, as QEMU's adaptive icount does. */
