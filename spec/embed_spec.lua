@@ -15,7 +15,10 @@ describe("lemu embedded in a C program", function()
     assert.equal(0, status, out)
     assert.truthy(H.read(dir .. "/usr/include/lemu.h"))
     local libs = H.sh("pkg-config --libs libuv zlib"):gsub("%s+$", "")
-    local sanitize = H.sh("nm " .. H.quote(H.build .. "/liblemu.a") .. " 2>/dev/null | grep -q __asan_init && echo -fsanitize=address,undefined"):gsub("%s+$", "")
+    -- A sanitizer build's library needs the program linked with the same sanitizer.
+    local syms = H.sh("nm " .. H.quote(H.build .. "/liblemu.a") .. " 2>/dev/null | grep -o '__[at]san_init' | sort -u")
+    local sanitize = syms:find("__asan_init", 1, true) and "-fsanitize=address,undefined"
+                     or syms:find("__tsan_init", 1, true) and "-fsanitize=thread" or ""
     out, status = H.sh(("cc -std=gnu11 -Wall -Wextra -Werror %s -I%s/usr/include -o %s/embed scripts/embed_example.c %s/usr/lib/liblemu.a %s -lslirp -lfdt -lvdeplug -lmnl -llua5.4 -lm")
       :format(sanitize, H.quote(dir), H.quote(dir), H.quote(dir), libs))
     assert.equal(0, status, out)
