@@ -614,6 +614,7 @@ return function(lemu)
         error(("unknown backend type '%s' (valid: %s)"):format(tostring(o.type), table.concat(names, ", ")), 0)
       end
       st.nic_count = (st.nic_count or 0) + 1
+      if o.id then cmdline.check_id(o.id) end
       local id = o.id or ("nic" .. st.nic_count)
       local mac = o.mac
       o.model, o.mac, o.id = nil, nil, id
@@ -662,7 +663,7 @@ return function(lemu)
           vlan = nd.vlan
           if st.peers then st.peers[d.netdev] = true end
         else
-          vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
+          vlan = cmdline.vlan(d.vlan)
         end
         m:device(bus_opts(d, { model = d.model, vlan = vlan, mac = d.mac, id = d.id }))
       elseif d.kind == "rng" then
