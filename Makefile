@@ -117,7 +117,7 @@ FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -M
               -Wno-unknown-attributes -Wno-unknown-warning-option \
               -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
 FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
-FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci virtio_mmio dns loader sock opts
+FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci virtio_mmio dns loader dtb sock opts
 FUZZ_DEF_e1000 := -DFUZZ_MODEL=e1000_model
 FUZZ_DEF_rtl8139 := -DFUZZ_MODEL=rtl8139_model
 FUZZ_DEF_ne2k_pci := -DFUZZ_MODEL=ne2k_pci_model
@@ -131,6 +131,7 @@ FUZZ_SRC_loader := spec/fuzz/fuzz_loader.c
 FUZZ_SRC_sock := spec/fuzz/fuzz_sock.c
 FUZZ_SRC_virtio_mmio := spec/fuzz/fuzz_virtio_mmio.c
 FUZZ_SRC_opts := spec/fuzz/fuzz_opts.c
+FUZZ_SRC_dtb := spec/fuzz/fuzz_dtb.c
 
 # The option parsers' target embeds Lua and the whole module: lua/*.c and the Lua sources.
 FUZZ_LUAOBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(filter-out lua/main.c lua/repl.c lua/lbench.c \
