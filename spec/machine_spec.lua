@@ -261,6 +261,21 @@ describe("bad input", function()
     assert.not_matches("Segmentation|AddressSanitizer|runtime error", out)
   end
 
+  -- Found by the option parsers' fuzz target: -drive file=F with the default if=virtio (QEMU's
+  -- plain -drive) ended in "attempt to index a nil value": the disk it queued had no model.
+  it("plugs a plain -drive file=F as a virtio-blk disk", function()
+    H.sh("truncate -s 64K " .. dir .. "/plain.img")
+    for _, v in ipairs { "file=" .. dir .. "/plain.img", "file=" .. dir .. "/plain.img,if=virtio" } do
+      local out, status = lemu { "-drive", v, "-bios", "none", "-e",
+        "for _, d in ipairs(lemu.machines()[1]:info().devices) do print(d.kind, d.model, d.bus) end os.exit(0)" }
+      assert.equal(0, status, out)
+      assert.matches("disk\tvirtio%-blk%-device\tvirtio%-mmio", out)
+    end
+    fails({ "-drive", "file=" .. dir .. "/none.img", "-bios", "none" }, "cannot open disk image '.*none%.img'")
+    fails({ "-drive", "file=" .. dir .. "/plain.img,if=none,id=d0", "-device", "virtio-blk-device,drive=d1",
+            "-bios", "none" }, "drive=d1: no %-drive with that id")
+  end)
+
   it("names a missing image", function()
     fails({ "-nographic", "-kernel", dir .. "/nope.elf" }, "%-kernel .*nope%.elf: No such file or directory")
     fails({ "-nographic", "-bios", dir .. "/nope.bin" }, "%-bios .*nope%.bin: No such file or directory")

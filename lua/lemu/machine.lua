@@ -593,7 +593,9 @@ return function(lemu)
       local d = { file = o.file, readonly = cmdline.bool("readonly", o.readonly) or false }
       st.drives = st.drives or {}
       if o.id then st.drives[o.id] = d end
-      if (o["if"] or "virtio") == "virtio" then table.insert(devices(st), { kind = "disk", disk = d }) end
+      if (o["if"] or "virtio") == "virtio" then
+        table.insert(devices(st), { kind = "disk", model = "virtio-blk-device", disk = d })
+      end
     end }
   -- -nic user[,model=virtio-net-device][,mac=M][,user options]: a user-net and its NIC in one go.
   cmdline.options.nic = { arg = "user[,model=M][,mac=M][,...]", help = "a NIC with its own backend (user, socket, ...)",
