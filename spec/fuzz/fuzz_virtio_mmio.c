@@ -7,6 +7,7 @@
  * What it checks is what ASan and UBSan see: nothing out of bounds, nothing undefined, nothing
  * leaked, every operation returning. */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,19 @@ static void setup(void) {
 
 static void w32(bus *b, uint32_t reg, uint32_t v) { bus_write(b, MMIO + reg, 4, v); }
 
+/* The runtime's SIGINT and SIGTERM watchers would take those signals (libFuzzer keeps a handler
+ * it finds), and a run told to stop would go on: they go back to the default before libFuzzer
+ * installs its own. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc; (void)argv;
+  setup();
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!rt) setup();
   if (size < 1) return 0;
   prog g = {data, size, 0};
   uint32_t sel = take(&g, 1);
