@@ -276,6 +276,19 @@ describe("bad input", function()
             "-bios", "none" }, "drive=d1: no %-drive with that id")
   end)
 
+  -- Found by the option parsers' fuzz target: -device NIC without netdev= ended in "attempt to get
+  -- the length of a nil value" (before: lemu.vlan's "bad argument"); QEMU makes such a card, on no
+  -- network, with a warning.
+  it("makes a -device NIC without netdev= on no VLAN, with QEMU's warning", function()
+    local out, status = lemu { "-device", "e1000", "-device", "virtio-net-device,id=n9", "-bios", "none", "-e",
+      "for _, d in ipairs(lemu.machines()[1]:info().devices) do print(d.kind, d.model, d.name) end os.exit(0)" }
+    assert.equal(0, status, out)
+    assert.matches("warning: nic e1000 has no peer", out, 1, true)
+    assert.matches("warning: nic n9 has no peer", out, 1, true)
+    assert.matches("nic\te1000\tm1%.eth0", out)
+    assert.matches("nic\tvirtio%-net%-device\tm1%.n9", out)
+  end)
+
   it("names a missing image", function()
     fails({ "-nographic", "-kernel", dir .. "/nope.elf" }, "%-kernel .*nope%.elf: No such file or directory")
     fails({ "-nographic", "-bios", dir .. "/nope.bin" }, "%-bios .*nope%.bin: No such file or directory")

@@ -664,8 +664,11 @@ return function(lemu)
           if not nd then error(("netdev=%s: no -netdev with that id"):format(d.netdev), 0) end
           vlan = nd.vlan
           if st.peers then st.peers[d.netdev] = true end
-        else
+        elseif d.vlan then
           vlan = cmdline.vlan(d.vlan)
+        else
+          -- -device NIC without netdev=: a card on no VLAN, as QEMU makes it (with its warning)
+          io.stderr:write(("lemu: warning: nic %s has no peer\n"):format(d.id or d.model))
         end
         m:device(bus_opts(d, { model = d.model, vlan = vlan, mac = d.mac, id = d.id }))
       elseif d.kind == "rng" then
