@@ -107,8 +107,9 @@ run: all
 	$(BUILD)/lemu scripts/default.lua
 
 # Coverage-guided fuzzing with libFuzzer (clang): each target in spec/fuzz/ runs for FUZZ_S seconds
-# (default 10) from its committed corpus, under ASan and UBSan; the report gives executions and
-# coverage per target. A finding stops the run with the input that caused it (see docs).
+# (default 10; FUZZ_RUNS= also stops it at that many executions) from its committed corpus, under
+# ASan and UBSan; the report gives executions and coverage per target. A finding stops the run with
+# the input that caused it (see docs).
 FUZZ_S     ?= 10
 FUZZ_B     := build-fuzz
 FUZZ_CC    ?= clang
