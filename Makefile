@@ -118,8 +118,9 @@ soak: all
 	$(BUILD)/lemu scripts/soak.lua </dev/null
 
 # Coverage-guided fuzzing with libFuzzer (clang): each target in spec/fuzz/ runs for FUZZ_S seconds
-# (default 10) from its committed corpus, under ASan and UBSan; the report gives executions and
-# coverage per target. A finding stops the run with the input that caused it (see docs).
+# (default 10; FUZZ_RUNS= also stops it at that many executions) from its committed corpus, under
+# ASan and UBSan; the report gives executions and coverage per target. A finding stops the run with
+# the input that caused it (see docs).
 FUZZ_S     ?= 10
 FUZZ_B     := build-fuzz
 FUZZ_CC    ?= clang
@@ -128,7 +129,7 @@ FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -M
               -Wno-unknown-attributes -Wno-unknown-warning-option \
               -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
 FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
-FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci dns loader sock
+FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci virtio_mmio dns loader dtb sock opts
 FUZZ_DEF_e1000 := -DFUZZ_MODEL=e1000_model
 FUZZ_DEF_rtl8139 := -DFUZZ_MODEL=rtl8139_model
 FUZZ_DEF_ne2k_pci := -DFUZZ_MODEL=ne2k_pci_model
@@ -140,8 +141,29 @@ FUZZ_SRC_virtio_net_pci := spec/fuzz/fuzz_pci.c
 FUZZ_SRC_dns := spec/fuzz/fuzz_dns.c
 FUZZ_SRC_loader := spec/fuzz/fuzz_loader.c
 FUZZ_SRC_sock := spec/fuzz/fuzz_sock.c
+FUZZ_SRC_virtio_mmio := spec/fuzz/fuzz_virtio_mmio.c
+FUZZ_SRC_opts := spec/fuzz/fuzz_opts.c
+FUZZ_SRC_dtb := spec/fuzz/fuzz_dtb.c
 
-.SECONDARY: $(FUZZ_OBJ) $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
+# The option parsers' target embeds Lua and the whole module: lua/*.c and the Lua sources.
+FUZZ_LUAOBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(filter-out lua/main.c lua/repl.c lua/lbench.c \
+                 lua/luserbench.c,$(wildcard lua/*.c))) $(FUZZ_B)/obj/gen/luasrc.o
+FUZZ_LUACFL := -Ilua $(shell pkg-config --cflags lua5.4 2>/dev/null)
+FUZZ_OBJS_opts := $(FUZZ_LUAOBJ)
+FUZZ_LDLIBS_opts := $(shell pkg-config --libs lua5.4 2>/dev/null)
+FUZZ_DEF_opts := $(FUZZ_LUACFL)
+
+$(FUZZ_B)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
+	@mkdir -p $(dir $@)
+	@lua5.4 scripts/embed.lua -b $@ $(LUASRC)
+$(FUZZ_B)/obj/gen/luasrc.o: $(FUZZ_B)/gen/luasrc.c
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(FUZZ_CFL) $(FUZZ_LUACFL) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_B)/obj/lua/%.o: lua/%.c
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(FUZZ_CFL) $(FUZZ_LUACFL) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_LUAOBJ) $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -152,8 +174,8 @@ $(FUZZ_B)/obj/fuzzer_%.o: $$(FUZZ_SRC_$$*)
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link $(FUZZ_DEF_$*) -c -o $@ $<
 
-$(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/fuzzer_%.o $(FUZZ_OBJ)
-	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+$(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/fuzzer_%.o $(FUZZ_OBJ) $$(FUZZ_OBJS_$$*)
+	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDLIBS_$*) $(LIBS) -lm
 
 fuzz: $(FUZZERS:%=$(FUZZ_B)/fuzz_%)
 	@sh scripts/fuzz.sh $(FUZZ_B) $(FUZZ_S) $(FUZZERS)

@@ -294,6 +294,20 @@ static int from_file(machine *m, char *err, size_t errlen) {
     free(d);
     return -1;
   }
+  /* libfdt's header check leaves the blocks' layout to trust: a memory reservation map that runs
+   * into the structure block sends fdt_open_into's move a negative length. The blocks must come in
+   * dtc's order without overlapping, and the structure must walk (fdt_check_full). */
+  int nrsv = fdt_num_mem_rsv(d);
+  uint64_t rsv_end = fdt_off_mem_rsvmap(d) + 16ull * ((uint64_t)(nrsv < 0 ? 0 : nrsv) + 1);
+  if (nrsv < 0 || rsv_end > fdt_off_dt_struct(d) ||
+      (uint64_t)fdt_off_dt_struct(d) + fdt_size_dt_struct(d) > fdt_off_dt_strings(d) ||
+      (uint64_t)fdt_off_dt_strings(d) + fdt_size_dt_strings(d) > fdt_totalsize(d) ||
+      fdt_check_full(d, fdt_totalsize(d)) != 0) {
+    snprintf(err, errlen, "-dtb %s: not a flattened device tree (blocks overlap, are out of order "
+                          "or do not parse)", m->dtbfile);
+    free(d);
+    return -1;
+  }
   int size = (int)fdt_totalsize(d) + 4096 + (m->append ? (int)strlen(m->append) : 0);
   void *f = malloc((size_t)size);
   int e = f ? fdt_open_into(d, f, size) : -FDT_ERR_NOSPACE;

@@ -31,6 +31,7 @@ struct virtio {
   uint64_t driver_features;
   int broken, irq_level;
   vq q[VIRTIO_MAX_QUEUES];
+  log_limit warn;              /* a guest that breaks the device in a loop must not flood stderr */
 };
 
 static uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -81,7 +82,7 @@ void virtio_fail(virtio *vd, const char *fmt, ...) {
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
   if (vd->broken) return;
-  log_warn(vd->ops->name, "guest driver error, device needs reset: %s", why);
+  log_limited(&vd->warn, LOG_WARN, vd->ops->name, "guest driver error, device needs reset: %s", why);
   vd->broken = 1;
   /* DEVICE_NEEDS_RESET exists for 1.x drivers only; a legacy driver just sees a dead device. */
   if (!virtio_is_legacy(vd)) {
@@ -150,7 +151,7 @@ void virtio_set_status(virtio *vd, uint32_t v) {
     /* The driver may only accept what we offered, and a 1.x device needs VERSION_1. */
     uint64_t off = virtio_offered(vd, 0);
     if ((vd->driver_features & ~off) || !(vd->driver_features & VIRTIO_F_VERSION_1)) {
-      log_warn(vd->ops->name, "driver accepted features 0x%llx not offered (0x%llx)",
+      log_limited(&vd->warn, LOG_WARN, vd->ops->name, "driver accepted features 0x%llx not offered (0x%llx)",
                (unsigned long long)vd->driver_features, (unsigned long long)off);
       v &= ~(uint32_t)VIRTIO_S_FEATURES_OK;
     }
@@ -250,7 +251,11 @@ virtio *virtio_new(bus *b, const virtio_device_ops *ops, void *dev, const virtio
   return vd;
 }
 
-void virtio_free(virtio *vd) { free(vd); }
+void virtio_free(virtio *vd) {
+  if (!vd) return;
+  log_limited_flush(&vd->warn);
+  free(vd);
+}
 
 /* ---- virtqueues ---- */
 

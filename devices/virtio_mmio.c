@@ -70,6 +70,9 @@ virtio *virtio_mmio_virtio(virtio_mmio *t) { return t->vd; }
 static uint64_t mmio_read(void *opaque, uint64_t off, int size) {
   virtio_mmio *t = opaque;
   virtio *vd = t->vd;
+  /* A hart's 8-byte access arrives as two 4-byte ones, low word first, as QEMU's memory core
+   * splits it for this device: the registers and the models' config are 32-bit wide at most. */
+  if (size == 8) return mmio_read(t, off, 4) | mmio_read(t, off + 4, 4) << 32;
   if (off >= R_CONFIG) return virtio_config_read(vd, (uint32_t)(off - R_CONFIG), size);
   if (size != 4) return 0;
   int q = (int)t->queue_sel;
@@ -102,6 +105,11 @@ static void set_half(virtio *vd, int q, int which, int hi, uint32_t v) {
 static void mmio_write(void *opaque, uint64_t off, uint64_t val64, int size) {
   virtio_mmio *t = opaque;
   virtio *vd = t->vd;
+  if (size == 8) {                      /* two 4-byte writes, as reads above */
+    mmio_write(t, off, val64 & 0xffffffffu, 4);
+    mmio_write(t, off + 4, val64 >> 32, 4);
+    return;
+  }
   uint32_t val = (uint32_t)val64;
   if (off >= R_CONFIG) { virtio_config_write(vd, (uint32_t)(off - R_CONFIG), val, size); return; }
   if (size != 4) return;

@@ -261,6 +261,34 @@ describe("bad input", function()
     assert.not_matches("Segmentation|AddressSanitizer|runtime error", out)
   end
 
+  -- Found by the option parsers' fuzz target: -drive file=F with the default if=virtio (QEMU's
+  -- plain -drive) ended in "attempt to index a nil value": the disk it queued had no model.
+  it("plugs a plain -drive file=F as a virtio-blk disk", function()
+    H.sh("truncate -s 64K " .. dir .. "/plain.img")
+    for _, v in ipairs { "file=" .. dir .. "/plain.img", "file=" .. dir .. "/plain.img,if=virtio" } do
+      local out, status = lemu { "-drive", v, "-bios", "none", "-e",
+        "for _, d in ipairs(lemu.machines()[1]:info().devices) do print(d.kind, d.model, d.bus) end os.exit(0)" }
+      assert.equal(0, status, out)
+      assert.matches("disk\tvirtio%-blk%-device\tvirtio%-mmio", out)
+    end
+    fails({ "-drive", "file=" .. dir .. "/none.img", "-bios", "none" }, "cannot open disk image '.*none%.img'")
+    fails({ "-drive", "file=" .. dir .. "/plain.img,if=none,id=d0", "-device", "virtio-blk-device,drive=d1",
+            "-bios", "none" }, "drive=d1: no %-drive with that id")
+  end)
+
+  -- Found by the option parsers' fuzz target: -device NIC without netdev= ended in "attempt to get
+  -- the length of a nil value" (before: lemu.vlan's "bad argument"); QEMU makes such a card, on no
+  -- network, with a warning.
+  it("makes a -device NIC without netdev= on no VLAN, with QEMU's warning", function()
+    local out, status = lemu { "-device", "e1000", "-device", "virtio-net-device,id=n9", "-bios", "none", "-e",
+      "for _, d in ipairs(lemu.machines()[1]:info().devices) do print(d.kind, d.model, d.name) end os.exit(0)" }
+    assert.equal(0, status, out)
+    assert.matches("warning: nic e1000 has no peer", out, 1, true)
+    assert.matches("warning: nic n9 has no peer", out, 1, true)
+    assert.matches("nic\te1000\tm1%.eth0", out)
+    assert.matches("nic\tvirtio%-net%-device\tm1%.n9", out)
+  end)
+
   it("names a missing image", function()
     fails({ "-nographic", "-kernel", dir .. "/nope.elf" }, "%-kernel .*nope%.elf: No such file or directory")
     fails({ "-nographic", "-bios", dir .. "/nope.bin" }, "%-bios .*nope%.bin: No such file or directory")

@@ -185,6 +185,29 @@ describe("command line -netdev user / -net user", function()
     assert.matches("hostfwd rule 'tcp::2222' is malformed", out, 1, true)
   end)
 
+  -- Found by the option parsers' fuzz target (fuzz_opts): an id or vlan= that lemu.vlan refuses
+  -- (too long, not a whole number) ended with lemu.vlan's "bad argument #1 to 'vlan'".
+  it("names the id or vlan= value a VLAN cannot have, and why", function()
+    local long = ("a"):rep(48)
+    for _, c in ipairs {
+      { { "-netdev", "user,id=" .. long }, "id=" .. long .. ": a netdev needs an id that starts with a letter" },
+      { { "-nic", "user,id=" .. long }, "id=" .. long .. ": a netdev needs an id that starts with a letter" },
+      { { "-net", "user,vlan=" .. long }, "vlan=" .. long .. ": a VLAN name is 1 to 47 characters" },
+      { { "-net", "user,vlan=1.5" }, "vlan=1.5: expected a VLAN number (a whole number from 0)" },
+      { { "-net", "user,vlan=-2" }, "vlan=-2: expected a VLAN number (a whole number from 0)" },
+      { { "-net", "socket,vlan=1e30,listen=127.0.0.1:0" }, "vlan=1e30: expected a VLAN number" },
+      { { "-net", "dump,vlan=99999999999999999999" }, "vlan=99999999999999999999: expected a VLAN number" },
+    } do
+      local out, status = H.lemu(c[1])
+      assert.equal(1, status, out)
+      assert.matches(c[2], out, 1, true)
+      assert.not_matches("bad argument", out, 1, true)
+    end
+    local out, status = H.lemu { "-netdev", "user,id=" .. long:sub(1, 47), "-e", "print(lemu.vlan('" .. long:sub(1, 47) .. "'):info().name) io.stdout:flush() os.exit(0)" }
+    assert.equal(0, status, out)
+    assert.matches(long:sub(1, 47), out, 1, true)
+  end)
+
   it("translates options into vlan:user calls (repeated hostfwd, dns_hosts) and keeps serving", function()
     local l = lemu.tcp_listen("127.0.0.1", 0)
     local _, port = l:address()

@@ -160,6 +160,30 @@ function cmdline.check_keys(what, opts, valid)
   end
 end
 
+-- A netdev id (-netdev, -nic): it names the netdev's VLAN, so it is a VLAN name too (at most 47
+-- characters). Errors name the value and the rule.
+function cmdline.check_id(id)
+  if not id or not id:match("^[%a][%w%-%._]*$") or #id > 47 then
+    error(("id=%s: a netdev needs an id that starts with a letter (then letters, digits, '-', '.', '_'; "
+      .. "at most 47 in all)"):format(tostring(id)), 0)
+  end
+end
+
+-- The VLAN of -net ...,vlan=V: a whole number from 0 or, unless numbered, a name of 1 to 47
+-- characters; errors name vlan= and the value (lemu.vlan's own would name its argument).
+function cmdline.vlan(v, numbered)
+  local n = tonumber(v)
+  if n or numbered then
+    n = n and math.tointeger(n)
+    if not n or n < 0 then error(("vlan=%s: expected a VLAN number (a whole number from 0)"):format(v), 0) end
+    return require("lemu").vlan(n)
+  end
+  if #v == 0 or #v > 47 or v:find("%z") then
+    error(("vlan=%s: a VLAN name is 1 to 47 characters"):format(v), 0)
+  end
+  return require("lemu").vlan(v)
+end
+
 -- A yes/no option value as QEMU spells them.
 function cmdline.bool(what, v)
   if v == nil then return nil end
@@ -280,6 +304,7 @@ cmdline.net_kinds.dump = function(opts)
   local lemu = require "lemu"
   local vlan = opts.vlan or "0"
   if not vlan:match("^%d+$") then error(("vlan=%s: expected a VLAN number"):format(vlan), 0) end
+  cmdline.vlan(vlan, true)                          -- one too large for an integer
   local len = opts.len and tonumber(opts.len, 10)
   if opts.len and (not len or len < 14 or len > 262144) then
     error(("len=%s: expected a number of bytes from 14 to 262144"):format(opts.len), 0)

@@ -58,7 +58,7 @@ function M.install(lemu)
 
   cmdline.net_kinds.tap = function(opts, _, state)
     cmdline.check_keys("-net tap", opts, keys { "kind", "vlan", "id", "name" })
-    local vlan = lemu.vlan(tonumber(opts.vlan or "0") or error("vlan= must be a number", 0))
+    local vlan = cmdline.vlan(opts.vlan or "0", true)
     local t = apply(vlanmt.tap, vlan, tap_opts(opts))
     sock.register_netdev(state, opts.id or opts.name, vlan, t:info().name, t, opts.type or opts.kind)
     return t
@@ -78,7 +78,7 @@ function M.install(lemu)
 
   cmdline.net_kinds.vde = function(opts, _, state)
     cmdline.check_keys("-net vde", opts, { "kind", "vlan", "id", "name", "sock", "port", "group", "mode" })
-    local vlan = lemu.vlan(tonumber(opts.vlan or "0") or error("vlan= must be a number", 0))
+    local vlan = cmdline.vlan(opts.vlan or "0", true)
     local v = apply(vlanmt.vde, vlan, vde_opts(opts))
     sock.register_netdev(state, opts.id or opts.name, vlan, v:info().name, v, opts.type or opts.kind)
     return v

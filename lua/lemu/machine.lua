@@ -600,7 +600,9 @@ return function(lemu)
       local d = { file = o.file, readonly = cmdline.bool("readonly", o.readonly) or false }
       st.drives = st.drives or {}
       if o.id then st.drives[o.id] = d end
-      if (o["if"] or "virtio") == "virtio" then table.insert(devices(st), { kind = "disk", disk = d }) end
+      if (o["if"] or "virtio") == "virtio" then
+        table.insert(devices(st), { kind = "disk", model = "virtio-blk-device", disk = d })
+      end
     end }
   -- -nic user[,model=virtio-net-device][,mac=M][,user options]: a user-net and its NIC in one go.
   cmdline.options.nic = { arg = "user[,model=M][,mac=M][,...]", help = "a NIC with its own backend (user, socket, ...)",
@@ -621,6 +623,7 @@ return function(lemu)
         error(("unknown backend type '%s' (valid: %s)"):format(tostring(o.type), table.concat(names, ", ")), 0)
       end
       st.nic_count = (st.nic_count or 0) + 1
+      if o.id then cmdline.check_id(o.id) end
       local id = o.id or ("nic" .. st.nic_count)
       local mac = o.mac
       o.model, o.mac, o.id = nil, nil, id
@@ -668,8 +671,11 @@ return function(lemu)
           if not nd then error(("netdev=%s: no -netdev with that id"):format(d.netdev), 0) end
           vlan = nd.vlan
           if st.peers then st.peers[d.netdev] = true end
+        elseif d.vlan then
+          vlan = cmdline.vlan(d.vlan)
         else
-          vlan = lemu.vlan(tonumber(d.vlan) or d.vlan)
+          -- -device NIC without netdev=: a card on no VLAN, as QEMU makes it (with its warning)
+          io.stderr:write(("lemu: warning: nic %s has no peer\n"):format(d.id or d.model))
         end
         m:device(bus_opts(d, { model = d.model, vlan = vlan, mac = d.mac, id = d.id }))
       elseif d.kind == "rng" then

@@ -217,7 +217,7 @@ function M.install(lemu)
   cmdline.net_kinds.socket = function(opts, _, state)
     cmdline.check_keys("-net socket", opts, { "kind", "vlan", "id", "name", "listen", "connect", "mcast",
       "udp", "localaddr", "fd", "reconnect" })
-    local vlan = lemu.vlan(tonumber(opts.vlan or "0") or error("vlan=" .. opts.vlan .. " is not a number", 0))
+    local vlan = cmdline.vlan(opts.vlan or "0", true)
     local s = socket_from_opts("-net socket", opts, vlan)
     nd_register(state, opts.id or opts.name, vlan, s:info().name, s, opts.type or opts.kind)
     return s
@@ -301,9 +301,7 @@ cmdline.options.netdev = cmdline.options.netdev or {
       table.sort(names)
       error(("unknown kind '%s' (valid: %s)"):format(tostring(opts.type), table.concat(names, ", ")), 0)
     end
-    if not opts.id or not opts.id:match("^[%a][%w%-%._]*$") then
-      error(("id=%s: a netdev needs an id that starts with a letter"):format(tostring(opts.id)), 0)
-    end
+    cmdline.check_id(opts.id)
     return fn(opts, all, state)
   end,
 }

@@ -264,8 +264,7 @@ function M.install(lemu)
   end
 
   cmdline.net_kinds.user = function(opts, all, state)
-    local n = opts.vlan or "0"
-    local vlan = lemu.vlan(tonumber(n) or n)
+    local vlan = cmdline.vlan(opts.vlan or "0")
     local t = from_opts(opts, all, "-net user")
     t.name = t.name or opts.id
     local ok, u = pcall(vlan.user, vlan, t)
@@ -301,9 +300,7 @@ function M.install(lemu)
         table.sort(names)
         error(("unknown kind '%s' (valid: %s)"):format(tostring(opts.type), table.concat(names, ", ")), 0)
       end
-      if not opts.id or not opts.id:match("^[%a][%w%-%._]*$") then
-        error(("id=%s: a netdev needs an id that starts with a letter"):format(tostring(opts.id)), 0)
-      end
+      cmdline.check_id(opts.id)
       return fn(opts, all, state)
     end,
   }

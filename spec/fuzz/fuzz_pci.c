@@ -5,6 +5,7 @@
  * refusing frames for a while. Built once per model (FUZZ_MODEL names it): e1000, rtl8139,
  * ne2k_pci, and virtio-net-pci through its transport. What it checks is what ASan and UBSan see:
  * nothing out of bounds, nothing undefined, nothing leaked, and every operation returning. */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +86,22 @@ static uint32_t take(prog *g, int n) {
   return v;
 }
 
+/* The runtime's SIGINT and SIGTERM watchers would take those signals (libFuzzer keeps a handler
+ * it finds), and a run told to stop would go on: they go back to the default before libFuzzer
+ * installs its own. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc; (void)argv;
+  const char *err;
+  rt = lemu_rt_new(&err);
+  if (!rt) abort();
+  hub = net_hub_new(rt, "fuzz");
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!rt) {
-    const char *err;
-    rt = lemu_rt_new(&err);
-    hub = net_hub_new(rt, "fuzz");
-  }
   bus *b = bus_new();
   uint8_t *ram = bus_add_ram(b, RAM, RAMSZ, "ram");
   pci_bus_hooks h = {NULL, on_intx};

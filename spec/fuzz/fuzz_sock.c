@@ -5,6 +5,7 @@
  * what it received; the loop is run until the listener has dropped the peer or a bound is hit. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,19 @@ static void setup(void) {
   vx_addr = a;
 }
 
+/* The runtime's SIGINT and SIGTERM watchers would take those signals (libFuzzer keeps a handler
+ * it finds), and a run told to stop would go on: they go back to the default before libFuzzer
+ * installs its own. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc; (void)argv;
+  setup();
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!rt) setup();
   if (size && (data[0] & 1)) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     for (size_t i = 1; i + 2 <= size;) {
