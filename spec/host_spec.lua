@@ -96,6 +96,10 @@ end)
 
 describe("the Lua module", function()
   it("loads in stock lua5.4 with the build on package.cpath", function()
+    if select(2, H.sh("nm " .. H.build .. "/lemu.so | grep -q __tsan_init")) == 0 then
+      pending("a ThreadSanitizer module needs its runtime loaded first, which stock lua5.4 does not do")
+      return
+    end
     local out, status = H.sh("LUA_CPATH='" .. H.build .. "/?.so' lua5.4 -e 'local l = require\"lemu\"; print(type(l.run), l.version)'")
     assert.equal(0, status)
     assert.matches("^function\t%d+%.%d+%.%d+\n$", out)
