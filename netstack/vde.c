@@ -48,10 +48,10 @@ static const rt_objtype vde_type = {"vde", vde_objclose};
 
 net_vde *net_vde_open(lemu_rt *rt, net_hub *hub, const char *url, int port, const char *group, unsigned mode,
                       char *err, size_t errlen) {
-#ifdef __SANITIZE_ADDRESS__
-  /* libvdeplug dlopens its plugins with RTLD_DEEPBIND, which aborts a process under ASan. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  /* libvdeplug dlopens its plugins with RTLD_DEEPBIND, which aborts a process under ASan or TSan. */
   (void)rt; (void)hub; (void)port; (void)group; (void)mode;
-  snprintf(err, errlen, "cannot plug into VDE '%s': VDE is unavailable in AddressSanitizer builds "
+  snprintf(err, errlen, "cannot plug into VDE '%s': VDE is unavailable in sanitizer builds "
            "(libvdeplug loads its plugins with RTLD_DEEPBIND)", url ? url : "");
   return NULL;
 #endif
