@@ -49,4 +49,11 @@ end
 
 function H.have(cmd) return select(2, H.sh("command -v " .. cmd .. " >/dev/null")) == 0 end
 
+-- Whether the build is a ThreadSanitizer one (make tsan), where a few host interactions cannot
+-- run: a preloaded TSan runtime, RTLD_DEEPBIND, a signal to a loop that makes no call.
+function H.tsan()
+  if H._tsan == nil then H._tsan = select(2, H.sh("nm " .. H.quote(H.build .. "/lemu.so") .. " | grep -q __tsan_init")) == 0 end
+  return H._tsan
+end
+
 return H

@@ -197,7 +197,7 @@ describe("VDE", function()
 
   it("a vde_switch joins two lemu processes", function()
     if not H.have("vde_switch") then pending("needs vde_switch (vde2)") return end
-    if os.getenv("LEMU_ASAN_OPTIONS") or select(2, H.sh("nm " .. H.build .. "/lemu.so | grep -q __tsan_init")) == 0 then
+    if os.getenv("LEMU_ASAN_OPTIONS") or H.tsan() then
       pending("libvdeplug dlopens its plugins with RTLD_DEEPBIND, which ASan and TSan cannot run") return
     end
     lemu.run(function()

@@ -108,13 +108,16 @@ describe("the REPL in a terminal", function()
     local screen = capture()
     assert.not_matches("timed out", screen)
     assert.matches("\n42\n>%s*$", screen)
-    -- a loop that never waits is interrupted too (a hook, as lua5.4 does), and only once
-    tmux("send-keys -t repl C-l 'while true do end' Enter")
-    H.sh("sleep 0.3")
-    tmux("send-keys -t repl C-c")
-    wait_for("> while true do end\n%^C interrupted\n>%s*$", 2000)
-    tmux("send-keys -t repl '3 * 3' Enter")
-    wait_for("> while true do end\n%^C interrupted\n> 3 %* 3\n9\n>%s*$")
+    -- a loop that never waits is interrupted too (a hook, as lua5.4 does), and only once; not
+    -- under TSan, which holds a signal back until the thread makes a call a loop never makes
+    if not H.tsan() then
+      tmux("send-keys -t repl C-l 'while true do end' Enter")
+      H.sh("sleep 0.3")
+      tmux("send-keys -t repl C-c")
+      wait_for("> while true do end\n%^C interrupted\n>%s*$", 2000)
+      tmux("send-keys -t repl '3 * 3' Enter")
+      wait_for("> while true do end\n%^C interrupted\n> 3 %* 3\n9\n>%s*$")
+    end
     -- at an idle prompt Ctrl-C drops the typed line
     tmux("send-keys -t repl 'half typed'")
     wait_for("> half typed")
