@@ -558,6 +558,7 @@ const void *machine_dtb(const machine *m, size_t *len) { *len = m->fdt_len; retu
 uint64_t machine_dtb_addr(const machine *m) { return m->fdt_addr; }
 int machine_harts(const machine *m) { return m->nharts; }
 const char *machine_type(const machine *m) { return m->spike ? "spike" : "virt"; }
+const char *machine_accel(const machine *m) { return m->accel == CPU_ACCEL_JIT ? "jit" : "interp"; }
 
 int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv) {
   if (hart < 0 || hart >= m->nharts) return -1;
@@ -886,10 +887,13 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
                           "SBI) or -bios (firmware)");
     goto fail;
   }
-  /* The execution engine; LEMU_ACCEL lets a whole test run pick one without editing scripts. */
+  /* The execution engine: the translator where the host has one, else the interpreter.
+   * LEMU_ACCEL lets a whole test run pick one without editing scripts. */
   const char *accel = cfg->accel ? cfg->accel : getenv("LEMU_ACCEL");
-  int eng = CPU_ACCEL_INTERP;
-  if (accel && *accel && strcmp(accel, "interp") != 0) {
+  int eng = cpu_accel_available(CPU_ACCEL_JIT) ? CPU_ACCEL_JIT : CPU_ACCEL_INTERP;
+  if (accel && *accel && strcmp(accel, "interp") == 0) {
+    eng = CPU_ACCEL_INTERP;
+  } else if (accel && *accel) {
     if (strcmp(accel, "jit") != 0) {
       snprintf(err, errlen, "-accel %s: unknown accelerator (lemu has interp and jit)", accel);
       goto fail;
@@ -907,6 +911,7 @@ machine *machine_new(lemu_rt *rt, const machine_config *cfg, const machine_hooks
     if (!m->harts[i].c) goto oom;
     cpu_set_accel(m->harts[i].c, eng);
   }
+  m->accel = eng;
   if (m->builtin_sbi) {
     /* Peek at the kernel for tohost before deciding how to enter it. */
     if (load_images(m, err, errlen) < 0) goto fail;

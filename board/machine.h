@@ -115,5 +115,6 @@ uint64_t machine_hart_instret(const machine *m, int hart);   /* 0 for a hart tha
 int machine_hart_state(const machine *m, int hart, uint64_t *pc, int *priv);
 int machine_harts(const machine *m);
 const char *machine_type(const machine *m);
+const char *machine_accel(const machine *m);   /* "jit" or "interp": what -accel chose */
 
 #endif

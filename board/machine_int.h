@@ -92,6 +92,7 @@ struct machine {
   machine_config cfg;
   char *bios, *kernel, *initrd, *append, *dtbfile, *type;
   int spike, builtin_sbi;
+  int accel;                    /* CPU_ACCEL_*: the harts' engine */
   machine_hooks h;
   enum machine_state state;
   int exit_status, exit_notified, halting;

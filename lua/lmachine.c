@@ -154,9 +154,11 @@ static int lm_dtb(lua_State *L) {
 
 static int lm_info(lua_State *L) {
   lmachine *lm = check(L);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   lua_pushstring(L, machine_type(lm->m));
   lua_setfield(L, -2, "type");
+  lua_pushstring(L, machine_accel(lm->m));
+  lua_setfield(L, -2, "accel");
   lua_pushinteger(L, machine_harts(lm->m));
   lua_setfield(L, -2, "smp");
   lua_pushinteger(L, (lua_Integer)machine_dtb_addr(lm->m));

@@ -11,12 +11,13 @@ function G.available() return H.read(G.IMAGE) ~= nil and H.read(G.INITRD) ~= nil
 
 -- Boots the default guest: a NIC on opts.vlan (with opts.mac, of opts.model) when given, then opts.plug(m) for
 -- other devices; opts.name names the machine, opts.smp gives it harts, opts.bios firmware ("default":
--- Debian's OpenSBI; none given: the built-in SBI). Returns the machine and its NIC once the shell
+-- Debian's OpenSBI; none given: the built-in SBI), opts.accel its engine. Returns the machine and its NIC once the shell
 -- prompts. A kernel panic fails every wait at once.
 function G.boot(opts)
   opts = opts or {}
   local m = lemu.machine{ ram = "256M", kernel = G.IMAGE, initrd = G.INITRD, append = "console=ttyS0",
-                          name = opts.name, smp = opts.smp, bios = opts.bios, start = false }
+                          name = opts.name, smp = opts.smp, bios = opts.bios, accel = opts.accel,
+                          start = false }
   m.console:fail_on("Kernel panic")
   local nic = opts.vlan and m:nic{ vlan = opts.vlan, mac = opts.mac, model = opts.model }
   if opts.plug then opts.plug(m) end

@@ -30,6 +30,20 @@ describe("the default guest with a virtio-net NIC", function()
     end)
   end)
 
+  -- The translator is the default engine on x86-64, so every other guest spec runs it there; the
+  -- interpreter, the reference, boots two harts through OpenSBI and does the same here.
+  it("gets its lease and pings under the interpreter (-accel interp), two harts through OpenSBI", function()
+    lemu.run(function()
+      local v = lemu.vlan("guestinterp")
+      v:user{}
+      local m = G.boot{ vlan = v, accel = "interp", smp = 2, bios = "default" }
+      assert.equal("interp", m:info().accel)
+      assert.matches("lease of 10%.0%.2%.15 obtained", run(m, "udhcpc -i eth0 -q -n -t 5 -T 1", 30000))
+      assert.matches("3 packets transmitted, 3 packets received", run(m, "ping -c 3 -W 2 10.0.2.2", 30000))
+      assert.equal("2", run(m, "grep -c ^processor /proc/cpuinfo"):match("%d+"))
+    end)
+  end)
+
   it("sees its link go down and up from Lua, and a scripted endpoint sees its frames", function()
     lemu.run(function()
       local v = lemu.vlan("guestlink")

@@ -145,6 +145,22 @@ describe("lemu.machine", function()
     end)
   end)
 
+  it("runs the translator by default on x86-64 hosts and the interpreter when asked (info().accel)", function()
+    local env = os.getenv("LEMU_ACCEL")
+    local x86 = H.sh("uname -m"):match("x86_64") ~= nil
+    local m = lemu.machine{ kernel = G .. "payload.elf", start = false }
+    assert.equal(env ~= "" and env or (x86 and "jit" or "interp"), m:info().accel)
+    m:close()
+    m = lemu.machine{ kernel = G .. "payload.elf", accel = "interp", start = false }
+    assert.equal("interp", m:info().accel)
+    m:close()
+    if x86 then
+      m = lemu.machine{ kernel = G .. "payload.elf", accel = "jit", start = false }
+      assert.equal("jit", m:info().accel)
+      m:close()
+    end
+  end)
+
   it("rejects bad options with the reason", function()
     assert.has_error(function() lemu.machine{ kernel = "/nonexistent/k" } end,
                      "-kernel /nonexistent/k: No such file or directory")

@@ -492,7 +492,7 @@ return function(lemu)
     if not n then error(("cannot read a hart count from '%s'"):format(v)) end
     mopts(st).smp = math.tointeger(n)
   end }
-  cmdline.options.accel = { arg = "interp|jit", help = "execution engine: interp (the interpreter, default) or jit (translated blocks, x86-64 hosts)",
+  cmdline.options.accel = { arg = "interp|jit", help = "execution engine: jit (translated blocks; the default on x86-64 hosts) or interp (the interpreter; the default elsewhere)",
     apply = function(v, st)
       if v ~= "interp" and v ~= "jit" then
         error(("unknown accelerator '%s' (lemu has interp and jit)"):format(v))
