@@ -88,10 +88,16 @@ struct em {
   fix f[2 * JIT_MAXN + 8];
   int nf;
   int over;                    /* ran out of room: give the block up */
-  uint32_t start;              /* the block's page offset, and where its code will be */
+  uint32_t start, end;         /* the block's page offsets, and where its code will be */
   uintptr_t base;
   const uintptr_t *ent;        /* the page's table */
   int rax;                     /* the guest register rax holds (straight-line code), or -1 */
+  /* Register allocation: a first pass counts each guest register's uses and whether the block
+   * reads it before writing it; the second keeps the most used ones in host registers. */
+  int8_t host[33];             /* the host register holding guest register i, or -1 */
+  uint32_t dirty;              /* guest registers whose host copy is newer than c->x */
+  uint16_t uses[33];
+  uint8_t first[33];           /* 0 not seen, 1 read first, 2 written first */
 };
 
 static void b1(em *e, uint8_t v) {
@@ -142,20 +148,42 @@ static void shift_i(em *e, int w, int digit, int rm, int n) {        /* C1 /digi
 }
 
 #define XO(i) ((int32_t)(offsetof(cpu, x) + 8 * (i)))
+
+/* Every access to a guest register goes through these three, which count it (first pass) and
+ * use its host register if it has one (second pass). */
+static void use(em *e, int i, int write) {
+  if (i == 0 || i == 32) return;
+  if (e->uses[i] < 0xffff) e->uses[i]++;
+  if (!e->first[i]) e->first[i] = (uint8_t)(write ? 2 : 1);
+  if (write && e->host[i] >= 0) e->dirty |= 1u << i;
+}
+/* op reg, guest register i: the same opcode takes a memory or a register operand. */
+static void opg(em *e, int w, uint32_t op, int reg, int i) {
+  use(e, i, 0);
+  if (e->host[i] >= 0) op_r(e, w, op, reg, e->host[i]);
+  else op_m(e, w, op, reg, RBX, XO(i));
+}
 /* Loads of a register the previous instruction left in rax are skipped: whatever an
  * instruction does to rax after loading it, rax only holds a guest register again once it has
  * been stored from it. */
 static void ldx(em *e, int w, int reg, int i) {
   if (reg == RAX) {
-    if (e->rax == i) { e->rax = -1; return; }
+    if (e->rax == i) { e->rax = -1; use(e, i, 0); return; }
     e->rax = -1;
   }
-  op_m(e, w, 0x8b, reg, RBX, XO(i));
+  opg(e, w, 0x8b, reg, i);
 }
 static void stx(em *e, int reg, int i) {
   if (reg == RAX) e->rax = i == 32 ? -1 : i;
   else if (e->rax == i) e->rax = -1;
-  op_m(e, 1, 0x89, reg, RBX, XO(i));
+  use(e, i, 1);
+  if (e->host[i] >= 0) op_r(e, 1, 0x89, reg, e->host[i]);   /* mov host, reg */
+  else op_m(e, 1, 0x89, reg, RBX, XO(i));
+}
+/* Before anything leaves the block (or calls out): c->x gets every host copy that is newer. */
+static void writeback(em *e) {
+  for (int i = 1; i < 32; i++)
+    if (e->dirty >> i & 1) op_m(e, 1, 0x89, e->host[i], RBX, XO(i));
 }
 static void sext32(em *e, int reg) { op_r(e, 1, 0x63, reg, reg); }   /* movsxd reg, reg32 */
 
@@ -173,6 +201,7 @@ enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_L = 0xc, CC_GE = 0xd };
 
 /* Leaves the block: pc = entry + rel, k instructions ran, the run loop's reason. */
 static void exit_to(em *e, int32_t rel, int k, int reason) {
+  writeback(e);
   if (rel) op_ri(e, 1, 0, R12, rel);
   b1(e, 0xb9); b4(e, (uint32_t)k);
   b1(e, 0xb8); b4(e, (uint32_t)reason);
@@ -189,6 +218,7 @@ static void jcc_cold_exit(em *e, int cc, int32_t rel, int k) {
 /* After k instructions, continue at entry + rel, which is page offset toff: chain to that
  * block when it exists, else back to the run loop. */
 static void chain(em *e, int32_t rel, int k, uint32_t toff) {
+  writeback(e);
   op_ri(e, 1, 5, R14, k);                      /* sub r14, k */
   if (rel) op_ri(e, 1, 0, R12, rel);           /* add r12, rel */
   if (toff >= 4096) { jmp_abs(e, e->j->a_xpage); return; }
@@ -303,9 +333,11 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
   int op = d->op, rd = d->rd, rs1 = d->rs1, rs2 = d->rs2;
   int32_t imm = d->imm;
   switch (op) {
-  case OP_LUI:                                 /* mov qword [rd], simm32 */
+  case OP_LUI:                                 /* mov qword rd, simm32 */
     if (e->rax == rd) e->rax = -1;
-    op_m(e, 1, 0xc7, 0, RBX, XO(rd));
+    use(e, rd, 1);
+    if (e->host[rd] >= 0) op_r(e, 1, 0xc7, 0, e->host[rd]);
+    else op_m(e, 1, 0xc7, 0, RBX, XO(rd));
     b4(e, (uint32_t)imm);
     return 0;
   case OP_AUIPC:
@@ -316,24 +348,24 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
   case OP_ADD: case OP_SUB: case OP_AND: case OP_OR: case OP_XOR: {
     uint32_t o = op == OP_ADD ? 0x03 : op == OP_SUB ? 0x2b : op == OP_AND ? 0x23 : op == OP_OR ? 0x0b : 0x33;
     ldx(e, 1, RAX, rs1);
-    op_m(e, 1, o, RAX, RBX, XO(rs2));
+    opg(e, 1, o, RAX, rs2);
     stx(e, RAX, rd);
     return 0;
   }
   case OP_ADDW: case OP_SUBW: case OP_MULW:
     ldx(e, 0, RAX, rs1);
-    op_m(e, 0, op == OP_ADDW ? 0x03 : op == OP_SUBW ? 0x2b : 0xaf0f, RAX, RBX, XO(rs2));
+    opg(e, 0, op == OP_ADDW ? 0x03 : op == OP_SUBW ? 0x2b : 0xaf0f, RAX, rs2);
     sext32(e, RAX);
     stx(e, RAX, rd);
     return 0;
   case OP_MUL:
     ldx(e, 1, RAX, rs1);
-    op_m(e, 1, 0xaf0f, RAX, RBX, XO(rs2));     /* imul rax, [rs2] */
+    opg(e, 1, 0xaf0f, RAX, rs2);              /* imul rax, rs2 */
     stx(e, RAX, rd);
     return 0;
   case OP_MULH: case OP_MULHU:
     ldx(e, 1, RAX, rs1);
-    op_m(e, 1, 0xf7, op == OP_MULH ? 5 : 4, RBX, XO(rs2));   /* imul/mul qword [rs2] */
+    opg(e, 1, 0xf7, op == OP_MULH ? 5 : 4, rs2);   /* imul/mul qword rs2 */
     stx(e, RDX, rd);
     return 0;
   case OP_SLL: case OP_SRL: case OP_SRA: case OP_SLLW: case OP_SRLW: case OP_SRAW: {
@@ -348,7 +380,7 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
   }
   case OP_SLT: case OP_SLTU:
     ldx(e, 1, RAX, rs1);
-    op_m(e, 1, 0x3b, RAX, RBX, XO(rs2));
+    opg(e, 1, 0x3b, RAX, rs2);
     goto setcc;
   case OP_SLTI: case OP_SLTIU:
     ldx(e, 1, RAX, rs1);
@@ -420,7 +452,7 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     int cc = op == OP_BEQ ? CC_E : op == OP_BNE ? CC_NE : op == OP_BLT ? CC_L
              : op == OP_BGE ? CC_GE : op == OP_BLTU ? CC_B : CC_AE;
     ldx(e, 1, RAX, rs1);
-    op_m(e, 1, 0x3b, RAX, RBX, XO(rs2));
+    opg(e, 1, 0x3b, RAX, rs2);
     b1(e, 0x0f); b1(e, (uint8_t)(0x80 | cc));
     int at = e->mn;
     b4(e, 0);
@@ -445,6 +477,7 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     op_r(e, 1, 0x8b, RCX, R12);
     op_ri(e, 1, 0, RCX, rel + len);
     stx(e, RCX, rd);
+    writeback(e);
     op_ri(e, 1, 5, R14, k + 1);                /* sub r14, k + 1 */
     op_r(e, 1, 0x8b, RDX, R12);                /* same page as the entry? */
     op_r(e, 1, 0x33, RDX, RAX);
@@ -459,12 +492,25 @@ static int emit_insn(em *e, const dinsn *d, int len, int32_t rel, uint32_t off, 
     return 1;
   default:
     if (!helper_op(op)) return -1;
-    ldx(e, 1, RDI, rs1);
+    /* The call may clobber the caller-saved host registers that hold guest registers: they are
+     * pushed around it, keeping the stack 16-byte aligned. The operands are read into rax and
+     * rcx first, since rdi and rsi may be guest registers. */
+    ldx(e, 1, RAX, rs1);
+    if (!helper_imm(op)) ldx(e, 1, RCX, rs2);
+    int saved[8], ns = 0;
+    for (int i = 1; i < 32; i++)
+      if (e->host[i] >= 0 && e->host[i] != RBP) saved[ns++] = e->host[i];
+    for (int i = 0; i < ns; i++) { if (saved[i] & 8) b1(e, 0x41); b1(e, (uint8_t)(0x50 | (saved[i] & 7))); }
+    if (ns & 1) op_ri(e, 1, 5, RSP, 8);        /* sub rsp, 8 */
+    op_r(e, 1, 0x89, RAX, RDI);                /* mov rdi, rax */
     if (helper_imm(op)) { op_r(e, 1, 0xc7, 0, RSI); b4(e, (uint32_t)imm); }
-    else ldx(e, 1, RSI, rs2);
+    else op_r(e, 1, 0x89, RCX, RSI);
     b1(e, 0xba); b4(e, (uint32_t)op);          /* mov edx, op */
     b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)helper);
     b1(e, 0xff); b1(e, 0xd0);                  /* call rax */
+    if (ns & 1) op_ri(e, 1, 0, RSP, 8);        /* add rsp, 8 */
+    for (int i = ns - 1; i >= 0; i--) { if (saved[i] & 8) b1(e, 0x41); b1(e, (uint8_t)(0x58 | (saved[i] & 7))); }
+    e->rax = -1;
     stx(e, RAX, rd);
     return 0;
   }
@@ -507,7 +553,9 @@ static jit_code *jit_code_new(void) {
   J->code = code;
   J->gen = 1;
   e->j = J;
-  static const uint8_t push[] = {0x53, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57};
+  /* push rbp, rbx, r12-r15; sub rsp, 8: blocks' helper calls find the stack 16-byte aligned */
+  static const uint8_t push[] = {0x55, 0x53, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57,
+                                 0x48, 0x83, 0xec, 0x08};
   for (unsigned i = 0; i < sizeof push; i++) b1(e, push[i]);
   op_r(e, 1, 0x89, RDI, RBX);                  /* mov rbx, rdi */
   op_r(e, 1, 0x89, RDX, R12);
@@ -519,7 +567,8 @@ static jit_code *jit_code_new(void) {
   op_r(e, 1, 0x29, RCX, R14);                  /* sub r14, rcx */
   op_m(e, 1, 0x89, R14, RBX, (int32_t)offsetof(cpu, left));
   op_m(e, 1, 0x89, R12, RBX, (int32_t)offsetof(cpu, pc));
-  static const uint8_t pop[] = {0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5b, 0xc3};
+  static const uint8_t pop[] = {0x48, 0x83, 0xc4, 0x08, 0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d,
+                                0x41, 0x5c, 0x5b, 0x5d, 0xc3};
   for (unsigned i = 0; i < sizeof pop; i++) b1(e, pop[i]);
   J->a_cont = (uintptr_t)code + e->mn;
   b1(e, 0x31); b1(e, 0xc9); b1(e, 0x31); b1(e, 0xc0);   /* xor ecx, ecx; xor eax, eax */
@@ -583,19 +632,21 @@ void jit_code_free(struct jit_code *J) {
 
 static uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-/* Translates the block at page offset start; its code's address, or JIT_NOBLOCK. */
-static uintptr_t translate(jit_code *J, jit_page *jp, const uint8_t *host, uint32_t start) {
-  em *e = J->scratch;
-  e->j = J;
+/* One pass over the block at page offset start: its instruction count, or -1 if the first
+ * instruction is the interpreter's or the code did not fit. Registers in livein are loaded
+ * into their host registers on entry. */
+static int emit_block(em *e, const uint8_t *host, uint32_t start, uint32_t livein) {
   e->mn = e->cn = e->cold = e->nf = e->over = 0;
-  e->start = start;
-  e->base = (uintptr_t)J->code + J->used;
-  e->ent = jp->ent;
   e->rax = -1;
+  e->dirty = 0;
+  memset(e->uses, 0, sizeof(e->uses));
+  memset(e->first, 0, sizeof(e->first));
   /* The budget check's operand is patched once the count is known. */
   op_ri(e, 1, 7, R14, 0);                      /* cmp r14, n */
   int at_n = e->mn - 4;
   jcc_abs(e, CC_B, e->j->a_interp0);
+  for (int i = 1; i < 32; i++)
+    if (livein >> i & 1) op_m(e, 1, 0x8b, e->host[i], RBX, XO(i));
   uint32_t off = start;
   int k = 0, ended = 0;
   while (!ended && !e->over) {
@@ -613,7 +664,7 @@ static uintptr_t translate(jit_code *J, jit_page *jp, const uint8_t *host, uint3
       r = emit_insn(e, &d, len, (int32_t)(off - start), off, k);
     }
     if (r < 0) {
-      if (k == 0) return JIT_NOBLOCK;
+      if (k == 0) return -1;
       exit_to(e, (int32_t)(off - start), k, JIT_INTERP);
       break;
     }
@@ -621,8 +672,41 @@ static uintptr_t translate(jit_code *J, jit_page *jp, const uint8_t *host, uint3
     off += (uint32_t)len;
     ended = r;
   }
-  if (e->over) return JIT_NOBLOCK;
+  if (e->over) return -1;
   memcpy(&e->m[at_n], &k, 4);
+  e->end = off;
+  return k;
+}
+
+/* Host registers for guest registers: the one callee-saved register the stubs leave free, then
+ * caller-saved ones (pushed around helper calls). rax, rcx and rdx stay the templates' scratch. */
+static const int8_t alloc_regs[] = {RBP, R8, R9, R10, R11, RSI, RDI};
+
+/* Translates the block at page offset start; its code's address, or JIT_NOBLOCK. Twice: the
+ * first pass only counts register uses, the second keeps the guest registers used at least
+ * twice (the most used first) in host registers for the block's length. */
+static uintptr_t translate(jit_code *J, jit_page *jp, const uint8_t *host, uint32_t start) {
+  em *e = J->scratch;
+  e->j = J;
+  e->start = start;
+  e->base = (uintptr_t)J->code + J->used;
+  e->ent = jp->ent;
+  memset(e->host, -1, sizeof(e->host));
+  if (emit_block(e, host, start, 0) < 0) return JIT_NOBLOCK;
+  uint16_t uses[33];
+  uint8_t first[33];
+  memcpy(uses, e->uses, sizeof(uses));
+  memcpy(first, e->first, sizeof(first));
+  uint32_t livein = 0;
+  for (unsigned n = 0; n < sizeof(alloc_regs); n++) {
+    int best = 0;
+    for (int i = 1; i < 32; i++)
+      if (e->host[i] < 0 && uses[i] >= 2 && uses[i] > uses[best]) best = i;
+    if (!best) break;
+    e->host[best] = alloc_regs[n];
+    if (first[best] == 1) livein |= 1u << best;
+  }
+  if (emit_block(e, host, start, livein) < 0) return JIT_NOBLOCK;
   uint32_t n = (uint32_t)(e->mn + e->cn);
   if (J->used + n + 64 > CODE_SIZE) return JIT_NOBLOCK;   /* jit_exec flushes and retries */
   uintptr_t base = (uintptr_t)J->code + J->used;
@@ -631,7 +715,7 @@ static uintptr_t translate(jit_code *J, jit_page *jp, const uint8_t *host, uint3
   if (code_write(J, J->used, e->m, n) < 0) return JIT_NOBLOCK;
   J->used = (J->used + n + 15) & ~15u;
   if (start < jp->lo) jp->lo = start;
-  if (off > jp->hi) jp->hi = off;
+  if (e->end > jp->hi) jp->hi = e->end;
   return base;
 }
 
