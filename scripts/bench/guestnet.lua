@@ -56,14 +56,14 @@ local Lemu = {}
 Lemu.__index = Lemu
 
 local nvlan = 0
-local function boot_lemu(bios)
+local function boot_lemu(bios, accel)
   nvlan = nvlan + 1
   local v = lemu.vlan("guestnet" .. nvlan)
   local u = v:user { dns_hosts = {}, hostfwd = ("tcp:127.0.0.1:0-:%d"):format(GUEST_PORT) }
   local g = setmetatable({ v = v, u = u, port = u:info().forwards[1].host_port }, Lemu)
   g.t0 = lemu.now()
   g.m = lemu.machine { ram = "256M", kernel = IMAGE, initrd = INITRD, append = "console=ttyS0",
-                       bios = bios, start = false }
+                       bios = bios, accel = accel, start = false }
   g.m.console:fail_on("Kernel panic")
   g.m:nic { vlan = v, model = NIC }
   g.m:start()
@@ -278,6 +278,12 @@ local ok, err = pcall(function()
   local _, st = H.sh("gzip -dc guest/images/Image.gz > " .. IMAGE)
   assert(st == 0, "guestnet: cannot decompress the kernel")
   local L = measure(boot_lemu, "lemu")
+  -- The interpreter too, where the default engine is the translator (x86-64 hosts).
+  local engine = lemu.machine { ram = "256M", kernel = IMAGE, start = false }
+  local default_accel = engine:info().accel
+  engine:close()
+  local LI
+  if default_accel ~= "interp" then LI = measure(function() return boot_lemu(nil, "interp") end, "lemu -accel interp") end
   local LS
   if H.read(OPENSBI) then
     local okl, m, n, g = pcall(leases, function() return boot_lemu("default") end)
@@ -289,7 +295,7 @@ local ok, err = pcall(function()
   if H.have(QEMU) then Q = measure(boot_qemu, "qemu") end
   local qv = Q and (H.sh(QEMU .. " --version"):match("version ([%d%.]+)")) or "?"
 
-  print("  256M, 1 hart, " .. NIC .. " on user-net; lemu: built-in SBI" .. (Q and
+  print("  256M, 1 hart, " .. NIC .. " on user-net; lemu: built-in SBI, -accel " .. default_accel .. (Q and
     ("; qemu-system-riscv64 %s: its default OpenSBI (-bios default)"):format(qv) or ""))
   if not Q then print("  " .. QEMU .. " is not installed (qemu-system-misc): lemu's figures alone") end
   local function row(label, l, q, unit, fmt, lower)
@@ -310,13 +316,19 @@ local ok, err = pcall(function()
   row(("TCP guest -> host, nc, %d MiB:"):format(G2H_MB), L.g2h, Q and { v = Q.g2h }, "Mbit/s", "%6.1f", false)
   row(("TCP host -> guest, nc -l, %d MiB:"):format(H2G_MB), L.h2g, Q and { v = Q.h2g }, "Mbit/s", "%6.1f", false)
   row("ping 10.0.2.2, avg of 10:", L.ping, Q and { v = Q.ping }, "ms", "%6.3f", true)
+  if LI and not LI.failed then
+    row("lemu -accel interp: DHCP lease, median:", LI.lease, Q and { v = Q.lease }, "s", "%6.3f", true)
+    row("  TCP guest -> host:", LI.g2h, Q and { v = Q.g2h }, "Mbit/s", "%6.1f", false)
+    row("  TCP host -> guest:", LI.h2g, Q and { v = Q.h2g }, "Mbit/s", "%6.1f", false)
+    row("  ping 10.0.2.2:", LI.ping, Q and { v = Q.ping }, "ms", "%6.3f", true)
+  end
   if L.counters then
     local c = L.counters
     print(("  lemu user-net: %d frames from the guest, %d to it, %d + %d dropped, %d DNS queries")
       :format(c.rx.frames, c.tx.frames, c.rx.drops, c.tx.drops, c.dns.queries))
   end
   print(("  (%.0f s in all)"):format((lemu.now() - started) / 1000))
-  if L.failed or (Q and Q.failed) then error("guestnet: a measurement failed (above)", 0) end
+  if L.failed or (Q and Q.failed) or (LI and LI.failed) then error("guestnet: a measurement failed (above)", 0) end
 end)
 
 cleanup()
