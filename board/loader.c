@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #ifndef EM_RISCV
@@ -20,7 +21,12 @@ uint8_t *loader_read(const char *path, size_t *len, char *err, size_t errlen) {
     snprintf(err, errlen, "%s: %s", path, errno ? strerror(errno) : "cannot open");
     return NULL;
   }
-  size_t cap = 1 << 20, n = 0;
+  /* Room for the file as it is on disk: an uncompressed image is read in one go, a gzip one
+   * grows by doubling. (Starting at 1 MiB made every small -dtb or initrd cost a 1 MiB block.) */
+  struct stat st;
+  size_t cap = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+  if (cap < 4096) cap = 4096;
+  if (cap > (size_t)1 << 34) cap = (size_t)1 << 34;
   uint8_t *buf = malloc(cap);
   for (;;) {
     if (!buf) { gzclose(f); snprintf(err, errlen, "%s: out of memory", path); return NULL; }
