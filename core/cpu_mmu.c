@@ -50,6 +50,7 @@ static void cc_free_pages(ccache *cc) {
     cc->hash[i] = NULL;
   }
   cc->npages = 0;
+  jit_code_reset(cc->jit);
 }
 
 struct jit_code **cpu_cc_jit(ccache *cc) { return &cc->jit; }

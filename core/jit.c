@@ -60,7 +60,9 @@ void jit_page_free(dpage *dp) {
 
 #include <sys/mman.h>
 
-#define CODE_SIZE (32u << 20)
+/* 8 MiB holds a Linux guest's translated working set many times over (the memory starts over at
+ * every FENCE.I, which Linux runs at each exec, and when full). */
+#define CODE_SIZE (8u << 20)
 #define SCRATCH (64u << 10)
 
 typedef int (*enter_fn)(cpu *c, uintptr_t block, uint64_t pc, tlbset *dt, uintptr_t *table);
@@ -623,6 +625,12 @@ static jit_code *jit_code_new(void) {
   return J;
 }
 
+void jit_code_reset(struct jit_code *J) {
+  if (!J) return;
+  J->used = J->stubs;
+  J->gen++;
+}
+
 void jit_code_free(struct jit_code *J) {
   if (!J) return;
   munmap(J->code, CODE_SIZE);
@@ -753,7 +761,7 @@ int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
   if (b == JIT_NOBLOCK) return JIT_NONE;
   if (b < JIT_HOT - 1) { jp->ent[off >> 1] = b + 1; return JIT_NONE; }
   if (b < 0x100) {                             /* hot: translate */
-    if (J->used + (2u << 20) > CODE_SIZE) {    /* room for any block, or start over */
+    if (J->used + 4 * SCRATCH > CODE_SIZE) {   /* room for any block, or start over */
       J->used = J->stubs;
       J->gen++;
       memset(jp->ent, 0, sizeof(jp->ent));
@@ -772,6 +780,7 @@ int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
 
 int jit_available(void) { return 0; }
 void jit_code_free(struct jit_code *J) { (void)J; }
+void jit_code_reset(struct jit_code *J) { (void)J; }
 int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
   (void)c; (void)dp; (void)host; (void)pc;
   return JIT_NONE;

@@ -27,5 +27,8 @@ void jit_page_invalidate(dpage *dp, uint32_t lo, uint32_t hi);
 void jit_page_free(dpage *dp);
 /* A decoded-code cache's code memory (cpu_cc_jit), freed with the cache. */
 void jit_code_free(struct jit_code *j);
+/* The cache dropped every page (FENCE.I, cache full), so no table points into the code memory
+ * any more: it starts over, so that what it holds is what ran since (never while a block runs). */
+void jit_code_reset(struct jit_code *j);
 
 #endif
