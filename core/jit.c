@@ -21,17 +21,19 @@
  * at the run loop's top looks at, so interrupts are taken at the same instruction boundaries as
  * in the interpreter.
  *
- * Code memory is one mapping per decoded-code cache (per machine, so per thread running it) that
- * is never writable and executable at once: a new block is written to a scratch buffer, then its
- * pages are made writable, filled, and made read+execute again. When it is full every table is
- * dropped (a generation count) and it starts over. */
+ * Code memory belongs to one decoded-code cache (per machine, so per thread running it) and is
+ * never mapped writable and executable at once: a new block is assembled in a scratch buffer and
+ * copied in through a second, read+write view of the same memory (or, where there is no memfd,
+ * through mprotect around the copy). When it is full every table is dropped (a generation count)
+ * and it starts over. */
+#define _GNU_SOURCE             /* memfd_create */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jit.h"
 
-#define JIT_HOT 4              /* lookups before a block is translated */
+#define JIT_HOT 64              /* lookups before a block is translated */
 #define JIT_NOBLOCK 0xff       /* table value: the first instruction is the interpreter's */
 #define JIT_MAXN 96            /* instructions per block */
 
@@ -59,6 +61,7 @@ void jit_page_free(dpage *dp) {
 #if defined(__x86_64__)
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* 8 MiB holds a Linux guest's translated working set many times over (the memory starts over at
  * every FENCE.I, which Linux runs at each exec, and when full). */
@@ -71,7 +74,8 @@ typedef struct em em;
 /* One machine's code memory (one per decoded-code cache, so per bus): only the thread running
  * that machine's harts touches it, and machines on other worker threads have their own. */
 typedef struct jit_code {
-  uint8_t *code;               /* the mapping */
+  uint8_t *code;               /* the read+execute mapping */
+  uint8_t *rw;                 /* the same memory, read+write (NULL: code_write uses mprotect) */
   uint32_t used, stubs;
   uint64_t gen;                /* bumped when the mapping starts over: older tables are stale */
   uintptr_t a_leave, a_cont, a_interp0, a_xpage;
@@ -529,8 +533,10 @@ static void patch(em *e, uintptr_t base) {
   }
 }
 
-/* Makes [at, at+n) of the code mapping hold buf: writable only while it is copied. */
+/* Makes [at, at+n) of the code hold buf: through the writable view, or, with one mapping, by
+ * making its pages writable only while it is copied. */
 static int code_write(jit_code *J, uint32_t at, const void *buf, uint32_t n) {
+  if (J->rw) { memcpy(J->rw + at, buf, n); return 0; }
   uint8_t *code = J->code;
   uintptr_t lo = (uintptr_t)(code + at) & ~(uintptr_t)4095;
   uintptr_t hi = ((uintptr_t)(code + at + n) + 4095) & ~(uintptr_t)4095;
@@ -544,15 +550,33 @@ static int code_write(jit_code *J, uint32_t at, const void *buf, uint32_t n) {
 static jit_code *jit_code_new(void) {
   jit_code *J = calloc(1, sizeof(*J));
   em *e = calloc(1, sizeof(*e));
-  void *p = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  /* Two views of one memfd: read+execute, where blocks run, and read+write, where they are
+   * written; neither is ever both. Without memfd, one read+execute mapping that code_write
+   * makes writable around each copy (two mprotect calls a block: 100,000 of them, 0.4 s of
+   * system time, in one boot of the default guest, whose every exec drops all blocks). */
+  void *p = MAP_FAILED, *rw = MAP_FAILED;
+  int fd = memfd_create("lemu-jit", MFD_CLOEXEC);
+  if (fd >= 0 && ftruncate(fd, CODE_SIZE) == 0) {
+    p = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    rw = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED || rw == MAP_FAILED) {
+      if (p != MAP_FAILED) munmap(p, CODE_SIZE);
+      if (rw != MAP_FAILED) munmap(rw, CODE_SIZE);
+      p = rw = MAP_FAILED;
+    }
+  }
+  if (fd >= 0) close(fd);
+  if (p == MAP_FAILED) p = mmap(NULL, CODE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (!J || !e || p == MAP_FAILED) {
     if (p != MAP_FAILED) munmap(p, CODE_SIZE);
+    if (rw != MAP_FAILED) munmap(rw, CODE_SIZE);
     free(J);
     free(e);
     return NULL;
   }
   uint8_t *code = p;
   J->code = code;
+  J->rw = rw == MAP_FAILED ? NULL : rw;
   J->gen = 1;
   e->j = J;
   /* push rbp, rbx, r12-r15; sub rsp, 8: blocks' helper calls find the stack 16-byte aligned */
@@ -616,6 +640,7 @@ static jit_code *jit_code_new(void) {
   J->stubs = J->used = (uint32_t)((e->mn + 63) & ~63);
   if (code_write(J, 0, e->m, (uint32_t)e->mn) < 0) {
     munmap(code, CODE_SIZE);
+    if (J->rw) munmap(J->rw, CODE_SIZE);
     free(J);
     free(e);
     return NULL;
@@ -634,6 +659,7 @@ void jit_code_reset(struct jit_code *J) {
 void jit_code_free(struct jit_code *J) {
   if (!J) return;
   munmap(J->code, CODE_SIZE);
+  if (J->rw) munmap(J->rw, CODE_SIZE);
   free(J->scratch);
   free(J);
 }
