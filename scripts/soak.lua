@@ -8,7 +8,8 @@
 -- a page from two guests' httpd through host forwards every second. Every minute it samples its
 -- own RSS, open descriptors (/proc/self/fd), the ports' counters and the traffic done, and at the
 -- end prints the table and the growth after warm-up (the mean of the last third of the samples
--- against the first third's). It fails (exit status 1) if RSS grows by more
+-- against the first third's). It fails (exit status 1) if RSS (less the translator's code memory,
+-- see mem_kb, which must stay under its limit) grows by more
 -- than SOAK_RSS_KB (default 16384, guest RAM included) or resting descriptors by more than
 -- SOAK_FDS (default 4) after warm-up,
 -- or if traffic stalls in a minute.
@@ -37,12 +38,26 @@ local FDS = envn("SOAK_FDS", 4)
 
 -- RSS in KiB of the whole process, guest RAM included: a guest's RAM is resident once its kernel
 -- touched it, and that settles after boot (its allocator reuses the pages it freed), so growth
--- after warm-up is lemu's own or a guest that keeps taking new memory.
-local function rss_kb()
-  local f = assert(io.open("/proc/self/status"))
-  local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
-  f:close()
-  return kb
+-- after warm-up is lemu's own or a guest that keeps taking new memory. The translator's code
+-- memory (the memfd "lemu-jit", mapped twice) is left out of it and given on its own, counted
+-- once: it is a cache that fills up to its limit per machine at the guests' pace (pages of code
+-- dropped and translated again), which can take longer than the warm-up.
+local JIT_LIMIT_KB = 8192
+local function mem_kb()
+  local total, jit, jit_x, in_jit, x = 0, 0, 0, false, false
+  for line in io.lines("/proc/self/smaps") do
+    local perms, path = line:match("^%x+%-%x+ (%S+) %S+ %S+ %S+%s*(.*)$")
+    if perms then
+      in_jit, x = path:find("lemu-jit", 1, true) ~= nil, perms:find("x", 1, true) ~= nil
+    else
+      local kb = tonumber(line:match("^Rss:%s*(%d+)"))
+      if kb then
+        total = total + kb
+        if in_jit then jit = jit + kb; if x then jit_x = jit_x + kb end end
+      end
+    end
+  end
+  return total - jit, jit_x
 end
 local PID = assert(io.open("/proc/self/stat")):read("l"):match("^(%d+)")
 -- Open descriptors when none is in flight: connections live for milliseconds, so the fewest of
@@ -155,7 +170,8 @@ for i = 1, n do
   lemu.sleep(SAMPLE_S * 1000)
   collectgarbage()
   local frames, drops = counters()
-  local s = { t = (lemu.now() - t_start) / 1000, rss = rss_kb(), fds = nfds(), frames = frames,
+  local rss, jit = mem_kb()
+  local s = { t = (lemu.now() - t_start) / 1000, rss = rss, jit = jit, fds = nfds(), frames = frames,
               drops = drops, served = served, fetched = fetched, fail = fetch_fail,
               link = link_b:connected() }
   samples[i] = s
@@ -163,8 +179,8 @@ for i = 1, n do
   if prev and (s.frames == prev.frames or s.served == prev.served or s.fetched == prev.fetched) then
     stalled = stalled or ("traffic stalled before the sample at %.0f s"):format(s.t)
   end
-  io.write(("%4d %6.0f s  rss %7d KiB  fds %3d  frames %10d  drops %6d  guest GETs %7d  host GETs %6d (%d failed)  link %d\n")
-    :format(i, s.t, s.rss, s.fds, s.frames, s.drops, s.served, s.fetched, s.fail, s.link))
+  io.write(("%4d %6.0f s  rss %7d KiB  jit %6d KiB  fds %3d  frames %10d  drops %6d  guest GETs %7d  host GETs %6d (%d failed)  link %d\n")
+    :format(i, s.t, s.rss, s.jit, s.fds, s.frames, s.drops, s.served, s.fetched, s.fail, s.link))
   io.flush()
 end
 
@@ -196,10 +212,16 @@ print(("soak: after warm-up (%d samples, %.0f s) to the end (%.0f s), last %d sa
   :format(WARM, samples[WARM].t, last.t, k, k))
 print(("soak:   RSS %+.0f KiB (range %d..%d KiB)"):format(growth("rss"), rlo, rhi))
 print(("soak:   open descriptors %+.1f (range %d..%d)"):format(growth("fds"), flo, fhi))
+local _, jhi = peak("jit")
+print(("soak:   translator code memory %+.0f KiB, at most %d KiB (limit %d KiB: %d KiB per machine)")
+  :format(growth("jit"), jhi, JIT_LIMIT_KB * #guests, JIT_LIMIT_KB))
 print(("soak: %d frames, %d drops, %d guest fetches from the host, %d host fetches through forwards (%d failed)")
   :format(last.frames, last.drops, last.served, last.fetched, last.fail))
 local failed = {}
 if growth("rss") > RSS_KB then failed[#failed + 1] = ("RSS grew %.0f KiB (bound %d)"):format(growth("rss"), RSS_KB) end
+if jhi > JIT_LIMIT_KB * #guests then
+  failed[#failed + 1] = ("the translator's code memory reached %d KiB (limit %d)"):format(jhi, JIT_LIMIT_KB * #guests)
+end
 if growth("fds") > FDS then failed[#failed + 1] = ("descriptors grew by %.1f (bound %d)"):format(growth("fds"), FDS) end
 if stalled then failed[#failed + 1] = stalled end
 for _, g in ipairs(guests) do g.m:stop() end
