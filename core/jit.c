@@ -11,15 +11,17 @@
  * path) leaves the block before that instruction with pc and the count exact. So registers, pc,
  * instret and memory on every exit are what the interpreter would have left.
  *
- * Guest registers stay in c->x (rbx = c). r12 holds the block's entry pc (blocks keep no virtual
- * address, so one page mapped twice or a new satp needs no invalidation), r13 the data TLB set,
- * r14 the budget left, r15 the page's block table. A block first checks that the budget covers
- * all its instructions; exits subtract what ran. Branches and jumps to the same page go
- * straight to a block that existed when they were translated, else through the page's table (a
- * load and an indirect jump); jumps out of the page through the hart's fetch TLB to the target
- * page's table. So hot code stays in translated code until the budget runs out; nothing inside translated code can change what the interrupt check
- * at the run loop's top looks at, so interrupts are taken at the same instruction boundaries as
- * in the interpreter.
+ * Between blocks guest registers live in c->x (rbx = c); inside one, its most used ones live in
+ * rbp, r8-r11, rsi and rdi (see translate), stored back before every exit. r12 holds the block's
+ * entry pc (blocks keep no virtual address, so one page mapped twice or a new satp needs no
+ * invalidation), r13 the data TLB set, r14 the budget left, r15 the page's block table. A block
+ * first checks that the budget covers all its instructions; exits subtract what ran. Branches
+ * and jumps to the same page go straight to a block that existed when they were translated, else
+ * through the page's table (a load and an indirect jump); jumps out of the page through the
+ * hart's fetch TLB to the target page's table. So hot code stays in translated code until the
+ * budget runs out; nothing inside translated code can change what the interrupt check at the run
+ * loop's top looks at, so interrupts are taken at the same instruction boundaries as in the
+ * interpreter.
  *
  * Code memory belongs to one decoded-code cache (per machine, so per thread running it) and is
  * never mapped writable and executable at once: a new block is assembled in a scratch buffer and
