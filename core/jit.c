@@ -65,8 +65,8 @@ void jit_page_free(dpage *dp) {
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* 8 MiB holds a Linux guest's translated working set many times over (the memory starts over at
- * every FENCE.I, which Linux runs at each exec, and when full). */
+/* Per machine; the memory starts over whenever the decoded-code cache drops every page (FENCE.I,
+ * cache full) and when full. Under make soak a default guest fills about 7 MiB of it. */
 #define CODE_SIZE (8u << 20)
 #define SCRATCH (64u << 10)
 
@@ -790,8 +790,7 @@ int jit_exec(cpu *c, dpage *dp, const uint8_t *host, uint64_t pc) {
   if (b < JIT_HOT - 1) { jp->ent[off >> 1] = b + 1; return JIT_NONE; }
   if (b < 0x100) {                             /* hot: translate */
     if (J->used + 4 * SCRATCH > CODE_SIZE) {   /* room for any block, or start over */
-      J->used = J->stubs;
-      J->gen++;
+      jit_code_reset(J);
       memset(jp->ent, 0, sizeof(jp->ent));
       jp->gen = J->gen;
       jp->lo = 4096;
