@@ -555,7 +555,7 @@ static jit_code *jit_code_new(void) {
   /* Two views of one memfd: read+execute, where blocks run, and read+write, where they are
    * written; neither is ever both. Without memfd, one read+execute mapping that code_write
    * makes writable around each copy (two mprotect calls a block: 100,000 of them, 0.4 s of
-   * system time, in one boot of the default guest, whose every exec drops all blocks). */
+   * system time, in one boot of the default guest, whose FENCE.Is drop all blocks). */
   void *p = MAP_FAILED, *rw = MAP_FAILED;
   int fd = memfd_create("lemu-jit", MFD_CLOEXEC);
   if (fd >= 0 && ftruncate(fd, CODE_SIZE) == 0) {
