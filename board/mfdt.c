@@ -284,6 +284,48 @@ static int install(machine *m, void *f) {
   return 0;
 }
 
+/* Walks the structure block tag by tag, bounded by its size: every node name ends inside it and
+ * every property's value fits in it. Debian 12's libfdt (1.6.1) adds a property's length to the
+ * offset unchecked, so a length near 2^32 steps backwards and fdt_check_full walks forever (fixed
+ * upstream in 1.7.0, "prevent integer overflow in fdt_next_tag"); this runs before any libfdt walk.
+ * Each step moves forwards at least one tag, so it ends within size/4 steps. Versions before 16
+ * (refused by from_file) would need their own rules: values aligned to 8, full paths as names. */
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int struct_bounded(const uint8_t *d) {
+  /* Version 16's header has no structure size: libfdt bounds it by the whole tree. */
+  uint32_t size = fdt_version(d) >= 17 ? fdt_size_dt_struct(d)
+                                       : fdt_totalsize(d) - fdt_off_dt_struct(d);
+  const uint8_t *s = d + fdt_off_dt_struct(d);
+  for (uint32_t off = 0; off + 4 <= size;) {
+    uint32_t tag = be32(s + off);
+    off += 4;
+    switch (tag) {
+    case FDT_BEGIN_NODE: {
+      const uint8_t *nul = memchr(s + off, 0, size - off);
+      if (!nul) return 0;
+      off = (uint32_t)(nul - s) + 1;
+      break;
+    }
+    case FDT_PROP: {
+      if (size - off < 8) return 0;
+      uint32_t len = be32(s + off);
+      off += 8;
+      if (len > size - off) return 0;
+      off += len;
+      break;
+    }
+    case FDT_END: return 1;
+    case FDT_END_NODE: case FDT_NOP: break;
+    default: return 0;
+    }
+    off = (off + 3) & ~3u;
+  }
+  return 0;
+}
+
 /* A -dtb file: QEMU keeps it and rewrites /chosen with the command line and the initrd. */
 static int from_file(machine *m, char *err, size_t errlen) {
   size_t len;
@@ -294,17 +336,28 @@ static int from_file(machine *m, char *err, size_t errlen) {
     free(d);
     return -1;
   }
+  /* libfdt 1.6.1 walks trees older than version 16 (2005; dtc writes 17) on paths that crash on bad
+   * input: fdt_check_full reads through the NULL that fdt_get_name returns for a root without '/'.
+   * Nothing for a RISC-V board has ever been that old. */
+  if (fdt_version(d) < 16) {
+    snprintf(err, errlen, "-dtb %s: device tree version %u is too old (lemu reads versions 16 and "
+             "17, as dtc writes)", m->dtbfile, fdt_version(d));
+    free(d);
+    return -1;
+  }
   /* libfdt's header check leaves the blocks' layout to trust: a memory reservation map that runs
-   * into the structure block sends fdt_open_into's move a negative length. The blocks must come in
-   * dtc's order without overlapping, and the structure must walk (fdt_check_full). */
+   * into the structure block sends fdt_open_into's move a negative length. The blocks must be
+   * aligned (the reservations to 8, the structure to 4, as libfdt 1.8.0 checks), come in dtc's
+   * order without overlapping, and the structure must walk (struct_bounded, then fdt_check_full). */
   int nrsv = fdt_num_mem_rsv(d);
   uint64_t rsv_end = fdt_off_mem_rsvmap(d) + 16ull * ((uint64_t)(nrsv < 0 ? 0 : nrsv) + 1);
-  if (nrsv < 0 || rsv_end > fdt_off_dt_struct(d) ||
+  if (nrsv < 0 || fdt_off_mem_rsvmap(d) % 8 || fdt_off_dt_struct(d) % 4 ||
+      rsv_end > fdt_off_dt_struct(d) ||
       (uint64_t)fdt_off_dt_struct(d) + fdt_size_dt_struct(d) > fdt_off_dt_strings(d) ||
       (uint64_t)fdt_off_dt_strings(d) + fdt_size_dt_strings(d) > fdt_totalsize(d) ||
-      fdt_check_full(d, fdt_totalsize(d)) != 0) {
-    snprintf(err, errlen, "-dtb %s: not a flattened device tree (blocks overlap, are out of order "
-                          "or do not parse)", m->dtbfile);
+      !struct_bounded(d) || fdt_check_full(d, fdt_totalsize(d)) != 0) {
+    snprintf(err, errlen, "-dtb %s: not a flattened device tree (blocks overlap, are misaligned, "
+                          "out of order or do not parse)", m->dtbfile);
     free(d);
     return -1;
   }

@@ -136,6 +136,23 @@ describe("the virt board", function()
     assert.matches("%-dtb .*bad%.dtb: not a flattened device tree", out)
   end)
 
+  it("takes a version 16 -dtb and refuses older ones, naming the version", function()
+    lemu({ "-M", "virt,dumpdtb=" .. dir .. "/v17.dtb" })
+    local tree = H.read(dir .. "/v17.dtb")
+    assert.equal(17, string.unpack(">I4", tree, 21))
+    -- A version 17 tree with the header's version fields set to 16 is a version 16 tree.
+    local function relabel(version, name)
+      H.write(dir .. "/" .. name, tree:sub(1, 20) .. string.pack(">I4I4", version, version) .. tree:sub(29))
+      return dir .. "/" .. name
+    end
+    local out, status = lemu({ "-nographic", "-dtb", relabel(16, "v16.dtb"), "-kernel", G .. "payload.elf" })
+    assert.equal(0, status)
+    assert.matches("device tree magic 0xd00dfeed", out)
+    out, status = lemu({ "-nographic", "-dtb", relabel(3, "v3.dtb"), "-kernel", G .. "payload.elf" })
+    assert.equal(1, status)
+    assert.matches("%-dtb .*v3%.dtb: device tree version 3 is too old", out)
+  end)
+
   it("reboots through sifive_test, keeping RAM as QEMU does", function()
     local out, status = lemu({ "-nographic", "-bios", "none", "-kernel", G .. "reboot.elf" })
     assert.equal(0, status)
