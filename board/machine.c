@@ -644,7 +644,7 @@ static int load_images(machine *m, char *err, size_t errlen) {
   m->tohost = m->fromhost = 0;
   if (m->bios) {
     if (loader_load(m->bus, m->bios, VIRT_DRAM, VIRT_DRAM, m->cfg.ram_size, &m->fw, err, errlen) < 0)
-      return -1;
+      return machine_err_option("-bios", err, errlen);
     fw_end = m->fw.high;
     m->tohost = m->fw.tohost;
     m->fromhost = m->fw.fromhost;
@@ -659,7 +659,7 @@ static int load_images(machine *m, char *err, size_t errlen) {
     /* Like QEMU: a raw kernel goes to the first 2 MiB boundary after the firmware. */
     uint64_t at = (fw_end + 0x1fffff) & ~0x1fffffull;
     if (loader_load(m->bus, m->kernel, at, VIRT_DRAM, m->cfg.ram_size, &m->kern, err, errlen) < 0)
-      return -1;
+      return machine_err_option("-kernel", err, errlen);
     m->kernel_entry = m->kern.entry;
     if (m->kern.tohost) { m->tohost = m->kern.tohost; m->fromhost = m->kern.fromhost; }
   }
@@ -674,7 +674,7 @@ static int load_images(machine *m, char *err, size_t errlen) {
     uint64_t start = m->kern.low + off, len;
     if (loader_load_raw(m->bus, m->initrd, start, VIRT_DRAM, ram_end - VIRT_DRAM, &len, err,
                         errlen) < 0)
-      return -1;
+      return machine_err_option("-initrd", err, errlen);
     m->initrd_start = start;
     m->initrd_end = start + len;
   }
@@ -780,6 +780,13 @@ static const rt_objtype machine_type_ = {"machine", obj_close};
 void machine_close(machine *m) { rt_obj_close(&m->obj); }
 
 static char *sdup(const char *s) { return s ? strdup(s) : NULL; }
+
+int machine_err_option(const char *opt, char *err, size_t errlen) {
+  char why[1024];
+  snprintf(why, sizeof why, "%s", err);
+  snprintf(err, errlen, "%s %s", opt, why);
+  return -1;
+}
 
 static int check_file(const char *opt, const char *path, char *err, size_t errlen) {
   if (access(path, R_OK) == 0) return 0;

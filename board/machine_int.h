@@ -168,6 +168,8 @@ void machine_out(machine *m, const uint8_t *p, size_t n);
 int machine_getchar(machine *m);
 void machine_finish(machine *m, int status);
 void machine_wake(machine *m, int hart);
+/* Puts the option ("-kernel") before a loader's "PATH: why" in err; returns -1. */
+int machine_err_option(const char *opt, char *err, size_t errlen);
 void machine_request_reset(machine *m);
 uint64_t machine_ticks(const machine *m);
 /* Drops a hart's decoded instructions for all of ROM and RAM (reset, remote FENCE.I). */

@@ -330,7 +330,7 @@ static int struct_bounded(const uint8_t *d) {
 static int from_file(machine *m, char *err, size_t errlen) {
   size_t len;
   uint8_t *d = loader_read(m->dtbfile, &len, err, errlen);
-  if (!d) return -1;
+  if (!d) return machine_err_option("-dtb", err, errlen);
   if (len < sizeof(struct fdt_header) || fdt_check_header(d) != 0 || fdt_totalsize(d) > len) {
     snprintf(err, errlen, "-dtb %s: not a flattened device tree (bad header)", m->dtbfile);
     free(d);

@@ -150,7 +150,7 @@ static int vlan_capture(lua_State *L) {
   check_keys(L, 2, "capture", valid, "file, snaplen, port");
   if (lua_getfield(L, 2, "file") != LUA_TSTRING)
     return luaL_error(L, "capture: file= must name the pcap file to write");
-  const char *file = lua_tostring(L, -1);
+  const char *file = lobj_cstr(L, -1, "capture: file=");
   lua_Integer snaplen = 65535;
   if (lua_getfield(L, 2, "snaplen") != LUA_TNIL) {
     int isnum;

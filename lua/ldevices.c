@@ -58,7 +58,7 @@ static int l_models(lua_State *L) {
 static const char *opt_string(lua_State *L, int t, const char *k) {
   int ty = lua_getfield(L, t, k);
   const char *v = NULL;
-  if (ty == LUA_TSTRING) v = lua_tostring(L, -1);
+  if (ty == LUA_TSTRING) v = lobj_cstr(L, -1, k);
   else if (ty != LUA_TNIL) luaL_error(L, "device: option '%s' must be a string, got %s", k, lua_typename(L, ty));
   lua_pop(L, 1);     /* the string stays reachable from the table */
   return v;

@@ -43,7 +43,7 @@ static void hook_exit(void *ud, int status) {
 static const char *optstr(lua_State *L, int t, const char *k) {
   int ty = lua_getfield(L, t, k);
   const char *v = NULL;
-  if (ty == LUA_TSTRING) v = lua_tostring(L, -1);
+  if (ty == LUA_TSTRING) v = lobj_cstr(L, -1, k);
   else if (ty != LUA_TNIL) luaL_error(L, "lemu.machine: option '%s' must be a string, got %s", k,
                                       lua_typename(L, ty));
   lua_pop(L, 1);  /* the string stays alive in the options table */

@@ -80,6 +80,8 @@ static int l_vlan(lua_State *L) {
     size_t len;
     const char *s = lua_tolstring(L, 1, &len);
     luaL_argcheck(L, len > 0 && len < sizeof name, 1, "a VLAN name must be 1 to 47 characters");
+    /* The hub keeps a C string: "a\0b" would quietly become the VLAN "a". */
+    luaL_argcheck(L, strlen(s) == len, 1, "a VLAN name cannot hold a NUL byte");
     snprintf(name, sizeof name, "%s", s);
   } else {
     return luaL_argerror(L, 1, "expected a VLAN number or name");
@@ -251,7 +253,7 @@ net_port *lnet_check_port(lua_State *L, int idx, net_hub *h, const char *what) {
   idx = lua_absindex(L, idx);
   const char *name = NULL;
   if (lua_type(L, idx) == LUA_TSTRING) {
-    name = lua_tostring(L, idx);
+    name = lobj_cstr(L, idx, what);
   } else if (luaL_testudata(L, idx, "lemu.endpoint")) {
     net_port *p = lendpoint_port(L, idx);
     if (p->hub != h) luaL_error(L, "%s: port %s is not on VLAN %s", what, p->name, net_hub_name(h));

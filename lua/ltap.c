@@ -15,7 +15,7 @@ static const char *opt_str(lua_State *L, int t, const char *k) {
   int ty = lua_getfield(L, t, k);
   if (ty == LUA_TNIL) { lua_pop(L, 1); return NULL; }
   if (ty != LUA_TSTRING) luaL_error(L, "vlan:tap: %s= must be a string", k);
-  const char *s = lua_tostring(L, -1);
+  const char *s = lobj_cstr(L, -1, k);
   lua_pop(L, 1);   /* the string stays alive in the options table */
   return s;
 }

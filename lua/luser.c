@@ -62,7 +62,7 @@ typedef struct luser {
 static const char *opt_str(lua_State *L, int t, const char *key) {
   int ty = lua_getfield(L, t, key);
   const char *s = NULL;
-  if (ty == LUA_TSTRING || ty == LUA_TNUMBER) s = lua_tostring(L, -1);
+  if (ty == LUA_TSTRING || ty == LUA_TNUMBER) s = lobj_cstr(L, -1, key);
   else if (ty != LUA_TNIL) luaL_error(L, "option '%s': expected a string, got %s", key, luaL_typename(L, -1));
   lua_pop(L, 1);   /* the string stays alive in the options table */
   return s;
@@ -355,7 +355,7 @@ static void fwd6_addrs(const fwd *f, struct sockaddr_in6 *h, struct sockaddr_in6
 /* user:hostfwd_add(rule) */
 static int user_hostfwd_add(lua_State *L) {
   luser *lu = check(L);
-  const char *rule = luaL_checkstring(L, 2);
+  const char *rule = lobj_checkcstr(L, 2);
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 1);
   if (lu->nfwd == MAXFWD) return luaL_error(L, "hostfwd rule '%s': too many rules (%d)", rule, MAXFWD);
@@ -402,7 +402,7 @@ static int user_hostfwd_add(lua_State *L) {
 /* user:hostfwd_remove(rule): the full rule or QEMU's "[tcp|udp]:[hostaddr]:hostport". */
 static int user_hostfwd_remove(lua_State *L) {
   luser *lu = check(L);
-  const char *rule = luaL_checkstring(L, 2);
+  const char *rule = lobj_checkcstr(L, 2);
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 0);
   for (int i = 0; i < lu->nfwd; i++) {
@@ -436,7 +436,7 @@ static int user_hostfwd_remove(lua_State *L) {
  * server is 10.0.2.4's place in the network (QEMU's default). */
 static int user_guestfwd_parse(lua_State *L) {
   luser *lu = check(L);
-  const char *rule = luaL_checkstring(L, 2);
+  const char *rule = lobj_checkcstr(L, 2);
   char buf[128], b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
   const char *p = rule;
   struct in_addr a;
@@ -461,7 +461,7 @@ syntax:
 }
 
 static void checkaddr(lua_State *L, int idx, struct in_addr *a) {
-  const char *s = luaL_checkstring(L, idx);
+  const char *s = lobj_checkcstr(L, idx);
   if (inet_pton(AF_INET, s, a) != 1) luaL_error(L, "'%s' is not an IPv4 address", s);
 }
 
@@ -472,7 +472,7 @@ static int user_guestfwd_exec(lua_State *L) {
   checkaddr(L, 2, &a);
   int port = (int)luaL_checkinteger(L, 3);
   int unix_ = lua_toboolean(L, lua_upvalueindex(1));
-  const char *target = luaL_checkstring(L, 4);
+  const char *target = lobj_checkcstr(L, 4);
   int r = unix_ ? net_user_add_unix(lu->u, target, a, port) : net_user_add_exec(lu->u, target, a, port);
   if (r < 0) return luaL_error(L, "guestfwd %s:%d: slirp refused it (the address and port may be in use)",
                                lua_tostring(L, 2), port);
@@ -590,7 +590,7 @@ static int user_dns_hosts(lua_State *L) {
 /* user:_smb(dir[, smbd]): smbd is the program to run instead of the one found on the system. */
 static int user_smb(lua_State *L) {
   luser *lu = check(L);
-  smb_setup(L, lu, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL));
+  smb_setup(L, lu, lobj_checkcstr(L, 2), lobj_optcstr(L, 3, NULL));
   return 0;
 }
 
@@ -870,14 +870,14 @@ static int user_port(lua_State *L) {
 /* usernet.mkdtemp(prefix) / usernet.rmtree(dir): private directories for guestfwd sockets. */
 static int l_mkdtemp(lua_State *L) {
   char buf[PATH_MAX];
-  snprintf(buf, sizeof buf, "/tmp/%s.XXXXXX", luaL_checkstring(L, 1));
+  snprintf(buf, sizeof buf, "/tmp/%s.XXXXXX", lobj_checkcstr(L, 1));
   if (!mkdtemp(buf)) return luaL_error(L, "cannot create a temporary directory: %s", strerror(errno));
   lua_pushstring(L, buf);
   return 1;
 }
 
 static int l_rmtree(lua_State *L) {
-  const char *dir = luaL_checkstring(L, 1);
+  const char *dir = lobj_checkcstr(L, 1);
   if (strncmp(dir, "/tmp/", 5) != 0) return luaL_error(L, "rmtree: refusing '%s' (only /tmp)", dir);
   smb_rmtree(dir);
   return 0;

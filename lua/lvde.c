@@ -23,16 +23,24 @@ static int vde_new(lua_State *L) {
       return luaL_error(L, "vlan:vde: unknown option '%s' (valid: url, port, group, mode)", luaL_tolstring(L, -1, NULL));
   }
   lua_getfield(L, 2, "url");
-  const char *url = lua_tostring(L, -1);
+  const char *url = lobj_cstr(L, -1, "vlan:vde: url=");
   if (!url) return luaL_error(L, "vlan:vde: url= is needed (a vde_switch directory or a vdeplug URL)");
   lua_getfield(L, 2, "port");
   lua_Integer port = luaL_optinteger(L, -1, 0);
   lua_getfield(L, 2, "group");
-  const char *group = lua_tostring(L, -1);
+  const char *group = lobj_cstr(L, -1, "vlan:vde: group=");
   lua_getfield(L, 2, "mode");
   lua_Integer mode = 0;
-  if (lua_type(L, -1) == LUA_TSTRING) mode = strtol(lua_tostring(L, -1), NULL, 8);
-  else if (!lua_isnil(L, -1)) mode = luaL_checkinteger(L, -1);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *m = lua_tostring(L, -1);
+    char *end;
+    mode = strtol(m, &end, 8);
+    if (!*m || *end || mode < 0 || mode > 0777)
+      return luaL_error(L, "vlan:vde: mode=%s: an octal permission like \"660\" (0 to 777)", m);
+  } else if (!lua_isnil(L, -1)) {
+    mode = luaL_checkinteger(L, -1);
+    if (mode < 0 || mode > 0777) return luaL_error(L, "vlan:vde: mode=%d: a permission from 0 to 0777", (int)mode);
+  }
   char err[512];
   net_vde *v = net_vde_open(lstate_get(L)->rt, h, url, (int)port, group, (unsigned)mode, err, sizeof err);
   if (!v) return luaL_error(L, "vlan:vde: %s", err);

@@ -311,11 +311,15 @@ describe("bad input", function()
     fails({ "-nographic", "-bios", dir .. "/nope.bin" }, "%-bios .*nope%.bin: No such file or directory")
   end)
 
-  it("names a truncated ELF and a truncated gzip image", function()
+  it("names a truncated ELF and a truncated gzip image, and the option that gave it", function()
     H.sh("head -c 200 " .. G .. "hello.elf > " .. dir .. "/short.elf")
-    fails({ "-nographic", "-bios", dir .. "/short.elf" }, "short%.elf: truncated ELF")
+    fails({ "-nographic", "-bios", dir .. "/short.elf" }, "%-bios [^ ]*short%.elf: truncated ELF")
     H.sh("gzip -c " .. G .. "payload.bin | head -c 300 > " .. dir .. "/short.gz")
-    fails({ "-nographic", "-kernel", dir .. "/short.gz" }, "short%.gz: truncated gzip data")
+    fails({ "-nographic", "-kernel", dir .. "/short.gz" }, "%-kernel [^ ]*short%.gz: truncated gzip data")
+    fails({ "-nographic", "-kernel", G .. "payload.elf", "-initrd", dir .. "/short.gz" },
+          "%-initrd [^ ]*short%.gz: truncated gzip data")
+    fails({ "-nographic", "-kernel", G .. "payload.elf", "-dtb", dir .. "/short.gz" },
+          "%-dtb [^ ]*short%.gz: truncated gzip data")
   end)
 
   -- A raw Image cut short boots into zeros: the kernel's early trap path parks every hart in WFI
