@@ -336,7 +336,7 @@ static int from_file(machine *m, char *err, size_t errlen) {
     free(d);
     return -1;
   }
-  /* libfdt 1.6.1 walks trees older than version 16 (2005; dtc writes 17) on paths that crash on bad
+  /* libfdt 1.6.1 walks trees older than version 16 (dtc has written 17 since 2007) on paths that crash on bad
    * input: fdt_check_full reads through the NULL that fdt_get_name returns for a root without '/'.
    * Nothing for a RISC-V board has ever been that old. */
   if (fdt_version(d) < 16) {
