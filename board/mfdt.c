@@ -336,12 +336,12 @@ static int from_file(machine *m, char *err, size_t errlen) {
     free(d);
     return -1;
   }
-  /* libfdt 1.6.1 walks trees older than version 16 (dtc has written 17 since 2007) on paths that crash on bad
-   * input: fdt_check_full reads through the NULL that fdt_get_name returns for a root without '/'.
-   * Nothing for a RISC-V board has ever been that old. */
+  /* libfdt 1.6.1 walks trees older than version 16 on paths that crash on bad input:
+   * fdt_check_full reads through the NULL that fdt_get_name returns for a root without '/'. dtc
+   * has written version 17 since 2007; nothing for a RISC-V board has ever been that old. */
   if (fdt_version(d) < 16) {
     snprintf(err, errlen, "-dtb %s: device tree version %u is too old (lemu reads versions 16 and "
-             "17, as dtc writes)", m->dtbfile, fdt_version(d));
+             "17)", m->dtbfile, fdt_version(d));
     free(d);
     return -1;
   }
