@@ -129,7 +129,7 @@ FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -M
               -Wno-unknown-attributes -Wno-unknown-warning-option \
               -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
 FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
-FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci virtio_mmio dns loader dtb sock opts
+FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci virtio_mmio dns loader dtb sock opts rules
 FUZZ_DEF_e1000 := -DFUZZ_MODEL=e1000_model
 FUZZ_DEF_rtl8139 := -DFUZZ_MODEL=rtl8139_model
 FUZZ_DEF_ne2k_pci := -DFUZZ_MODEL=ne2k_pci_model
@@ -152,6 +152,10 @@ FUZZ_LUACFL := -Ilua $(shell pkg-config --cflags lua5.4 2>/dev/null)
 FUZZ_OBJS_opts := $(FUZZ_LUAOBJ)
 FUZZ_LDLIBS_opts := $(shell pkg-config --libs lua5.4 2>/dev/null)
 FUZZ_DEF_opts := $(FUZZ_LUACFL)
+FUZZ_SRC_rules := spec/fuzz/fuzz_rules.c
+FUZZ_OBJS_rules := $(FUZZ_LUAOBJ)
+FUZZ_LDLIBS_rules := $(FUZZ_LDLIBS_opts)
+FUZZ_DEF_rules := $(FUZZ_LUACFL)
 
 $(FUZZ_B)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
 	@mkdir -p $(dir $@)

@@ -30,7 +30,7 @@ static double pct(lua_State *L, int idx, const char *key) {
 static uint64_t msec(lua_State *L, int idx, const char *key) {
   uint64_t ns;
   if (lua_type(L, idx) == LUA_TSTRING) {
-    if (impair_parse_time(lua_tostring(L, idx), &ns) < 0)
+    if (impair_parse_time(lobj_cstr(L, idx, key), &ns) < 0)
       luaL_error(L, "impair: %s=%s: not a time (a number of ms, or \"50ms\", \"1s\")", key, lua_tostring(L, idx));
     return ns;
   }
@@ -82,7 +82,7 @@ static void from_table(lua_State *L, int t, impair_cfg *c, int *dirs) {
   }
   char err[200];
   if (lua_getfield(L, t, "netem") != LUA_TNIL) {
-    if (impair_parse(luaL_checkstring(L, -1), c, err, sizeof err) < 0)
+    if (impair_parse(lobj_checkcstr(L, -1, "impair: netem="), c, err, sizeof err) < 0)
       luaL_error(L, "impair: netem=\"%s\": %s", lua_tostring(L, -1), err);
   }
   lua_pop(L, 1);
@@ -107,7 +107,7 @@ static void from_table(lua_State *L, int t, impair_cfg *c, int *dirs) {
   lua_pop(L, 1);
   if (lua_getfield(L, t, "rate") != LUA_TNIL) {
     if (lua_type(L, -1) == LUA_TSTRING) {
-      if (impair_parse_rate(lua_tostring(L, -1), &c->rate_bps) < 0)
+      if (impair_parse_rate(lobj_cstr(L, -1, "impair: rate="), &c->rate_bps) < 0)
         luaL_error(L, "impair: rate=%s: not a rate (\"10mbit\", \"1gbit\", \"125kbps\" = bytes/s, or bits/s as a number)", lua_tostring(L, -1));
     } else {
       lua_Integer r = luaL_checkinteger(L, -1);
@@ -163,7 +163,7 @@ static int vlan_impair(lua_State *L) {
   }
   if (lua_type(L, 3) == LUA_TSTRING) {
     char err[200];
-    if (impair_parse(lua_tostring(L, 3), &c, err, sizeof err) < 0)
+    if (impair_parse(lobj_cstr(L, 3, "impair"), &c, err, sizeof err) < 0)
       return luaL_error(L, "impair: \"%s\": %s", lua_tostring(L, 3), err);
   } else {
     luaL_checktype(L, 3, LUA_TTABLE);

@@ -104,21 +104,20 @@ void lobj_class(lua_State *L, const char *tname, const char *what, const luaL_Re
   lua_pop(L, 1);
 }
 
-const char *lobj_checkcstr(lua_State *L, int arg) {
-  size_t len;
-  const char *s = luaL_checklstring(L, arg, &len);
-  luaL_argcheck(L, strlen(s) == len, arg, "a name or path cannot hold a NUL byte");
-  return s;
+const char *lobj_checkcstr(lua_State *L, int arg, const char *what) {
+  luaL_checkstring(L, arg);
+  return lobj_cstr(L, arg, what);
 }
 
-const char *lobj_optcstr(lua_State *L, int arg, const char *def) {
-  return lua_isnoneornil(L, arg) ? def : lobj_checkcstr(L, arg);
+const char *lobj_optcstr(lua_State *L, int arg, const char *def, const char *what) {
+  return lua_isnoneornil(L, arg) ? def : lobj_checkcstr(L, arg, what);
 }
 
 const char *lobj_cstr(lua_State *L, int idx, const char *what) {
   size_t len;
   const char *s = lua_tolstring(L, idx, &len);
-  if (s && strlen(s) != len) luaL_error(L, "%s: a name or path cannot hold a NUL byte", what);
+  if (s && strlen(s) != len)
+    luaL_error(L, "%s '%s...': holds a NUL byte (C would take only the part before it)", what, s);
   return s;
 }
 

@@ -33,11 +33,12 @@ void lobj_class(lua_State *L, const char *tname, const char *what, const luaL_Re
 /* Closes every open handle by calling its close method; returns how many. */
 int lobj_closeall(lua_State *L);
 
-/* Strings handed to C as names and paths, which end at the first NUL: "out.pcap\0x" must not
+/* Strings handed to C (names, paths, rules), which end at the first NUL: "out.pcap\0x" must not
  * quietly become out.pcap. lobj_checkcstr / lobj_optcstr are luaL_checkstring / luaL_optstring
- * that refuse a NUL inside; lobj_cstr checks the string (or number) at idx and names `what`. */
-const char *lobj_checkcstr(lua_State *L, int arg);
-const char *lobj_optcstr(lua_State *L, int arg, const char *def);
+ * that also refuse a NUL inside; lobj_cstr checks the string (or number) at idx. Each refusal
+ * names `what` ("hostfwd rule", "capture: file=") and the string up to its NUL. */
+const char *lobj_checkcstr(lua_State *L, int arg, const char *what);
+const char *lobj_optcstr(lua_State *L, int arg, const char *def, const char *what);
 const char *lobj_cstr(lua_State *L, int idx, const char *what);
 
 /* Reference a Lua value (the value at idx) / call a referenced function with nargs arguments

@@ -46,8 +46,8 @@ static int lsock_open(lua_State *L) {
   net_hub *h = lnet_checkvlan(L, 1);
   net_sock_config cfg = {0};
   cfg.mode = (enum net_sock_mode)luaL_checkoption(L, 2, NULL, modes);
-  cfg.addr = lobj_checkcstr(L, 3);
-  cfg.local = lobj_optcstr(L, 4, NULL);
+  cfg.addr = lobj_checkcstr(L, 3, "socket address");
+  cfg.local = lobj_optcstr(L, 4, NULL, "socket localaddr=");
   cfg.reconnect_ms = opt_uint(L, 5, "reconnect", 86400000);
   cfg.stall_ms = opt_uint(L, 6, "stall_timeout", 86400000);
   cfg.wqueue = opt_uint(L, 7, "write_queue", 64 * 1024 * 1024);

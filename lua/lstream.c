@@ -153,7 +153,7 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* core.tcp_connect(host, port) -> stream (connecting; wait for the "connect" event) */
 static int l_tcp_connect(lua_State *L) {
-  const char *host = lobj_checkcstr(L, 1);
+  const char *host = lobj_checkcstr(L, 1, "tcp_connect host");
   lua_Integer port = luaL_checkinteger(L, 2);
   luaL_argcheck(L, port > 0 && port < 65536, 2, "port must be 1..65535");
   struct sockaddr_storage ss;
@@ -175,7 +175,7 @@ static int l_tcp_connect(lua_State *L) {
 
 /* core.unix_connect(path) -> stream */
 static int l_unix_connect(lua_State *L) {
-  const char *path = lobj_checkcstr(L, 1);
+  const char *path = lobj_checkcstr(L, 1, "unix_connect path");
   lsock *k = sock_new(L, STREAM);
   uv_pipe_init(rt_loop(k->st->rt), &k->u.pipe, 0);
   k->is_pipe = 1;
@@ -308,7 +308,7 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* core.tcp_listen(host, port) -> listener */
 static int l_tcp_listen(lua_State *L) {
-  const char *host = lobj_checkcstr(L, 1);
+  const char *host = lobj_checkcstr(L, 1, "tcp_listen host");
   lua_Integer port = luaL_checkinteger(L, 2);
   luaL_argcheck(L, port >= 0 && port < 65536, 2, "port must be 0..65535");
   struct sockaddr_storage ss;
@@ -329,7 +329,7 @@ static int l_tcp_listen(lua_State *L) {
 
 /* core.unix_listen(path) -> listener */
 static int l_unix_listen(lua_State *L) {
-  const char *path = lobj_checkcstr(L, 1);
+  const char *path = lobj_checkcstr(L, 1, "unix_listen path");
   lsock *k = sock_new(L, LISTENER);
   uv_pipe_init(rt_loop(k->st->rt), &k->u.pipe, 0);
   k->is_pipe = 1;
@@ -377,7 +377,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct 
 
 /* core.udp(host, port) -> udp socket bound there (port 0: any) */
 static int l_udp(lua_State *L) {
-  const char *host = lobj_optcstr(L, 1, "127.0.0.1");
+  const char *host = lobj_optcstr(L, 1, "127.0.0.1", "udp host");
   lua_Integer port = luaL_optinteger(L, 2, 0);
   luaL_argcheck(L, port >= 0 && port < 65536, 2, "port must be 0..65535");
   struct sockaddr_storage ss;
@@ -400,7 +400,7 @@ static int udp_sendto(lua_State *L) {
   lsock *k = lobj_check(L, 1, UDP);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
-  const char *host = lobj_checkcstr(L, 3);
+  const char *host = lobj_checkcstr(L, 3, "udp send host");
   lua_Integer port = luaL_checkinteger(L, 4);
   luaL_argcheck(L, port > 0 && port < 65536, 4, "port must be 1..65535");
   struct sockaddr_storage ss;

@@ -355,7 +355,7 @@ static void fwd6_addrs(const fwd *f, struct sockaddr_in6 *h, struct sockaddr_in6
 /* user:hostfwd_add(rule) */
 static int user_hostfwd_add(lua_State *L) {
   luser *lu = check(L);
-  const char *rule = lobj_checkcstr(L, 2);
+  const char *rule = lobj_checkcstr(L, 2, "hostfwd rule");
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 1);
   if (lu->nfwd == MAXFWD) return luaL_error(L, "hostfwd rule '%s': too many rules (%d)", rule, MAXFWD);
@@ -402,7 +402,7 @@ static int user_hostfwd_add(lua_State *L) {
 /* user:hostfwd_remove(rule): the full rule or QEMU's "[tcp|udp]:[hostaddr]:hostport". */
 static int user_hostfwd_remove(lua_State *L) {
   luser *lu = check(L);
-  const char *rule = lobj_checkcstr(L, 2);
+  const char *rule = lobj_checkcstr(L, 2, "hostfwd rule");
   fwd f;
   parse_hostfwd(L, lu, rule, &f, 0);
   for (int i = 0; i < lu->nfwd; i++) {
@@ -436,7 +436,7 @@ static int user_hostfwd_remove(lua_State *L) {
  * server is 10.0.2.4's place in the network (QEMU's default). */
 static int user_guestfwd_parse(lua_State *L) {
   luser *lu = check(L);
-  const char *rule = lobj_checkcstr(L, 2);
+  const char *rule = lobj_checkcstr(L, 2, "guestfwd rule");
   char buf[128], b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
   const char *p = rule;
   struct in_addr a;
@@ -461,7 +461,7 @@ syntax:
 }
 
 static void checkaddr(lua_State *L, int idx, struct in_addr *a) {
-  const char *s = lobj_checkcstr(L, idx);
+  const char *s = lobj_checkcstr(L, idx, "guestfwd address");
   if (inet_pton(AF_INET, s, a) != 1) luaL_error(L, "'%s' is not an IPv4 address", s);
 }
 
@@ -472,7 +472,7 @@ static int user_guestfwd_exec(lua_State *L) {
   checkaddr(L, 2, &a);
   int port = (int)luaL_checkinteger(L, 3);
   int unix_ = lua_toboolean(L, lua_upvalueindex(1));
-  const char *target = lobj_checkcstr(L, 4);
+  const char *target = lobj_checkcstr(L, 4, "guestfwd target");
   int r = unix_ ? net_user_add_unix(lu->u, target, a, port) : net_user_add_exec(lu->u, target, a, port);
   if (r < 0) return luaL_error(L, "guestfwd %s:%d: slirp refused it (the address and port may be in use)",
                                lua_tostring(L, 2), port);
@@ -590,7 +590,7 @@ static int user_dns_hosts(lua_State *L) {
 /* user:_smb(dir[, smbd]): smbd is the program to run instead of the one found on the system. */
 static int user_smb(lua_State *L) {
   luser *lu = check(L);
-  smb_setup(L, lu, lobj_checkcstr(L, 2), lobj_optcstr(L, 3, NULL));
+  smb_setup(L, lu, lobj_checkcstr(L, 2, "smb="), lobj_optcstr(L, 3, NULL, "smbd"));
   return 0;
 }
 
@@ -870,14 +870,14 @@ static int user_port(lua_State *L) {
 /* usernet.mkdtemp(prefix) / usernet.rmtree(dir): private directories for guestfwd sockets. */
 static int l_mkdtemp(lua_State *L) {
   char buf[PATH_MAX];
-  snprintf(buf, sizeof buf, "/tmp/%s.XXXXXX", lobj_checkcstr(L, 1));
+  snprintf(buf, sizeof buf, "/tmp/%s.XXXXXX", lobj_checkcstr(L, 1, "mkdtemp prefix"));
   if (!mkdtemp(buf)) return luaL_error(L, "cannot create a temporary directory: %s", strerror(errno));
   lua_pushstring(L, buf);
   return 1;
 }
 
 static int l_rmtree(lua_State *L) {
-  const char *dir = lobj_checkcstr(L, 1);
+  const char *dir = lobj_checkcstr(L, 1, "rmtree");
   if (strncmp(dir, "/tmp/", 5) != 0) return luaL_error(L, "rmtree: refusing '%s' (only /tmp)", dir);
   smb_rmtree(dir);
   return 0;

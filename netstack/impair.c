@@ -368,8 +368,11 @@ int impair_parse(const char *spec, impair_cfg *cfg, char *err, size_t errlen) {
       i = k;
     } else if (!strcmp(w[i], "loss")) {
       NEED("a percentage (1%) or gemodel P R 1-H 1-K");
-      if (!strcmp(w[i + 1], "random")) i++;
-      if (i + 1 < n && !strcmp(w[i + 1], "gemodel")) {
+      if (!strcmp(w[i + 1], "random")) {
+        i++;
+        NEED("a percentage (1%)");
+      }
+      if (!strcmp(w[i + 1], "gemodel")) {
         i++;
         NEED("P (the chance to enter the bad state)");
         double g[4] = {0, 1, 1, 0};          /* tc's defaults: R = 1 - P, 1-H = 100%, 1-K = 0% */
