@@ -172,4 +172,16 @@ describe("lemu.machine", function()
     assert.has_error(function() lemu.machine{ kernel = G .. "payload.elf", accel = "fast" } end,
                      "-accel fast: unknown accelerator (lemu has interp and jit)")
   end)
+
+  -- Found by fuzz_opts: a machine that failed to build stayed listed with no board behind it, so
+  -- lemu.machines(), the topology and the monitor's info network, stop and cont raised Lua errors.
+  it("does not list a machine that failed to build", function()
+    local before = #lemu.machines()
+    assert.has_error(function() lemu.machine{ kernel = "/nonexistent/k" } end)
+    assert.has_error(function() lemu.machine{ kernel = G .. "payload.elf", nics = { { model = "nosuch" } } } end)
+    assert.equal(before, #lemu.machines())
+    assert.equal("Error: there is no machine\n", lemu.monitor("stop"))
+    assert.not_matches("attempt to", lemu.monitor("info network"))
+    assert.is_table(lemu.topology { format = "table" })
+  end)
 end)

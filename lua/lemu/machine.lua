@@ -758,7 +758,6 @@ return function(lemu)
     end
     count = count + 1
     local m = setmetatable({ name = opts.name or ("m" .. count), _exit_waiters = {} }, Machine)
-    lemu._machines[m] = count
     m.console = new_console(m)
     if opts.log then m.console:log_to(opts.log) end
     local copts = { type = opts.type, ram_bytes = ram_bytes(opts.ram), smp = opts.smp, accel = opts.accel, bios = opts.bios,
@@ -774,6 +773,8 @@ return function(lemu)
     end)
     if not h then error(err, 2) end
     m.h = h
+    -- Listed only once built: a machine that failed to build is not one of lemu.machines().
+    lemu._machines[m] = count
     local ok, derr = pcall(function()
       for _, n in ipairs(opts.nics or {}) do m:nic(n) end
       if opts.rng then m:rng(type(opts.rng) == "table" and opts.rng or nil) end

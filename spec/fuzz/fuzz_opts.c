@@ -2,7 +2,8 @@
  * host program has them (lua/lemu/cmdline.lua and the layers that add -netdev, -device, -object,
  * -nic, -net, -drive, -global, -M..., hostfwd and guestfwd rules in lua/luser.c). The input is
  * lines "OPTION VALUE" (lines naming no option are skipped); each VALUE also goes through the
- * QemuOpts parser on its own. Every bad input must give a Lua error with a message: an error
+ * QemuOpts parser on its own. Lines "hmp COMMAND" run, after the options, through the human
+ * monitor (lemu.monitor, as a -monitor peer's lines do) against what the options built. Every bad input must give a Lua error with a message: an error
  * without text, a non-string error, or Lua's own "attempt to ..." / "bad argument" (our code
  * misusing a value) stops the run, as ASan, UBSan and leaks do.
  *
@@ -168,9 +169,10 @@ static const char driver[] =
   "    end\n"
   "  end\n"
   "end\n"
-  "local list = {}\n"
+  "local list, hmp = {}, {}\n"
   "for line in (input .. '\\n'):gmatch('([^\\n]*)\\n') do\n"
   "  local name, value = line:match('^%-?([%w_-]+) ?(.*)$')\n"
+  "  if name == 'hmp' and #hmp < 16 then hmp[#hmp + 1] = value end\n"
   "  if name and cmdline.is_option(name) and #list < 16 then\n"
   "    -- as lemu.main passes them: a string to an option that takes one, else nothing\n"
   "    list[#list + 1] = { name, (cmdline.options[name].arg or value ~= '') and value or nil }\n"
@@ -180,6 +182,14 @@ static const char driver[] =
   "end\n"
   "local ok, e = pcall(cmdline.apply, list)\n"
   "if not ok then check('apply', e) end\n"
+  "-- The monitor catches every error and prints it: one of Lua's own is lemu code misusing a value.\n"
+  "for _, line in ipairs(hmp) do\n"
+  "  local out = lemu.monitor(line)\n"
+  "  if os.getenv('FUZZ_OPTS_SHOW') then io.stderr:write('fuzz_opts: (qemu) ', line, '\\n', tostring(out)) end\n"
+  "  if type(out) ~= 'string' then error('FINDING hmp: printed a ' .. type(out), 0) end\n"
+  "  local err = out:match('Error: ([^\\n]*)')\n"
+  "  if err then check('hmp ' .. line, err) end\n"
+  "end\n"
   "if os.getenv('FUZZ_OPTS_SHOW') then io.stderr:write('fuzz_opts: ', ok and 'accepted' or tostring(e), '\\n') end\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
