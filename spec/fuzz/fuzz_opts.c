@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lemu.h"
+#include "fuzz_lua.h"
 
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1:quarantine_size_mb=16"; }
@@ -196,14 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);
   if (!rt) { fprintf(stderr, "fuzz_opts: %s\n", err); abort(); }
-  lua_State *L = luaL_newstate();
-  if (!L) abort();
-  luaL_openlibs(L);
-  lemu_lua_open(L, rt);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, "lemu");
-  lua_pop(L, 1);
+  lua_State *L = fuzz_lua_state(rt);
   if (luaL_loadbuffer(L, driver, sizeof driver - 1, "=fuzz_opts") != LUA_OK) abort();
   lua_pushlstring(L, (const char *)data, size);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "impair.h"
-#include "lemu.h"
+#include "fuzz_lua.h"
 
 static const char driver[] =
   "local input, u = ...\n"
@@ -55,14 +55,7 @@ static void setup(void) {
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);          /* lives as long as the process */
   if (!rt) { fprintf(stderr, "fuzz_rules: %s\n", err); abort(); }
-  L = luaL_newstate();
-  if (!L) abort();
-  luaL_openlibs(L);
-  lemu_lua_open(L, rt);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, "lemu");
-  lua_pop(L, 1);
+  L = fuzz_lua_state(rt);
   if (luaL_dostring(L, "return require('lemu').vlan('fuzz-rules'):user {}") != LUA_OK) {
     fprintf(stderr, "fuzz_rules: %s\n", lua_tostring(L, -1));
     abort();
