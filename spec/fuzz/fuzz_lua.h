@@ -10,6 +10,22 @@
 
 #include "lemu.h"
 
+/* Lua source for the rule both targets hold a refusal to: check(where, e, given) raises a
+ * "FINDING ..." error unless e (a usage error or a string) is a message with text that is not
+ * one of Lua's own ("attempt to ...", "bad argument #...": lemu code misusing a value), unless
+ * the text given to the parser already held those words. Needs `cmdline` in scope. */
+#define FUZZ_LUA_CHECK \
+  "local function check(where, e, given)\n" \
+  "  local msg = cmdline.is_usage_error(e) and e.msg or e\n" \
+  "  if type(msg) ~= 'string' then error('FINDING ' .. where .. ': an error that is not a message: ' .. type(msg), 0) end\n" \
+  "  if not msg:find('%S') then error('FINDING ' .. where .. ': an error with no text', 0) end\n" \
+  "  for _, bad in ipairs { 'attempt to ', 'bad argument #', 'stack overflow', '%(a nil value%)' } do\n" \
+  "    if msg:find(bad) and not given:find(bad) then\n" \
+  "      error('FINDING ' .. where .. ': Lua error from lemu code: ' .. msg, 0)\n" \
+  "    end\n" \
+  "  end\n" \
+  "end\n"
+
 static lua_State *fuzz_lua_state(lemu_rt *rt) {
   lua_State *L = luaL_newstate();
   if (!L) abort();

@@ -23,17 +23,7 @@
 static const char driver[] =
   "local input, u = ...\n"
   "local cmdline = require 'lemu.cmdline'\n"
-  "local function check(what, line, e)\n"
-  "  local msg = cmdline.is_usage_error(e) and e.msg or e\n"
-  "  if type(msg) ~= 'string' or not msg:find('%S') then\n"
-  "    error(('FINDING %s %q: an error that is not a message (%s)'):format(what, line, type(msg)), 0)\n"
-  "  end\n"
-  "  for _, bad in ipairs { 'attempt to ', 'bad argument #', 'stack overflow', '%(a nil value%)' } do\n"
-  "    if msg:find(bad) and not line:find(bad) then\n"
-  "      error(('FINDING %s %q: Lua error from lemu code: %s'):format(what, line, msg), 0)\n"
-  "    end\n"
-  "  end\n"
-  "end\n"
+  FUZZ_LUA_CHECK
   "local parsers = {\n"
   "  opts = function(s) cmdline.parse_opts(s) cmdline.parse_opts(s, 'type') end,\n"
   "  hostfwd = function(s) u:hostfwd_remove(s) end,\n"
@@ -44,7 +34,7 @@ static const char driver[] =
   "  local parse = parsers[kind]\n"
   "  if parse then\n"
   "    local ok, e = pcall(parse, text)\n"
-  "    if not ok then check(kind, text, e) end\n"
+  "    if not ok then check(('%s %q'):format(kind, text), e, text) end\n"
   "  end\n"
   "end\n";
 
