@@ -147,6 +147,17 @@ describe("QEMU's monitor", function()
     assert.matches("no netdev 'nope' %(defined: n0%)", out)
     assert.matches("VM status: no machine", out)
 
+    -- As QEMU's -S: a machine that never ran is "paused (prelaunch)"; stopped after running, "paused".
+    out, st = H.lemu({ "-e", [[
+      local m = lemu.machine{ bios = "none", kernel = "guest/board/echo.elf", ram = "16M", start = false }
+      io.write(lemu.monitor("info status"))
+      m:start()
+      m:pause()
+      io.write(lemu.monitor("info status"))
+      lemu.monitor("quit")]] })
+    assert.equal(0, st, out)
+    assert.equal("VM status: paused (prelaunch)\nVM status: paused\n", out)
+
     -- A script's own lab behind lemu.monitor_listen; quit there ends lemu with 0.
     local dir = H.tmpdir()
     out, st = H.lemu({ "-e", ([[

@@ -76,7 +76,9 @@ function M.install(lemu)
     local m = machine()
     if not m then out("VM status: no machine") return end
     local s = m:state()
-    out("VM status: " .. (s == "running" and "running" or s == "exited" and "shutdown" or "paused"))
+    -- QEMU names a machine that never ran (-S) apart from one stopped later.
+    out("VM status: " .. (s == "running" and "running" or s == "exited" and "shutdown"
+      or s == "created" and "paused (prelaunch)" or "paused"))
   end)
 
   -- QEMU's `info network`: a NIC and the backend it is wired to (" \ peer"), or a hub and its
