@@ -72,13 +72,13 @@ function M.install(lemu)
     info_order[#info_order + 1] = name
   end
 
+  -- QEMU's names for lemu's machine states; a machine that never ran (QEMU's -S) is told apart
+  -- from one stopped later, which is plain "paused".
+  local qemu_status = { running = "running", exited = "shutdown", created = "paused (prelaunch)" }
   info("status", "show the current VM status (running|paused)", function(out)
     local m = machine()
     if not m then out("VM status: no machine") return end
-    local s = m:state()
-    -- QEMU names a machine that never ran (-S) apart from one stopped later.
-    out("VM status: " .. (s == "running" and "running" or s == "exited" and "shutdown"
-      or s == "created" and "paused (prelaunch)" or "paused"))
+    out("VM status: " .. (qemu_status[m:state()] or "paused"))
   end)
 
   -- QEMU's `info network`: a NIC and the backend it is wired to (" \ peer"), or a hub and its
