@@ -13,7 +13,7 @@
  * their own paths. There the network is a loopback of its own and there is no /dev/net/tun; the
  * build tree beside build-fuzz/ is out of reach. Machines are built with at most 16 MiB of RAM
  * and not started (the machine's own inputs have their own targets). One runtime and one Lua
- * state per input, closed after it. FUZZ_OPTS_SHOW=1 prints what each input got (a replay aid). */
+ * state per input, closed after it; the state's memory comes from fuzz_lua.h's arena. FUZZ_OPTS_SHOW=1 prints what each input got (a replay aid). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -187,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);
   if (!rt) { fprintf(stderr, "fuzz_opts: %s\n", err); abort(); }
-  lua_State *L = fuzz_lua_state(rt);
+  lua_State *L = fuzz_lua_state(rt, 1);
   if (luaL_loadbuffer(L, driver, sizeof driver - 1, "=fuzz_opts") != LUA_OK) abort();
   lua_pushlstring(L, (const char *)data, size);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -199,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fputc('\n', stderr);
     abort();
   }
-  lua_close(L);
+  fuzz_lua_close(L, 1);
   lemu_rt_free(rt);
   sweep();
   return 0;

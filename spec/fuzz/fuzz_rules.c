@@ -45,7 +45,7 @@ static void setup(void) {
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);          /* lives as long as the process */
   if (!rt) { fprintf(stderr, "fuzz_rules: %s\n", err); abort(); }
-  L = fuzz_lua_state(rt);
+  L = fuzz_lua_state(rt, 0);
   if (luaL_dostring(L, "return require('lemu').vlan('fuzz-rules'):user {}") != LUA_OK) {
     fprintf(stderr, "fuzz_rules: %s\n", lua_tostring(L, -1));
     abort();
