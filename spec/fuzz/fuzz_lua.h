@@ -39,13 +39,24 @@
   "end\n"
 
 /* The arena: one reserved mapping, blocks bumped off it and 16-byte aligned, each followed by at
- * least FUZZ_ARENA_RZ poisoned bytes. Big enough for any input of 16 options; beyond it Lua gets
- * NULL (its "not enough memory", a message the targets accept). */
+ * least FUZZ_ARENA_RZ poisoned bytes. Big enough for any input of 16 options (one takes about
+ * 1 MiB); beyond it Lua gets NULL (its "not enough memory", a message the targets accept). The
+ * mapping is poisoned a step at a time ahead of the blocks, not all at once: its shadow would
+ * otherwise be 128 MiB of the process's memory. */
 #define FUZZ_ARENA_SIZE ((size_t)1 << 30)
+#define FUZZ_ARENA_STEP ((size_t)1 << 20)
 #define FUZZ_ARENA_RZ 16
-static struct { char *base; size_t used, live; } fuzz_arena;
+static struct { char *base; size_t used, live, poisoned; } fuzz_arena;
 
 static inline size_t fuzz_arena_span(size_t n) { return (n + FUZZ_ARENA_RZ + 15) & ~(size_t)15; }
+
+/* Makes sure the arena up to `end` is poisoned before a block there is unpoisoned. */
+static inline void fuzz_arena_reach(size_t end) {
+  while (fuzz_arena.poisoned < end) {
+    ASAN_POISON_MEMORY_REGION(fuzz_arena.base + fuzz_arena.poisoned, FUZZ_ARENA_STEP);
+    fuzz_arena.poisoned += FUZZ_ARENA_STEP;
+  }
+}
 
 static inline void *fuzz_arena_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   (void)ud;
@@ -58,6 +69,7 @@ static inline void *fuzz_arena_alloc(void *ud, void *p, size_t osize, size_t nsi
   if (p && (char *)p + fuzz_arena_span(osize) == top) {  /* the newest block: resized in place */
     size_t used = (size_t)((char *)p - fuzz_arena.base) + fuzz_arena_span(nsize);
     if (used > FUZZ_ARENA_SIZE) return NULL;
+    fuzz_arena_reach(used);
     ASAN_POISON_MEMORY_REGION(p, fuzz_arena_span(osize));
     ASAN_UNPOISON_MEMORY_REGION(p, nsize);
     fuzz_arena.used = used;
@@ -68,6 +80,7 @@ static inline void *fuzz_arena_alloc(void *ud, void *p, size_t osize, size_t nsi
   } else {
     size_t span = fuzz_arena_span(nsize);
     if (span > FUZZ_ARENA_SIZE - fuzz_arena.used) return NULL;
+    fuzz_arena_reach(fuzz_arena.used + span);
     ASAN_UNPOISON_MEMORY_REGION(top, nsize);
     if (p) {
       memcpy(top, p, osize);
@@ -87,7 +100,6 @@ static inline lua_State *fuzz_lua_newstate(int arena) {
     fuzz_arena.base = mmap(NULL, FUZZ_ARENA_SIZE, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (fuzz_arena.base == MAP_FAILED) abort();
-    ASAN_POISON_MEMORY_REGION(fuzz_arena.base, FUZZ_ARENA_SIZE);
   }
   if (fuzz_arena.used) abort();                 /* one arena state at a time */
   return lua_newstate(fuzz_arena_alloc, NULL);
