@@ -249,8 +249,15 @@ require("lemu.hostnet").install(lemu)
 require("lemu.stream").install(lemu)
 -- User-mode networking (libslirp): vlan:user{...}, QEMU's -netdev user / -net user.
 require("lemu.user").install(lemu)
--- The packet library (also require "lemu.packet").
-lemu.packet = require "lemu.packet"
+-- The packet library (also require "lemu.packet"), loaded when first named: it is the largest
+-- module, and a program that only parses a command line (lemu's own, the option fuzzer's) never
+-- needs it.
+setmetatable(lemu, { __index = function(t, k)
+  if k ~= "packet" then return nil end
+  local packet = require "lemu.packet"
+  rawset(t, "packet", packet)
+  return packet
+end })
 
 -- Machines: lemu.machine{ram=, smp=, bios=, kernel=, initrd=, append=, ...} (lua/lemu/machine.lua).
 lemu.machine = require("lemu.machine")(lemu)
