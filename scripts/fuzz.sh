@@ -22,7 +22,9 @@ for t in "$@"; do
       -artifact_prefix="$B/crash-$t-" "$work" "$seeds" >"$log" 2>&1 </dev/null; then
     result=ok
   else
-    result="FINDING (see $log)"
+    rc=$?
+    # 72: libFuzzer's exit when SIGINT or SIGTERM stopped it (its statistics are still printed)
+    if [ "$rc" = 72 ]; then result="stopped by a signal"; else result="FINDING (see $log)"; fi
     status=1
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

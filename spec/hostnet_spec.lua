@@ -195,6 +195,20 @@ end)
 describe("VDE", function()
   after_each(function() lemu.closeall() end)
 
+  it("names a VDE socket it cannot plug into, and why", function()
+    local d = H.tmpdir()
+    local ok, err = pcall(function() lemu.vlan("vde-none"):vde { url = d .. "/no-switch" } end)
+    assert.is_false(ok)
+    err = tostring(err)
+    assert.matches("cannot plug into VDE '" .. d .. "/no-switch': ", err, 1, true)
+    if os.getenv("LEMU_ASAN_OPTIONS") or H.tsan() then
+      -- libvdeplug would load its plugin with RTLD_DEEPBIND, which ends a sanitized process
+      assert.matches("VDE is unavailable in sanitizer builds", err, 1, true)
+    else
+      assert.matches("is a vde_switch running there?", err, 1, true)
+    end
+  end)
+
   it("a vde_switch joins two lemu processes", function()
     if not H.have("vde_switch") then pending("needs vde_switch (vde2)") return end
     if os.getenv("LEMU_ASAN_OPTIONS") or H.tsan() then

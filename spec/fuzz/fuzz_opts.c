@@ -23,6 +23,7 @@
 #include <lualib.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,10 +184,29 @@ static const char driver[] =
   "end\n"
   "if os.getenv('FUZZ_OPTS_SHOW') then io.stderr:write('fuzz_opts: ', ok and 'accepted' or tostring(e), '\\n') end\n";
 
+/* Each input's runtime watches SIGINT and SIGTERM (libuv takes them over while it lives and puts
+ * back the default after), so a run told to stop went on, or died without its statistics. The
+ * handlers libFuzzer installed are read at the first input and put back after each runtime is
+ * made and freed: a stopped run ends as libFuzzer ends it, with its final statistics. */
+static struct sigaction fuzzer_sigint, fuzzer_sigterm;
+
+static void fuzzer_signals(int save) {
+  if (save) {
+    sigaction(SIGINT, NULL, &fuzzer_sigint);
+    sigaction(SIGTERM, NULL, &fuzzer_sigterm);
+  } else {
+    sigaction(SIGINT, &fuzzer_sigint, NULL);
+    sigaction(SIGTERM, &fuzzer_sigterm, NULL);
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int saved;
+  if (!saved) { fuzzer_signals(1); saved = 1; }
   const char *err;
   lemu_rt *rt = lemu_rt_new(&err);
   if (!rt) { fprintf(stderr, "fuzz_opts: %s\n", err); abort(); }
+  fuzzer_signals(0);
   lua_State *L = fuzz_lua_state(rt, 1);
   if (luaL_loadbuffer(L, driver, sizeof driver - 1, "=fuzz_opts") != LUA_OK) abort();
   lua_pushlstring(L, (const char *)data, size);
@@ -201,6 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   fuzz_lua_close(L, 1);
   lemu_rt_free(rt);
+  fuzzer_signals(0);
   sweep();
   return 0;
 }
