@@ -3,7 +3,7 @@
  * as lemu's host program has it. Aborts if it cannot be made (the target cannot run).
  *
  * A target that opens one state per input (opts) gives it an arena instead of malloc: ASan's
- * allocator, with its stack traces and quarantine, made three quarters of such a run's time (the
+ * allocator, with its stack traces and quarantine, made about half of such a run's time (the
  * module's bytecode undumped and its tables built, for every input). The arena keeps what ASan
  * would check in lemu's C code that reads Lua's memory: each block is followed by a poisoned
  * redzone, and a freed block stays poisoned, never reused, until the state closes (a read through a
@@ -105,11 +105,10 @@ static inline lua_State *fuzz_lua_newstate(int arena) {
   return lua_newstate(fuzz_arena_alloc, NULL);
 }
 
-/* Closes a state fuzz_lua_state made; an arena's blocks are all poisoned again by then, and the
- * arena starts over. */
-static inline void fuzz_lua_close(lua_State *L, int arena) {
+/* Closes a state fuzz_lua_state made with the arena; its blocks are all poisoned again by then,
+ * and the arena starts over. */
+static inline void fuzz_lua_close(lua_State *L) {
   lua_close(L);
-  if (!arena) return;
   if (fuzz_arena.live) {
     fprintf(stderr, "fuzz_lua: %zu bytes still live in the arena after lua_close\n", fuzz_arena.live);
     abort();

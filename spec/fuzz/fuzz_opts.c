@@ -13,7 +13,8 @@
  * their own paths. There the network is a loopback of its own and there is no /dev/net/tun; the
  * build tree beside build-fuzz/ is out of reach. Machines are built with at most 16 MiB of RAM
  * and not started (the machine's own inputs have their own targets). One runtime and one Lua
- * state per input, closed after it; the state's memory comes from fuzz_lua.h's arena. FUZZ_OPTS_SHOW=1 prints what each input got (a replay aid). */
+ * state per input, closed after it; the state's memory comes from fuzz_lua.h's arena.
+ * FUZZ_OPTS_SHOW=1 prints what each input got (a replay aid). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -219,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fputc('\n', stderr);
     abort();
   }
-  fuzz_lua_close(L, 1);
+  fuzz_lua_close(L);
   lemu_rt_free(rt);
   fuzzer_signals(0);
   sweep();
