@@ -125,6 +125,7 @@ FUZZ_S     ?= 10
 FUZZ_B     := build-fuzz
 FUZZ_CC    ?= clang
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_COVIGN := spec/fuzz/coverage.ignore
 FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(FUZZ_SAN) \
               -Wno-unknown-attributes -Wno-unknown-warning-option \
               -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
@@ -168,9 +169,9 @@ $(FUZZ_B)/obj/lua/%.o: lua/%.c
 	@$(FUZZ_CC) $(FUZZ_CFL) $(FUZZ_LUACFL) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 .SECONDARY: $(FUZZ_OBJ) $(FUZZ_LUAOBJ) $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
-$(FUZZ_B)/obj/%.o: %.c
+$(FUZZ_B)/obj/%.o: %.c $(FUZZ_COVIGN)
 	@mkdir -p $(dir $@)
-	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -c -o $@ $<
+	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(FUZZ_COVIGN) -c -o $@ $<
 
 # Each target's own object (spec/fuzz/fuzz_pci.c is built once per model, with its define).
 .SECONDEXPANSION:
