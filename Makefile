@@ -150,7 +150,7 @@ FUZZ_SRC_dtb := spec/fuzz/fuzz_dtb.c
 FUZZ_LUAOBJ := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(filter-out lua/main.c lua/repl.c lua/lbench.c \
                  lua/luserbench.c,$(wildcard lua/*.c))) $(FUZZ_B)/obj/gen/luasrc.o
 FUZZ_LUACFL := -Ilua $(shell pkg-config --cflags lua5.4 2>/dev/null)
-FUZZ_OBJS_opts := $(FUZZ_LUAOBJ)
+FUZZ_OBJS_opts := $(FUZZ_LUAOBJ) $(FUZZ_B)/obj/spec/fuzz/fdt_strtab.o $(FUZZ_B)/libfdt-opts.a
 FUZZ_LDLIBS_opts := $(shell pkg-config --libs lua5.4 2>/dev/null)
 FUZZ_DEF_opts := $(FUZZ_LUACFL)
 FUZZ_SRC_rules := spec/fuzz/fuzz_rules.c
@@ -168,7 +168,7 @@ $(FUZZ_B)/obj/lua/%.o: lua/%.c
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) $(FUZZ_LUACFL) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-.SECONDARY: $(FUZZ_OBJ) $(FUZZ_LUAOBJ) $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_LUAOBJ) $(FUZZ_B)/obj/spec/fuzz/fdt_strtab.o $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
 $(FUZZ_B)/obj/%.o: %.c $(FUZZ_COVIGN)
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(FUZZ_COVIGN) -c -o $@ $<
@@ -181,6 +181,14 @@ $(FUZZ_B)/obj/fuzzer_%.o: $$(FUZZ_SRC_$$*)
 
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/fuzzer_%.o $(FUZZ_OBJ) $$(FUZZ_OBJS_$$*)
 	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDLIBS_$*) $(LIBS) -lm
+
+# opts' libfdt: Debian's libfdt.a with fdt.o's one memcmp (the strings-table search) renamed to
+# spec/fuzz/fdt_strtab.c's, outside the sanitizers' interceptors (that file says why).
+FUZZ_FDT_A := $(shell $(FUZZ_CC) -print-file-name=libfdt.a 2>/dev/null)
+$(FUZZ_B)/libfdt-opts.a: $(FUZZ_FDT_A)
+	@rm -rf $(FUZZ_B)/fdt && mkdir -p $(FUZZ_B)/fdt
+	@cd $(FUZZ_B)/fdt && ar x $(FUZZ_FDT_A) fdt.o && objcopy --redefine-sym memcmp=fuzz_fdt_memcmp fdt.o
+	@cp $(FUZZ_FDT_A) $@.tmp && ar r $@.tmp $(FUZZ_B)/fdt/fdt.o && mv $@.tmp $@
 
 fuzz: $(FUZZERS:%=$(FUZZ_B)/fuzz_%)
 	@sh scripts/fuzz.sh $(FUZZ_B) $(FUZZ_S) $(FUZZERS)
