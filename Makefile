@@ -128,7 +128,8 @@ FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_COVIGN := spec/fuzz/coverage.ignore
 FUZZ_CFL   := -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -MMD -MP $(FUZZ_SAN) \
               -Wno-unknown-attributes -Wno-unknown-warning-option \
-              -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null)
+              -Icore -Inetstack -Idevices -Iboard $(shell pkg-config --cflags libuv zlib 2>/dev/null) \
+              -fsanitize-coverage-ignorelist=$(FUZZ_COVIGN)
 FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(wildcard core/*.c netstack/*.c devices/*.c board/*.c))
 FUZZERS    := e1000 rtl8139 ne2k_pci virtio_net_pci virtio_mmio dns loader dtb sock opts rules
 FUZZ_DEF_e1000 := -DFUZZ_MODEL=e1000_model
@@ -164,18 +165,18 @@ $(FUZZ_B)/gen/luasrc.c: $(LUASRC) scripts/embed.lua
 $(FUZZ_B)/obj/gen/luasrc.o: $(FUZZ_B)/gen/luasrc.c
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) $(FUZZ_LUACFL) -fsanitize=fuzzer-no-link -c -o $@ $<
-$(FUZZ_B)/obj/lua/%.o: lua/%.c
+$(FUZZ_B)/obj/lua/%.o: lua/%.c $(FUZZ_COVIGN)
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) $(FUZZ_LUACFL) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 .SECONDARY: $(FUZZ_OBJ) $(FUZZ_LUAOBJ) $(FUZZ_B)/obj/spec/fuzz/fdt_strtab.o $(FUZZERS:%=$(FUZZ_B)/obj/fuzzer_%.o)
 $(FUZZ_B)/obj/%.o: %.c $(FUZZ_COVIGN)
 	@mkdir -p $(dir $@)
-	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(FUZZ_COVIGN) -c -o $@ $<
+	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 # Each target's own object (spec/fuzz/fuzz_pci.c is built once per model, with its define).
 .SECONDEXPANSION:
-$(FUZZ_B)/obj/fuzzer_%.o: $$(FUZZ_SRC_$$*)
+$(FUZZ_B)/obj/fuzzer_%.o: $$(FUZZ_SRC_$$*) $(FUZZ_COVIGN)
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFL) -fsanitize=fuzzer-no-link $(FUZZ_DEF_$*) -c -o $@ $<
 

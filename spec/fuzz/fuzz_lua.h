@@ -43,9 +43,6 @@
  * 1 MiB); beyond it Lua gets NULL (its "not enough memory", a message the targets accept). The
  * mapping is poisoned a step at a time ahead of the blocks, not all at once: its shadow would
  * otherwise be 128 MiB of the process's memory. */
-/* The arena is the harness's, not lemu's: libFuzzer's coverage of its branches would be inputs'
- * "features" that say nothing about lemu, and its callbacks cost time on every allocation. */
-#define FUZZ_NO_COVERAGE __attribute__((no_sanitize("coverage")))
 #define FUZZ_ARENA_SIZE ((size_t)1 << 30)
 #define FUZZ_ARENA_STEP ((size_t)1 << 20)
 #define FUZZ_ARENA_RZ 16
@@ -54,14 +51,14 @@ static struct { char *base; size_t used, live, poisoned; } fuzz_arena;
 static inline size_t fuzz_arena_span(size_t n) { return (n + FUZZ_ARENA_RZ + 15) & ~(size_t)15; }
 
 /* Makes sure the arena up to `end` is poisoned before a block there is unpoisoned. */
-FUZZ_NO_COVERAGE static inline void fuzz_arena_reach(size_t end) {
+static inline void fuzz_arena_reach(size_t end) {
   while (fuzz_arena.poisoned < end) {
     ASAN_POISON_MEMORY_REGION(fuzz_arena.base + fuzz_arena.poisoned, FUZZ_ARENA_STEP);
     fuzz_arena.poisoned += FUZZ_ARENA_STEP;
   }
 }
 
-FUZZ_NO_COVERAGE static inline void *fuzz_arena_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+static inline void *fuzz_arena_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   (void)ud;
   if (!p) osize = 0;                            /* then osize names the object's type, not a size */
   if (nsize == 0) {
