@@ -105,17 +105,6 @@ static net_port *opt_port(lua_State *L, int opts, net_hub *h, const char *what) 
   return p;
 }
 
-static void check_keys(lua_State *L, int opts, const char *what, const char *const valid[], const char *list) {
-  lua_pushnil(L);
-  while (lua_next(L, opts)) {
-    lua_pop(L, 1);
-    int ok = 0;
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (int i = 0; valid[i]; i++) ok |= strcmp(lua_tostring(L, -1), valid[i]) == 0;
-    if (!ok) luaL_error(L, "%s: unknown option '%s' (valid: %s)", what, luaL_tolstring(L, -1, NULL), list);
-  }
-}
-
 static lwatch *watch_new(lua_State *L, net_hub *h, net_port *p, const rt_objtype *type) {
   lstate *s = lstate_get(L);
   lwatch *w = calloc(1, sizeof *w);
@@ -147,7 +136,7 @@ static int vlan_capture(lua_State *L) {
   static const char *const valid[] = {"file", "snaplen", "port", NULL};
   net_hub *h = lnet_checkvlan(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  check_keys(L, 2, "capture", valid, "file, snaplen, port");
+  lobj_check_keys(L, 2, "capture", valid, "file, snaplen, port");
   if (lua_getfield(L, 2, "file") != LUA_TSTRING)
     return luaL_error(L, "capture: file= must name the pcap file to write");
   const char *file = lobj_cstr(L, -1, "capture: file=");
@@ -182,7 +171,7 @@ static int vlan_tap(lua_State *L) {
   int opts = 0;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
-    check_keys(L, 3, "tap", valid, "port");
+    lobj_check_keys(L, 3, "tap", valid, "port");
     opts = 3;
   }
   net_port *p = opt_port(L, opts, h, "tap");

@@ -254,14 +254,11 @@ static int core_clock(lua_State *L) {
     lemu_clock_config c;
     lemu_rt_get_clock(rt, &c);
     int workers = -1;
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-      int known = 0;
-      for (int i = 0; k && CLOCK_KEYS[i]; i++) known |= !strcmp(k, CLOCK_KEYS[i]);
-      if (!known)
-        return luaL_error(L, "lemu.clock: unknown option '%s' (valid: mode, shift, sleep, quantum_us, "
-                          "seed, epoch, workers)", luaL_tolstring(L, -2, NULL));
+    lobj_check_keys(L, 1, "lemu.clock", CLOCK_KEYS, "mode, shift, sleep, quantum_us, seed, epoch, workers");
+    /* In CLOCK_KEYS' order, not the table's: with two bad values the error is always the same. */
+    for (int i = 0; CLOCK_KEYS[i]; i++) {
+      const char *k = CLOCK_KEYS[i];
+      if (lua_getfield(L, 1, k) == LUA_TNIL) { lua_pop(L, 1); continue; }
       if (!strcmp(k, "mode")) {
         const char *v = lua_tostring(L, -1);
         if (v && !strcmp(v, "virtual")) c.mode = LEMU_CLOCK_VIRTUAL;

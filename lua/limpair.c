@@ -46,17 +46,16 @@ static void loss_model(lua_State *L, int idx, impair_cfg *c) {
   c->burst = 1;
   c->ge_r = -1;
   c->ge_loss_bad = 1;
-  static const char *const ge[] = {"p", "r", "bad", "good"};
+  static const char *const ge[] = {"p", "r", "bad", "good", NULL};
   double *dst[] = {&c->ge_p, &c->ge_r, &c->ge_loss_bad, &c->ge_loss_good};
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int k = -1;
-    for (int i = 0; i < 4; i++)
-      if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), ge[i]) == 0) k = i;
-    if (k < 0) luaL_error(L, "impair: loss={...}: unknown key '%s' (a burst model takes p, r, bad, good)", luaL_tolstring(L, -2, NULL));
-    char key[16];
-    snprintf(key, sizeof key, "loss.%s", ge[k]);
-    *dst[k] = pct(L, -1, key);
+  idx = lua_absindex(L, idx);
+  lobj_check_keys(L, idx, "impair: loss={...}", ge, "p, r, bad, good");
+  for (int k = 0; k < 4; k++) {
+    if (lua_getfield(L, idx, ge[k]) != LUA_TNIL) {
+      char key[16];
+      snprintf(key, sizeof key, "loss.%s", ge[k]);
+      *dst[k] = pct(L, -1, key);
+    }
     lua_pop(L, 1);
   }
   if (c->ge_r < 0) c->ge_r = 1 - c->ge_p;
@@ -72,14 +71,7 @@ static uint64_t name_seed(lemu_rt *rt, const net_port *p, int dir) {
 }
 
 static void from_table(lua_State *L, int t, impair_cfg *c, int *dirs) {
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    int ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (int i = 0; KEYS[i]; i++) ok |= strcmp(lua_tostring(L, -2), KEYS[i]) == 0;
-    if (!ok) luaL_error(L, "impair: unknown option '%s' (valid: " KEY_LIST ")", luaL_tolstring(L, -2, NULL));
-    lua_pop(L, 1);
-  }
+  lobj_check_keys(L, t, "impair", KEYS, KEY_LIST);
   char err[200];
   if (lua_getfield(L, t, "netem") != LUA_TNIL) {
     if (impair_parse(lobj_checkcstr(L, -1, "impair: netem="), c, err, sizeof err) < 0)

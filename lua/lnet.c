@@ -91,13 +91,8 @@ static int l_vlan(lua_State *L) {
   double ageing = SWITCH_AGEING_DEFAULT_S;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      lua_pop(L, 1);
-      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-      if (strcmp(k, "switch") && strcmp(k, "ageing"))
-        luaL_error(L, "lemu.vlan: unknown option '%s' (valid: switch, ageing)", luaL_tolstring(L, -1, NULL));
-    }
+    static const char *const keys[] = {"switch", "ageing", NULL};
+    lobj_check_keys(L, 2, "lemu.vlan", keys, "switch, ageing");
     if (lua_getfield(L, 2, "switch") != LUA_TNIL) want_switch = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (lua_getfield(L, 2, "ageing") != LUA_TNIL) {

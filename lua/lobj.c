@@ -113,6 +113,30 @@ const char *lobj_optcstr(lua_State *L, int arg, const char *def, const char *wha
   return lua_isnoneornil(L, arg) ? def : lobj_checkcstr(L, arg, what);
 }
 
+void lobj_check_keys(lua_State *L, int t, const char *what, const char *const valid[], const char *list) {
+  t = lua_absindex(L, t);
+  lua_pushnil(L);                      /* the least unknown key's name so far */
+  int best = lua_gettop(L), best_is_str = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    int is_str = lua_type(L, -1) == LUA_TSTRING, known = 0;
+    for (int i = 0; is_str && valid[i] && !known; i++) known = strcmp(lua_tostring(L, -1), valid[i]) == 0;
+    if (known) continue;
+    const char *name = luaL_tolstring(L, -1, NULL);
+    if (lua_isnil(L, best) || is_str > best_is_str ||
+        (is_str == best_is_str && strcmp(name, lua_tostring(L, best)) < 0)) {
+      lua_replace(L, best);
+      best_is_str = is_str;
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  if (!lua_isnil(L, best))
+    luaL_error(L, "%s: unknown option '%s' (valid: %s)", what, lua_tostring(L, best), list);
+  lua_pop(L, 1);
+}
+
 const char *lobj_cstr(lua_State *L, int idx, const char *what) {
   size_t len;
   const char *s = lua_tolstring(L, idx, &len);

@@ -41,6 +41,12 @@ const char *lobj_checkcstr(lua_State *L, int arg, const char *what);
 const char *lobj_optcstr(lua_State *L, int arg, const char *def, const char *what);
 const char *lobj_cstr(lua_State *L, int idx, const char *what);
 
+/* Raises "<what>: unknown option 'K' (valid: <list>)" if the table at t has a key that is not a
+ * string of valid[] (NULL-terminated). With several unknown keys it names the least one (strings
+ * first, in byte order, then other keys by their tostring), not the first that table order meets:
+ * that order changes from run to run, and the same bad input must give the same error. */
+void lobj_check_keys(lua_State *L, int t, const char *what, const char *const valid[], const char *list);
+
 /* Reference a Lua value (the value at idx) / call a referenced function with nargs arguments
  * already pushed. Errors are reported to the runtime (see lcall_error) and stop the current run. */
 int lref(lua_State *L, int idx);

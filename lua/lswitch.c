@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lnet.h"
+#include "lobj.h"
 #include "lswitch.h"
 #include "port.h"
 #include "switch.h"
@@ -54,12 +55,8 @@ static int sw_trunk(lua_State *L) {
   uint16_t native = 0;
   if (!lua_isnoneornil(L, 4)) {
     luaL_checktype(L, 4, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 4)) {
-      lua_pop(L, 1);
-      if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "native"))
-        luaL_error(L, "trunk: unknown option '%s' (valid: native)", luaL_tolstring(L, -1, NULL));
-    }
+    static const char *const keys[] = {"native", NULL};
+    lobj_check_keys(L, 4, "trunk", keys, "native");
     if (lua_getfield(L, 4, "native") != LUA_TNIL) native = check_vid(L, -1, "trunk: native");
     lua_pop(L, 1);
   }

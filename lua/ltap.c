@@ -25,15 +25,7 @@ static int tap_new(lua_State *L) {
   if (lua_isnoneornil(L, 2)) lua_newtable(L), lua_replace(L, 2);
   luaL_checktype(L, 2, LUA_TTABLE);
   static const char *const valid[] = {"ifname", "script", "downscript", "vnet_hdr", "up", NULL};
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    lua_pop(L, 1);
-    const char *k = lua_tostring(L, -1);
-    int ok = 0;
-    for (int i = 0; valid[i] && lua_type(L, -1) == LUA_TSTRING; i++) ok |= strcmp(k, valid[i]) == 0;
-    if (!ok) return luaL_error(L, "vlan:tap: unknown option '%s' (valid: ifname, script, downscript, vnet_hdr, up)",
-                               luaL_tolstring(L, -1, NULL));
-  }
+  lobj_check_keys(L, 2, "vlan:tap", valid, "ifname, script, downscript, vnet_hdr, up");
   net_tap_config cfg = {0};
   cfg.ifname = opt_str(L, 2, "ifname");
   cfg.script = opt_str(L, 2, "script");

@@ -558,6 +558,10 @@ static void closed_hook(net_user *u, void *ud) {
     if (lu->fwds[i].path[0]) unlink(lu->fwds[i].path);   /* slirp leaves its socket files */
 }
 
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* user:_dns_hosts(table): the local DNS table (set once, right after creation). */
 static int user_dns_hosts(lua_State *L) {
   luser *lu = check(L);
@@ -566,14 +570,33 @@ static int user_dns_hosts(lua_State *L) {
   if (!lu->dns_hosts) lu->dns_hosts = dns_hosts_new();
   if (!lu->dns_hosts) return luaL_error(L, "out of memory");
   dns_hosts_set_server(lu->dns_hosts, lu->dns, lu->ipv6 ? &lu->dns6 : NULL);
+  /* The entries in name order, not table order: with two bad ones the error is always the same. */
+  size_t n = 0;
   lua_pushnil(L);
-  while (lua_next(L, -2)) {
+  while (lua_next(L, 2)) {
+    size_t len;
     if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "option 'dns_hosts': keys must be host names");
-    const char *name = lua_tostring(L, -2);
+    const char *name = lua_tolstring(L, -2, &len);
+    if (strlen(name) != len) luaL_error(L, "option 'dns_hosts': host name '%s' has a NUL inside", name);
+    lua_pop(L, 1);
+    n++;
+  }
+  /* The names point into the table's own keys, which it keeps while this runs. */
+  const char **names = lua_newuserdatauv(L, (n ? n : 1) * sizeof *names, 0);
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    lua_pop(L, 1);
+    names[i++] = lua_tostring(L, -1);
+  }
+  qsort(names, n, sizeof *names, cmp_names);
+  for (i = 0; i < n; i++) {
+    const char *name = names[i];
+    lua_getfield(L, 2, name);
     /* A value is an address or a list of addresses (IPv4 and IPv6). */
-    int n = lua_istable(L, -1) ? (int)luaL_len(L, -1) : 1;
-    for (int i = 1; i <= n; i++) {
-      if (lua_istable(L, -1)) lua_geti(L, -1, i); else lua_pushvalue(L, -1);
+    int count = lua_istable(L, -1) ? (int)luaL_len(L, -1) : 1;
+    for (int j = 1; j <= count; j++) {
+      if (lua_istable(L, -1)) lua_geti(L, -1, j); else lua_pushvalue(L, -1);
       const char *v = lua_tostring(L, -1);
       uint8_t a[16];
       int fam = v && inet_pton(AF_INET, v, a) == 1 ? AF_INET : v && inet_pton(AF_INET6, v, a) == 1 ? AF_INET6 : 0;

@@ -15,13 +15,8 @@
 static int vde_new(lua_State *L) {
   net_hub *h = lnet_checkvlan(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    lua_pop(L, 1);
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-    if (strcmp(k, "url") && strcmp(k, "port") && strcmp(k, "group") && strcmp(k, "mode"))
-      return luaL_error(L, "vlan:vde: unknown option '%s' (valid: url, port, group, mode)", luaL_tolstring(L, -1, NULL));
-  }
+  static const char *const keys[] = {"url", "port", "group", "mode", NULL};
+  lobj_check_keys(L, 2, "vlan:vde", keys, "url, port, group, mode");
   lua_getfield(L, 2, "url");
   const char *url = lobj_cstr(L, -1, "vlan:vde: url=");
   if (!url) return luaL_error(L, "vlan:vde: url= is needed (a vde_switch directory or a vdeplug URL)");

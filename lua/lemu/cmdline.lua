@@ -147,16 +147,33 @@ function cmdline.parse_opts(s, implied)
   return opts, all
 end
 
--- Checks that opts has only keys from the list `valid` (names); errors name the first unknown key
+-- The least key of table t that `known` (a set, or a function of the key) does not accept, or nil:
+-- strings first, in byte order, then other keys by tostring. An error names this one rather than
+-- the first that pairs() meets, because that order changes from run to run.
+function cmdline.unknown_key(t, known)
+  local best, best_str, best_name
+  for k in pairs(t) do
+    local ok
+    if type(known) == "function" then ok = known(k) else ok = known[k] end
+    if not ok then
+      local is_str, name = type(k) == "string", tostring(k)
+      if best == nil or (is_str and not best_str) or (is_str == best_str and name < best_name) then
+        best, best_str, best_name = k, is_str, name
+      end
+    end
+  end
+  return best
+end
+
+-- Checks that opts has only keys from the list `valid` (names); errors name the least unknown key
 -- and list the valid ones. `what` (optional) says whose options they are ("-net dump").
 function cmdline.check_keys(what, opts, valid)
   local set = { kind = true, ["qom-type"] = true }  -- the first words of -net and -object
   for _, k in ipairs(valid) do set[k] = true end
-  local bad = {}
-  for k in pairs(opts) do if not set[k] then bad[#bad + 1] = k end end
-  table.sort(bad)
-  if bad[1] then
-    error(("%sunknown option '%s' (valid: %s)"):format(what and (what .. ": ") or "", bad[1], table.concat(valid, ", ")), 0)
+  local bad = cmdline.unknown_key(opts, set)
+  if bad ~= nil then
+    error(("%sunknown option '%s' (valid: %s)"):format(what and (what .. ": ") or "", tostring(bad),
+      table.concat(valid, ", ")), 0)
   end
 end
 
@@ -222,28 +239,36 @@ cmdline.options.icount = {
   apply = function(value, state)
     local opts = cmdline.parse_opts(value, "shift")
     local c = { mode = "virtual" }
-    for k, v in pairs(opts) do
-      if k == "shift" then
-        if v == "auto" then c.shift = "auto"
-        else
-          local n = math.tointeger(tonumber(v))
-          if not n or n < 0 or n > 10 then error(("shift=%s: must be 0 to 10 or auto"):format(v), 0) end
-          c.shift = n
-        end
-      elseif k == "sleep" then
-        if v ~= "on" and v ~= "off" then error(("sleep=%s: must be on or off"):format(v), 0) end
-        c.sleep = v == "on"
-      elseif k == "align" then
-        if v ~= "off" then error(("align=%s: lemu does not align virtual time with the host's (only align=off)"):format(v), 0) end
-      elseif k == "quantum" then
-        local n = math.tointeger(tonumber(v))
-        if not n or n < 1 or n > 1000000 then error(("quantum=%s: must be microseconds from 1 to 1000000"):format(v), 0) end
-        c.quantum_us = n
-      elseif k == "rr" or k == "rrfile" or k == "rrsnapshot" then
+    -- Checked in this order, not the table's, so that one bad line always gives the same error.
+    local bad = cmdline.unknown_key(opts, { shift = true, sleep = true, align = true, quantum = true,
+      rr = true, rrfile = true, rrsnapshot = true })
+    if bad then error(("unknown option '%s' (valid: shift, sleep, align, quantum)"):format(bad), 0) end
+    for _, k in ipairs { "rr", "rrfile", "rrsnapshot" } do
+      if opts[k] then
         error(("%s=: record/replay is not in lemu (its virtual clock replays a run by running it again)"):format(k), 0)
-      else
-        error(("unknown option '%s' (valid: shift, sleep, align, quantum)"):format(k), 0)
       end
+    end
+    local v = opts.shift
+    if v == "auto" then c.shift = "auto"
+    elseif v then
+      local n = math.tointeger(tonumber(v))
+      if not n or n < 0 or n > 10 then error(("shift=%s: must be 0 to 10 or auto"):format(v), 0) end
+      c.shift = n
+    end
+    v = opts.sleep
+    if v then
+      if v ~= "on" and v ~= "off" then error(("sleep=%s: must be on or off"):format(v), 0) end
+      c.sleep = v == "on"
+    end
+    v = opts.align
+    if v and v ~= "off" then
+      error(("align=%s: lemu does not align virtual time with the host's (only align=off)"):format(v), 0)
+    end
+    v = opts.quantum
+    if v then
+      local n = math.tointeger(tonumber(v))
+      if not n or n < 1 or n > 1000000 then error(("quantum=%s: must be microseconds from 1 to 1000000"):format(v), 0) end
+      c.quantum_us = n
     end
     if c.shift == nil then error("a shift is needed (-icount shift=N or -icount auto)", 0) end
     state.clock = c

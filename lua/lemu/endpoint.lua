@@ -3,6 +3,7 @@
 -- for a frame. Frames nobody has taken stay queued up to `queue` (default 1024); past that the
 -- endpoint's port drops them and counts them in info().rx.drops.
 local cep = require "lemu.cendpoint"
+local cmdline = require "lemu.cmdline"
 require "lemu.capture"   -- vlan:capture, vlan:tap
 require "lemu.impair"    -- vlan:impair
 require "lemu.switch"    -- vlan:access, trunk, fdb, flush, switch_info
@@ -28,10 +29,9 @@ function M.install(lemu)
   function vlanmt.endpoint(vlan, opts)
     opts = opts or {}
     if type(opts) ~= "table" then error("vlan:endpoint: expected a table of options", 2) end
-    for k in pairs(opts) do
-      if not valid_opts[k] then
-        error(("vlan:endpoint: unknown option '%s' (valid: mac, name, queue)"):format(tostring(k)), 2)
-      end
+    local bad = cmdline.unknown_key(opts, valid_opts)
+    if bad ~= nil then
+      error(("vlan:endpoint: unknown option '%s' (valid: mac, name, queue)"):format(tostring(bad)), 2)
     end
     local st = { items = {}, waiters = {} }
     local ep

@@ -5,6 +5,7 @@
 -- h:tcp_connect / h:tcp_listen open connections; h:udp_send / h:udp_recv; h:tftp_get reads a file.
 -- Frames the host does not handle stay on the endpoint for ep:recv. See docs/netstack.md.
 local P = require "lemu.packet"
+local cmdline = require "lemu.cmdline"
 
 local M = {}
 local Host, Conn, Listener = {}, {}, {}
@@ -55,8 +56,9 @@ local valid = { ip = true, mask = true, gw = true, dns = true, arp = true, ping 
 
 function M.new(lemu, ep, opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not valid[k] then error(("ep:host: unknown option '%s' (valid: ip, mask, gw, dns, ip6, arp, ping)"):format(tostring(k)), 3) end
+  local bad = cmdline.unknown_key(opts, valid)
+  if bad ~= nil then
+    error(("ep:host: unknown option '%s' (valid: ip, mask, gw, dns, ip6, arp, ping)"):format(tostring(bad)), 3)
   end
   local h = setmetatable({
     lemu = lemu, ep = ep, mac = ep.mac, arp_cache = {}, nd_cache = {}, conns = {}, listeners = {},

@@ -392,13 +392,12 @@ return function(lemu)
     end
     local valid = {}
     for _, k in ipairs(md.options) do valid[k] = true end
-    for k in pairs(o) do
-      if not valid[k] and not common_keys[k] then
-        local list = {}
-        for _, x in ipairs(md.options) do list[#list + 1] = x end
-        table.sort(list)
-        error(("%s: unknown option '%s' (valid: %s)"):format(md.name, tostring(k), table.concat(list, ", ")), 2)
-      end
+    local bad = require("lemu.cmdline").unknown_key(o, function(k) return valid[k] or common_keys[k] end)
+    if bad ~= nil then
+      local list = {}
+      for _, x in ipairs(md.options) do list[#list + 1] = x end
+      table.sort(list)
+      error(("%s: unknown option '%s' (valid: %s)"):format(md.name, tostring(bad), table.concat(list, ", ")), 2)
     end
     self.devices = self.devices or {}
     local same = 0                     -- devices of this kind so far: eth0, eth1, rng0, disk0...
@@ -748,13 +747,12 @@ return function(lemu)
   --              disks={{disk opts}...}, devices={{model=, ...}...}}
   return function(opts)
     if type(opts) ~= "table" then error("lemu.machine: expected a table of options", 2) end
-    for k in pairs(opts) do
-      if not KNOWN[k] then
-        local names = {}
-        for n in pairs(KNOWN) do names[#names + 1] = n end
-        table.sort(names)
-        error(("lemu.machine: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 2)
-      end
+    local bad = require("lemu.cmdline").unknown_key(opts, KNOWN)
+    if bad ~= nil then
+      local names = {}
+      for n in pairs(KNOWN) do names[#names + 1] = n end
+      table.sort(names)
+      error(("lemu.machine: unknown option '%s' (known: %s)"):format(tostring(bad), table.concat(names, ", ")), 2)
     end
     count = count + 1
     local m = setmetatable({ name = opts.name or ("m" .. count), _exit_waiters = {} }, Machine)

@@ -12,9 +12,8 @@ local function check_keys(what, opts, valid)
   if type(opts) ~= "table" then fail(what, "expected a table of options") end
   local set = {}
   for _, k in ipairs(valid) do set[k] = true end
-  for k in pairs(opts) do
-    if not set[k] then fail(what, "unknown option '%s' (valid: %s)", tostring(k), table.concat(valid, ", ")) end
-  end
+  local bad = cmdline.unknown_key(opts, set)
+  if bad ~= nil then fail(what, "unknown option '%s' (valid: %s)", tostring(bad), table.concat(valid, ", ")) end
 end
 
 local function is_mcast(addr)

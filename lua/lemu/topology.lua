@@ -155,10 +155,9 @@ function M.install(lemu)
   -- the format asked for (a table by default).
   function lemu.topology(opts)
     opts = opts or {}
-    for k in pairs(opts) do
-      if k ~= "format" and k ~= "file" then
-        error(("lemu.topology: unknown option '%s' (valid: format, file)"):format(tostring(k)), 2)
-      end
+    local bad = require("lemu.cmdline").unknown_key(opts, { format = true, file = true })
+    if bad ~= nil then
+      error(("lemu.topology: unknown option '%s' (valid: format, file)"):format(tostring(bad)), 2)
     end
     local g = graph()
     local fmt = opts.format or "table"

@@ -194,14 +194,17 @@ function M.install(lemu)
   function V.user(vlan, opts)
     opts = opts or {}
     if type(opts) ~= "table" then error("vlan:user: expected a table of options", 2) end
-    local o = {}
-    for k, v in pairs(opts) do
-      if type(k) ~= "string" or not valid[canon(k)] then
-        error(("vlan:user: unknown option '%s' (valid: %s)"):format(tostring(k), table.concat(M.options, ", ")), 2)
-      end
+    local bad = cmdline.unknown_key(opts, function(k) return type(k) == "string" and valid[canon(k)] end)
+    if bad ~= nil then
+      error(("vlan:user: unknown option '%s' (valid: %s)"):format(tostring(bad), table.concat(M.options, ", ")), 2)
+    end
+    local o, keys = {}, {}
+    for k in pairs(opts) do keys[#keys + 1] = k end
+    table.sort(keys)                   -- all strings by now; sorted, a clash is always named alike
+    for _, k in ipairs(keys) do
       local c = canon(k)
       if o[c] ~= nil then error(("vlan:user: option '%s' is given twice"):format(valid[c]), 2) end
-      o[c] = v
+      o[c] = opts[k]
     end
     for k, v in pairs(lemu.user_defaults) do
       if valid[canon(k)] and o[canon(k)] == nil then o[canon(k)] = v end
@@ -235,15 +238,16 @@ function M.install(lemu)
 
   -- Command line: -netdev user,id=ID,... (the VLAN named ID) and -net user[,vlan=N],...
   local function from_opts(opts, all, what)
+    local bad = cmdline.unknown_key(opts, function(k)
+      return k == "kind" or k == "type" or k == "id" or k == "vlan" or valid[canon(k)]
+    end)
+    if bad then
+      error(("%s: unknown option '%s' (valid: %s, %s)"):format(what, bad,
+        what == "-net user" and "vlan, id" or "id", table.concat(M.options, ", ")), 0)
+    end
     local t = {}
     for k, v in pairs(opts) do
-      if k ~= "kind" and k ~= "type" and k ~= "id" and k ~= "vlan" then
-        if not valid[canon(k)] then
-          error(("%s: unknown option '%s' (valid: %s, %s)"):format(what, k,
-            what == "-net user" and "vlan, id" or "id", table.concat(M.options, ", ")), 0)
-        end
-        t[k] = v
-      end
+      if k ~= "kind" and k ~= "type" and k ~= "id" and k ~= "vlan" then t[k] = v end
     end
     t.hostfwd, t.guestfwd, t.dnssearch = all.hostfwd, all.guestfwd, all.dnssearch
     if t.dns_hosts or t["dns-hosts"] then
